@@ -1,0 +1,127 @@
+"""`focus-assets convert`: the transform without Dagster.
+
+    focus-assets convert FILE_OR_DIR... --out DIR [--source-timezone TZ] [--batch-ts STAMP]
+
+Prints the reconciliation as JSON on stdout. Exit status: 0 when every input was read and
+reconciles; 1 when something does not reconcile; 2 when an input cannot be read (one line on
+stderr naming the file, and the line and column where they apply).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .focus.delivery import DeliveryError
+from .focus.reconcile import Reconciliation
+from .focus.settings import Repairs, TransformSettings
+from .focus.source import ExportFileError
+from .focus.transform import convert_object
+
+EXPORT_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
+REPAIR_NAMES = [f.name for f in fields(Repairs)]
+
+
+def find_exports(arguments: list[str]) -> list[tuple[Path, str]]:
+    """(file, object key) for each export file. A directory is searched recursively and its files
+    are keyed by their path relative to it, as they would be in the bucket."""
+    found: list[tuple[Path, str]] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(EXPORT_SUFFIXES)):
+                found.append((file, file.relative_to(path).as_posix()))
+        elif path.is_file():
+            found.append((path, path.as_posix()))
+        else:
+            raise ExportFileError(argument, "no such file or directory")
+    return found
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        raw, sep, name = value.partition("=")
+        if not sep:
+            raise SystemExit(f"focus-assets: error: {option} takes KEY=VALUE, got {value!r}")
+        pairs[raw] = name
+    return pairs
+
+
+def settings_from_args(args: argparse.Namespace) -> TransformSettings:
+    settings = TransformSettings(source_timezone=args.source_timezone)
+    if args.promoted_tags is not None:
+        settings = replace(settings, promoted_tags=tuple(t.strip() for t in args.promoted_tags.split(",") if t.strip()))
+    if args.key_pattern:
+        settings = replace(settings, key_pattern=args.key_pattern)
+    switches = _pairs(args.repair, "--repair")
+    for name, state in switches.items():
+        if name not in REPAIR_NAMES or state not in ("on", "off"):
+            raise SystemExit(f"focus-assets: error: --repair takes NAME=on|off with NAME one of {', '.join(REPAIR_NAMES)}")
+    repairs = replace(settings.repairs, **{name: state == "on" for name, state in switches.items()})
+    return replace(
+        settings,
+        repairs=repairs,
+        provider_names=_pairs(args.provider_name, "--provider-name"),
+        publisher_names=_pairs(args.publisher_name, "--publisher-name"),
+        invoice_issuer_names=_pairs(args.invoice_issuer_name, "--invoice-issuer-name"),
+    )
+
+
+def convert(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    total = Reconciliation()
+    objects = []
+    try:
+        for file, key in find_exports(args.inputs):
+            modified = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
+            report = convert_object(file, key, Path(args.out), settings, batch_ts=args.batch_ts, last_modified=modified)
+            for member in report.members:
+                objects.append(member.to_dict())
+                total.merge(member.reconciliation)
+    except (ExportFileError, DeliveryError) as exc:
+        print(f"focus-assets: error: {exc}", file=sys.stderr)
+        return 2
+    if not objects:
+        print("focus-assets: error: no export files (.csv, .csv.gz, .zip) found in " + " ".join(args.inputs), file=sys.stderr)
+        return 2
+    summary = {"objects": objects, "total": total.to_dict()}
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if not summary["total"]["reconciled"]:
+        print("focus-assets: error: output does not reconcile with input: " + "; ".join(total.mismatches()), file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="focus-assets", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    c = commands.add_parser("convert", help="Alibaba FOCUS export files -> typed Parquet, with reconciliation")
+    c.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    c.add_argument("--out", required=True, metavar="DIR", help="output root (tables are folders under it)")
+    c.add_argument("--source-timezone", default="Asia/Shanghai", metavar="TZ",
+                   help="timezone of timestamps written without an offset (default: Asia/Shanghai)")
+    c.add_argument("--batch-ts", metavar="STAMP", help="delivery stamp for every input, e.g. 20260105T080000")
+    c.add_argument("--key-pattern", metavar="REGEX", help="regex with named groups yearmonth and batch_ts")
+    c.add_argument("--promoted-tags", metavar="A,B,...", help="tags to extract as columns (default: "
+                   "Brand,Project,Owner,CostCenter,Environment,Application)")
+    c.add_argument("--provider-name", action="append", default=[], metavar="RAW=NAME")
+    c.add_argument("--publisher-name", action="append", default=[], metavar="RAW=NAME")
+    c.add_argument("--invoice-issuer-name", action="append", default=[], metavar="RAW=NAME")
+    c.add_argument("--repair", action="append", default=[], metavar="NAME=on|off",
+                   help="switch a repair on or off (repeatable): " + ", ".join(REPAIR_NAMES))
+    c.set_defaults(run=convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Rows and money in versus out, per BillingCurrency (never summed across currencies).
+
+`read` is what the CSV text says (every parseable amount, exact); `written` is read back from the
+published Parquet files; `quarantined` is the parseable money of the rows set aside. The
+identity read = written + quarantined must hold exactly, for rows and for every sum.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from .schema import RECONCILED_COLUMNS
+
+NO_CURRENCY = "(none)"
+
+
+def _money() -> defaultdict[str, defaultdict[str, Decimal]]:
+    return defaultdict(lambda: defaultdict(Decimal))
+
+
+def _text(value: Decimal) -> str:
+    """Exact decimal text without exponent or trailing zeros: '12.5', '-0.0000000001', '0'."""
+    if value == 0:
+        return "0"
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass
+class Reconciliation:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    read: defaultdict = field(default_factory=_money)
+    written: defaultdict = field(default_factory=_money)
+    quarantined: defaultdict = field(default_factory=_money)
+
+    def add_batch(self, money: pl.DataFrame, exact_extra: list[tuple[str | None, bool, str, Decimal]]) -> None:
+        """Count one typed batch's rows and money (see normalize.TypedBatch.money)."""
+        self.rows_read += money.height
+        self.rows_quarantined += int(money["quarantined"].sum())
+        sums = money.group_by("currency", "quarantined").agg(pl.col(c).sum() for c in RECONCILED_COLUMNS)
+        for row in sums.iter_rows(named=True):
+            currency = row["currency"] or NO_CURRENCY
+            for column in RECONCILED_COLUMNS:
+                amount = row[column] or Decimal(0)
+                self.read[currency][column] += amount
+                if row["quarantined"]:
+                    self.quarantined[currency][column] += amount
+        for currency, quarantined, column, amount in exact_extra:
+            self.read[currency or NO_CURRENCY][column] += amount
+            if quarantined:
+                self.quarantined[currency or NO_CURRENCY][column] += amount
+
+    def add_written(self, parquet_file: Path) -> None:
+        """Count what a published Parquet file holds, read back from disk."""
+        sums = (
+            pl.scan_parquet(parquet_file)
+            .group_by(pl.col("BillingCurrency").str.strip_chars().alias("currency"))
+            .agg(pl.len().alias("rows"), *(pl.col(c).sum() for c in RECONCILED_COLUMNS))
+            .collect()
+        )
+        for row in sums.iter_rows(named=True):
+            self.rows_written += row["rows"]
+            currency = row["currency"] or NO_CURRENCY
+            for column in RECONCILED_COLUMNS:
+                self.written[currency][column] += row[column] or Decimal(0)
+
+    def merge(self, other: Reconciliation) -> None:
+        self.rows_read += other.rows_read
+        self.rows_written += other.rows_written
+        self.rows_quarantined += other.rows_quarantined
+        for mine, theirs in ((self.read, other.read), (self.written, other.written), (self.quarantined, other.quarantined)):
+            for currency, columns in theirs.items():
+                for column, amount in columns.items():
+                    mine[currency][column] += amount
+
+    def mismatches(self) -> list[str]:
+        """Every way in which read != written + quarantined; empty when reconciled."""
+        found = []
+        if self.rows_read != self.rows_written + self.rows_quarantined:
+            found.append(f"rows: read {self.rows_read} != written {self.rows_written} + quarantined {self.rows_quarantined}")
+        for currency in sorted(set(self.read) | set(self.written)):
+            for column in RECONCILED_COLUMNS:
+                read = self.read[currency][column]
+                out = self.written[currency][column] + self.quarantined[currency][column]
+                if read != out:
+                    found.append(f"{column} {currency}: read {_text(read)} != written + quarantined {_text(out)}")
+        return found
+
+    def to_dict(self) -> dict:
+        currencies = sorted(set(self.read) | set(self.written))
+        return {
+            "rows": {"read": self.rows_read, "written": self.rows_written, "quarantined": self.rows_quarantined},
+            "money": {
+                currency: {
+                    column: {
+                        "read": _text(self.read[currency][column]),
+                        "written": _text(self.written[currency][column]),
+                        "quarantined": _text(self.quarantined[currency][column]),
+                    }
+                    for column in RECONCILED_COLUMNS
+                }
+                for currency in currencies
+            },
+            "reconciled": not self.mismatches(),
+            "mismatches": self.mismatches(),
+        }

@@ -1,0 +1,281 @@
+"""The one typed schema of `focus_alibaba_normalized`: every column, defined once.
+
+The Parquet writer, the converter's missing/unknown column handling and (in later layers) the
+Athena DDL and the schema checks all derive from `output_columns()`. Nothing else in the project
+lists columns by hand.
+
+Sources: FOCUS 1.0 columns, types and levels from the FOCUS specification (copied from
+shared/focus/columns.csv); Alibaba's extension columns and known gaps from Alibaba's
+field-differences page and the FinOps Foundation paper (shared/focus/alibaba.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import polars as pl
+import pyarrow as pa
+
+# Money, prices and quantities: 28 integer digits and 10 decimal places, so that a month (or a
+# year) of line items sums exactly without overflow.
+DECIMAL_PRECISION = 38
+DECIMAL_SCALE = 10
+
+
+class Kind(Enum):
+    """The logical type of a column; each maps to one polars, Arrow and Athena type."""
+
+    STRING = "string"
+    DECIMAL = "decimal"
+    TIMESTAMP = "timestamp"  # UTC instant
+    STRING_MAP = "map<string,string>"
+    INT64 = "int64"
+    STRING_LIST = "array<string>"
+
+    @property
+    def polars(self) -> pl.DataType:
+        return {
+            Kind.STRING: pl.String(),
+            Kind.DECIMAL: pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE),
+            Kind.TIMESTAMP: pl.Datetime("us", "UTC"),
+            Kind.STRING_MAP: pl.Map(pl.String, pl.String),
+            Kind.INT64: pl.Int64(),
+            Kind.STRING_LIST: pl.List(pl.String),
+        }[self]
+
+    @property
+    def arrow(self) -> pa.DataType:
+        return {
+            Kind.STRING: pa.large_string(),
+            Kind.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+            Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+            Kind.STRING_MAP: pa.map_(pa.large_string(), pa.large_string()),
+            Kind.INT64: pa.int64(),
+            Kind.STRING_LIST: pa.large_list(pa.large_string()),
+        }[self]
+
+    @property
+    def athena(self) -> str:
+        return {
+            Kind.STRING: "string",
+            Kind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})",
+            Kind.TIMESTAMP: "timestamp",
+            Kind.STRING_MAP: "map<string,string>",
+            Kind.INT64: "bigint",
+            Kind.STRING_LIST: "array<string>",
+        }[self]
+
+
+class Origin(Enum):
+    FOCUS_1_0 = "FOCUS 1.0"
+    FOCUS_1_3 = "FOCUS 1.3"
+    ALIBABA = "Alibaba extension"
+    PIPELINE = "added by focus-assets"
+
+
+class AlibabaNulls(Enum):
+    """What Alibaba's export is known to do with a column (shared/focus/alibaba.md)."""
+
+    NO = "not known to be null"
+    ALWAYS = "null on every row"
+    SOMETIMES = "may be null where FOCUS expects a value"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    origin: Origin
+    level: str = ""  # FOCUS feature level: Mandatory, Recommended, Conditional
+    focus_nullable: bool = True
+    alibaba_nulls: AlibabaNulls = AlibabaNulls.NO
+    alibaba_may_omit: bool = False  # reported missing from one export's header altogether
+    # A file whose header lacks one of these cannot be reconciled or placed in time: it fails
+    # with a clear error instead of becoming a column of nulls.
+    required_in_header: bool = False
+    description: str = ""
+
+    @property
+    def is_input(self) -> bool:
+        """True for columns read from the export (FOCUS 1.0 and Alibaba's extensions)."""
+        return self.origin in (Origin.FOCUS_1_0, Origin.ALIBABA)
+
+
+_FOCUS_TYPES = {"String": Kind.STRING, "Decimal": Kind.DECIMAL, "Date/Time": Kind.TIMESTAMP, "JSON": Kind.STRING_MAP}
+
+# (name, FOCUS data type, feature level, FOCUS allows nulls), from the FOCUS 1.0 specification.
+_FOCUS_1_0 = (
+    ("AvailabilityZone", "String", "Recommended", True),
+    ("BilledCost", "Decimal", "Mandatory", False),
+    ("BillingAccountId", "String", "Mandatory", False),
+    ("BillingAccountName", "String", "Mandatory", True),
+    ("BillingCurrency", "String", "Mandatory", False),
+    ("BillingPeriodEnd", "Date/Time", "Mandatory", False),
+    ("BillingPeriodStart", "Date/Time", "Mandatory", False),
+    ("ChargeCategory", "String", "Mandatory", False),
+    ("ChargeClass", "String", "Mandatory", True),
+    ("ChargeDescription", "String", "Mandatory", True),
+    ("ChargeFrequency", "String", "Recommended", False),
+    ("ChargePeriodEnd", "Date/Time", "Mandatory", False),
+    ("ChargePeriodStart", "Date/Time", "Mandatory", False),
+    ("CommitmentDiscountCategory", "String", "Conditional", True),
+    ("CommitmentDiscountId", "String", "Conditional", True),
+    ("CommitmentDiscountName", "String", "Conditional", True),
+    ("CommitmentDiscountStatus", "String", "Conditional", True),
+    ("CommitmentDiscountType", "String", "Conditional", True),
+    ("ConsumedQuantity", "Decimal", "Conditional", True),
+    ("ConsumedUnit", "String", "Conditional", True),
+    ("ContractedCost", "Decimal", "Mandatory", False),
+    ("ContractedUnitPrice", "Decimal", "Conditional", True),
+    ("EffectiveCost", "Decimal", "Mandatory", False),
+    ("InvoiceIssuerName", "String", "Mandatory", False),
+    ("ListCost", "Decimal", "Mandatory", False),
+    ("ListUnitPrice", "Decimal", "Conditional", True),
+    ("PricingCategory", "String", "Conditional", True),
+    ("PricingQuantity", "Decimal", "Mandatory", True),
+    ("PricingUnit", "String", "Mandatory", True),
+    ("ProviderName", "String", "Mandatory", False),
+    ("PublisherName", "String", "Mandatory", False),
+    ("RegionId", "String", "Conditional", True),
+    ("RegionName", "String", "Conditional", True),
+    ("ResourceId", "String", "Conditional", True),
+    ("ResourceName", "String", "Conditional", True),
+    ("ResourceType", "String", "Conditional", True),
+    ("ServiceCategory", "String", "Mandatory", False),
+    ("ServiceName", "String", "Mandatory", False),
+    ("SkuId", "String", "Conditional", True),
+    ("SkuPriceId", "String", "Conditional", True),
+    ("SubAccountId", "String", "Conditional", True),
+    ("SubAccountName", "String", "Conditional", True),
+    ("Tags", "JSON", "Conditional", True),
+)
+
+# Alibaba's known gaps (shared/focus/alibaba.md).
+_ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
+_SOMETIMES_NULL = {
+    "ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType",
+    "PricingQuantity", "SkuId", "SkuPriceId", "ServiceCategory", "ChargeClass",
+}
+_MAY_BE_OMITTED = {
+    "PricingQuantity", "ConsumedQuantity", "ConsumedUnit", "ContractedCost",
+    "ServiceCategory", "ChargeClass", "ChargeDescription",
+}
+# Without these a file cannot be reconciled (money, currency) or placed in time.
+_REQUIRED_IN_HEADER = {
+    "BilledCost", "BillingCurrency",
+    "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+}
+
+
+def _focus_column(name: str, data_type: str, level: str, nullable: bool) -> Column:
+    nulls = (
+        AlibabaNulls.ALWAYS if name in _ALWAYS_NULL
+        else AlibabaNulls.SOMETIMES if name in _SOMETIMES_NULL
+        else AlibabaNulls.NO
+    )
+    return Column(
+        name, _FOCUS_TYPES[data_type], Origin.FOCUS_1_0, level, nullable, nulls,
+        alibaba_may_omit=name in _MAY_BE_OMITTED, required_in_header=name in _REQUIRED_IN_HEADER,
+    )
+
+
+FOCUS_COLUMNS: tuple[Column, ...] = tuple(_focus_column(*row) for row in _FOCUS_1_0)
+
+ALIBABA_COLUMNS: tuple[Column, ...] = tuple(
+    Column(name, Kind.STRING, Origin.ALIBABA, description=text)
+    for name, text in (
+        ("x_BillingItemCode", "Alibaba billing item code"),
+        ("x_BillingItemName", "Alibaba billing item name"),
+        ("x_CommodityCode", "Alibaba commodity (product) code"),
+        ("x_CommodityName", "Alibaba commodity (product) name"),
+        ("x_InstanceID", "Alibaba instance ID"),
+    )
+)
+
+FOCUS_1_3_COLUMNS: tuple[Column, ...] = (
+    Column("ServiceProviderName", Kind.STRING, Origin.FOCUS_1_3, "Mandatory", False,
+           description="FOCUS 1.3 replacement for ProviderName: ProviderName after name mapping"),
+    Column("HostProviderName", Kind.STRING, Origin.FOCUS_1_3, "Mandatory", True,
+           description="FOCUS 1.3: the provider hosting the resource (Alibaba Cloud for Alibaba-billed services)"),
+)
+
+# Columns the pipeline adds, apart from the promoted tags (see promoted_tag_column).
+PIPELINE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(name, kind, Origin.PIPELINE, description=text)
+    for name, kind, text in (
+        ("x_ProviderNameRaw", Kind.STRING, "ProviderName as delivered, before name mapping"),
+        ("x_PublisherNameRaw", Kind.STRING, "PublisherName as delivered, before name mapping"),
+        ("x_InvoiceIssuerNameRaw", Kind.STRING, "InvoiceIssuerName as delivered, before name mapping"),
+        ("x_TagsRaw", Kind.STRING, "the Tags text, kept only when it could not be parsed"),
+        ("x_TagsError", Kind.STRING, "why Tags could not be parsed (null when it could)"),
+        ("x_ExtraColumns", Kind.STRING_MAP, "columns of the export that the schema does not know, by header name"),
+        ("x_SourceObject", Kind.STRING, "key (or path) of the export object the row came from"),
+        ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object (null for .csv and .csv.gz)"),
+        ("x_SourceLine", Kind.INT64, "line of the row's CSV record (the header is line 1)"),
+        ("x_BatchTs", Kind.STRING, "delivery stamp of the snapshot (the batch_ts partition value)"),
+        ("x_SourceChanges", Kind.STRING_LIST, "repairs applied to the row, as Column:repair"),
+    )
+)
+
+DEFAULT_PROMOTED_TAGS: tuple[str, ...] = ("Brand", "Project", "Owner", "CostCenter", "Environment", "Application")
+
+# Hive partition columns: in the folder names, not inside the Parquet files.
+PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (("yearmonth", "string"), ("batch_ts", "string"))
+
+INPUT_COLUMNS: tuple[Column, ...] = FOCUS_COLUMNS + ALIBABA_COLUMNS
+_INPUT_BY_NAME = {c.name: c for c in INPUT_COLUMNS}
+
+
+def promoted_tag_column(tag: str) -> Column:
+    return Column(f"x_Tag{tag}", Kind.STRING, Origin.PIPELINE,
+                  description=f"value of tag '{tag}' (key matched case-insensitively)")
+
+
+def output_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tuple[Column, ...]:
+    """Every column of the typed Parquet, in file order."""
+    return (
+        INPUT_COLUMNS
+        + FOCUS_1_3_COLUMNS
+        + tuple(promoted_tag_column(t) for t in promoted_tags)
+        + PIPELINE_COLUMNS
+    )
+
+
+def columns_of_kind(kind: Kind) -> tuple[str, ...]:
+    return tuple(c.name for c in INPUT_COLUMNS if c.kind is kind)
+
+
+def input_column(name: str) -> Column | None:
+    return _INPUT_BY_NAME.get(name)
+
+
+def polars_schema(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> pl.Schema:
+    return pl.Schema({c.name: c.kind.polars for c in output_columns(promoted_tags)})
+
+
+def arrow_schema(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.kind.arrow) for c in output_columns(promoted_tags)])
+
+
+# The three money columns that reconciliation sums per BillingCurrency.
+RECONCILED_COLUMNS: tuple[str, ...] = ("BilledCost", "EffectiveCost", "ListCost")
+
+
+# Rows that could not be typed: one quarantine row per input row, beside the output.
+QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(name, kind, Origin.PIPELINE, description=text)
+    for name, kind, text in (
+        ("x_SourceObject", Kind.STRING, "key (or path) of the export object"),
+        ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object"),
+        ("x_SourceLine", Kind.INT64, "line of the CSV record (the header is line 1)"),
+        ("x_BatchTs", Kind.STRING, "delivery stamp"),
+        ("column", Kind.STRING, "the first column that could not be typed"),
+        ("reason", Kind.STRING, "every problem of the row, as 'Column: problem'"),
+        ("raw_values", Kind.STRING_MAP, "the whole record as delivered, by header name"),
+    )
+)
+
+
+def quarantine_arrow_schema() -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.kind.arrow) for c in QUARANTINE_COLUMNS])

@@ -1,0 +1,217 @@
+"""The transform: export objects in, typed Parquet + quarantine + reconciliation out.
+
+    convert_object(file, key, out_root, settings) -> ObjectReport
+
+For each CSV member of an object: read it as pieces of whole records, type each piece with
+`normalize_batch`, stream the typed rows to
+`focus_alibaba_normalized/yearmonth=YYYYMM/batch_ts=STAMP/<object>.parquet` and the quarantined
+rows to `focus_alibaba_quarantine/...`, publish both atomically, then reconcile what was read
+with what the published file holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import chain
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from .delivery import Delivery, resolve_delivery
+from .normalize import BatchSource, TypedBatch, normalize_batch
+from .reconcile import Reconciliation
+from .schema import INPUT_COLUMNS, Kind, polars_schema, quarantine_arrow_schema
+from .settings import TransformSettings
+from .source import CsvMember, ExportFileError, Header, read_csv_members, safe_file_stem
+from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
+
+_NULL_LITERALS = ["NULL", "null", "Null"]
+
+
+@dataclass
+class MemberReport:
+    object_key: str
+    member: str | None
+    delivery: Delivery
+    header: Header
+    yearmonth: str | None = None
+    output: Path | None = None
+    quarantine_output: Path | None = None
+    repairs: Counter = field(default_factory=Counter)
+    quarantined_by_column: Counter = field(default_factory=Counter)
+    rows_outside_billing_month: int = 0
+    all_null_columns: list[str] = field(default_factory=list)
+    reconciliation: Reconciliation = field(default_factory=Reconciliation)
+
+    def to_dict(self) -> dict:
+        return {
+            "object": self.object_key,
+            "member": self.member,
+            "yearmonth": self.yearmonth,
+            "batch_ts": self.delivery.batch_ts,
+            "batch_ts_from": self.delivery.batch_ts_source,
+            "output": str(self.output) if self.output else None,
+            "columns": {
+                "missing": list(self.header.missing),
+                "unknown": list(self.header.extra),
+                "renamed": self.header.renamed,
+                "null_on_every_row": self.all_null_columns,
+            },
+            "repairs": dict(sorted(self.repairs.items())),
+            "quarantine": {
+                "rows": self.reconciliation.rows_quarantined,
+                "by_column": dict(sorted(self.quarantined_by_column.items())),
+                "file": str(self.quarantine_output) if self.quarantine_output else None,
+            },
+            "rows_outside_billing_month": self.rows_outside_billing_month,
+            **self.reconciliation.to_dict(),
+        }
+
+
+@dataclass
+class ObjectReport:
+    object_key: str
+    members: list[MemberReport]
+
+    @property
+    def reconciliation(self) -> Reconciliation:
+        total = Reconciliation()
+        for member in self.members:
+            total.merge(member.reconciliation)
+        return total
+
+
+def convert_object(
+    path: Path,
+    object_key: str,
+    out_root: Path,
+    settings: TransformSettings = TransformSettings(),
+    *,
+    batch_ts: str | None = None,
+    last_modified: datetime | None = None,
+) -> ObjectReport:
+    """Transform one export object. Raises ExportFileError (one line, naming the object) when it
+    cannot be read; then nothing of the failing member is published."""
+    delivery = resolve_delivery(object_key, settings.key_pattern, batch_ts=batch_ts, last_modified=last_modified)
+    members = read_csv_members(
+        Path(path), object_key,
+        max_uncompressed_bytes=settings.max_uncompressed_bytes,
+        piece_bytes=settings.piece_bytes,
+        case_insensitive=settings.repairs.match_column_names_case_insensitively,
+    )
+    return ObjectReport(object_key, [_convert_member(m, delivery, Path(out_root), settings) for m in members])
+
+
+def _output_name(member: CsvMember) -> str:
+    name = member.object_key.rsplit("/", 1)[-1]
+    if member.member:
+        name += "--" + member.member.rsplit("/", 1)[-1]
+    return safe_file_stem(name) + ".parquet"
+
+
+def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSettings) -> Iterator[TypedBatch]:
+    """Parse and type the member piece by piece."""
+    for piece in member.pieces:
+        try:
+            raw = pl.read_csv(
+                piece.data,
+                has_header=False,
+                new_columns=list(member.header.names),
+                infer_schema=False,  # every column as text; typing is ours
+                null_values=_NULL_LITERALS if settings.repairs.null_literal else None,
+                encoding="utf8",
+                raise_if_empty=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            last = piece.first_line + piece.line_breaks
+            raise ExportFileError(member.name, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})") from None
+        records_ending_in_break = raw.height - (0 if piece.ends_with_line_break else 1)
+        yield normalize_batch(raw, source, piece.first_line, settings,
+                              embedded_line_breaks=piece.line_breaks != records_ending_in_break)
+
+
+def _billing_months(frame: pl.DataFrame, settings: TransformSettings) -> pl.Series:
+    return frame["BillingPeriodStart"].dt.convert_time_zone(settings.source_timezone).dt.strftime("%Y%m")
+
+
+def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, settings: TransformSettings) -> MemberReport:
+    report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth)
+    batches = _typed_batches(member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings)
+    first = next(batches, None)
+    if first is None:  # a header and no rows
+        return report
+    if report.yearmonth is None:  # the key names no month: the billing month of the rows
+        months = _billing_months(first.good, settings).drop_nulls()
+        if months.is_empty():
+            raise ExportFileError(member.name, "no billing month: the key names none and the first rows have no BillingPeriodStart")
+        report.yearmonth = months[0]
+
+    name = _output_name(member)
+    output = partition_dir(out_root, OUTPUT_TABLE, report.yearmonth, delivery.batch_ts) / name
+    quarantine = ParquetPartWriter(partition_dir(out_root, QUARANTINE_TABLE, report.yearmonth, delivery.batch_ts) / name,
+                                   quarantine_arrow_schema(), settings.row_group_rows)
+    failure: list[BaseException] = []
+
+    def typed_rows() -> Iterator[pl.DataFrame]:
+        try:
+            for batch in chain([first], batches):
+                _account(report, batch, quarantine, settings)
+                yield batch.good
+        except BaseException as exc:  # the writer reports its own error; keep ours
+            failure.append(exc)
+            raise
+
+    try:
+        rows = write_frames(typed_rows(), output, polars_schema(settings.promoted_tags), settings.row_group_rows)
+    except BaseException:
+        quarantine.abort()
+        if failure:
+            raise failure[0] from None
+        raise
+    report.quarantine_output = quarantine.publish()
+    if rows:
+        report.output = output
+        report.reconciliation.add_written(output)
+        report.all_null_columns = _all_null_columns(output)
+    return report
+
+
+def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWriter, settings: TransformSettings) -> None:
+    """Count one typed batch into the report and set its quarantined rows aside."""
+    quarantine.write(batch.quarantine)
+    report.reconciliation.add_batch(batch.money, batch.money_exact_extra)
+    report.repairs.update(_count(batch.good["x_SourceChanges"].explode()))
+    report.quarantined_by_column.update(_count(batch.quarantine["column"]))
+    months = _billing_months(batch.good, settings)
+    report.rows_outside_billing_month += int((months != report.yearmonth).fill_null(False).sum())
+
+
+def _count(values: pl.Series) -> Counter:
+    counts = values.drop_nulls().value_counts()
+    return Counter(dict(zip(counts[:, 0].to_list(), counts["count"].to_list())))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _all_null_columns(parquet_file: Path) -> list[str]:
+    """Input columns that are null on every row, from the file's statistics (no data read)."""
+    metadata = pq.ParquetFile(parquet_file).metadata
+    names = [metadata.schema.column(i).path.split(".")[0] for i in range(metadata.num_columns)]
+    nulls: Counter = Counter()
+    values: Counter = Counter()
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for i in range(group.num_columns):
+            stats = group.column(i).statistics
+            if stats is not None and stats.has_null_count:
+                nulls[names[i]] += stats.null_count
+                values[names[i]] += group.num_rows
+    inputs = {c.name for c in INPUT_COLUMNS if c.kind is not Kind.STRING_MAP}  # maps count entries, not rows
+    return [name for name in dict.fromkeys(names) if name in inputs and values[name] and nulls[name] == values[name]]

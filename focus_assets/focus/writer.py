@@ -1,0 +1,116 @@
+"""Writing Parquet: Snappy, fixed row groups, published atomically.
+
+Row groups hold exactly `row_group_rows` rows (the last one fewer) whatever the sizes of the
+incoming batches, so the same input always gives the same bytes. A file is written under a
+hidden staging name beside its final place and renamed when complete: a reader never sees half
+a file, and a re-run replaces the file whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from polars.io.plugins import register_io_source
+
+OUTPUT_TABLE = "focus_alibaba_normalized"
+QUARANTINE_TABLE = "focus_alibaba_quarantine"
+
+
+def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path:
+    return Path(root) / table / f"yearmonth={yearmonth}" / f"batch_ts={batch_ts}"
+
+
+def staging_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.staging")
+
+
+def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, row_group_rows: int) -> int:
+    """Stream `frames` into one Parquet file with polars' native writer (encoding runs beside
+    the producer). Returns the rows written; with none, no file is left (an earlier one is
+    removed)."""
+    path = Path(path)
+    staging = staging_path(path)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+
+    def counted() -> Iterator[pl.DataFrame]:
+        nonlocal rows
+        for frame in frames:
+            rows += frame.height
+            yield frame
+
+    def source(with_columns: list[str] | None, *_: object) -> Iterator[pl.DataFrame]:
+        for frame in counted():
+            yield frame.select(with_columns) if with_columns else frame
+
+    try:
+        register_io_source(source, schema=schema).sink_parquet(
+            staging, compression="snappy", row_group_size=row_group_rows, maintain_order=True)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    if rows == 0:
+        staging.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        return 0
+    os.replace(staging, path)
+    return rows
+
+
+class ParquetPartWriter:
+    """Streams polars frames into one Parquet file through pyarrow; nothing is visible until
+    `publish()`. Used for the quarantine, whose rows arrive beside the main output."""
+
+    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int):
+        self.path = Path(path)
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._pending: list[pl.DataFrame] = []
+        self._pending_rows = 0
+        self._staging = staging_path(self.path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        self._pending.append(frame)
+        self._pending_rows += frame.height
+        self.rows += frame.height
+        while self._pending_rows >= self.row_group_rows:
+            self._flush(self.row_group_rows)
+
+    def _flush(self, rows: int) -> None:
+        buffered = pl.concat(self._pending, rechunk=False)
+        chunk, rest = buffered.slice(0, rows), buffered.slice(rows)
+        self._pending = [rest] if rest.height else []
+        self._pending_rows = rest.height
+        if self._writer is None:
+            self._staging.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._staging, self.schema, compression="snappy")
+        self._writer.write_table(chunk.to_arrow().cast(self.schema), row_group_size=rows)
+
+    def publish(self) -> Path | None:
+        """Close and move the file into place; with no rows, remove any earlier file instead."""
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        if self._writer is None:
+            self.path.unlink(missing_ok=True)
+            return None
+        self._writer.close()
+        self._writer = None
+        os.replace(self._staging, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._staging.unlink(missing_ok=True)
+
+

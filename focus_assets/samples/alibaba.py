@@ -1,0 +1,244 @@
+"""Realistic, deterministic Alibaba-shaped FOCUS exports, for `make demo`, the tests and the
+benchmarks. Not product code: nothing in `focus_assets.focus` imports it.
+
+What it imitates (shared/focus/alibaba.md): daily month-to-date snapshots in separate delivery
+folders and a final delivery of the previous month on the 3rd of the next one; several billing
+accounts (one international, billed in USD) and services; credits and refunds (negative costs);
+Tags as JSON with varied keys, casing and value types; UTC+8 timestamps without offset; numeric
+ProviderName / PublisherName / InvoiceIssuerName references; the columns Alibaba leaves null;
+a header that omits ConsumedQuantity, ConsumedUnit and ChargeDescription, spells one extension
+column `X_CommodityCode`, and carries one column the FOCUS schema does not know.
+
+Rows are computed from their index with integer arithmetic (no RNG state), so any slice of an
+export can be generated on its own: the benchmark streams millions of rows in chunks.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+# (BillingAccountId, BillingAccountName, currency, InvoiceIssuerName reference, site id)
+ACCOUNTS = (
+    ("1234567890123456", "acme-cn", "CNY", "5010", "26842"),
+    ("2345678901234567", "acme-data", "CNY", "5010", "26842"),
+    ("3456789012345678", "acme-intl", "USD", "5020", "26888"),
+)
+SUB_ACCOUNTS = (("5011223344556677", "platform"), ("5022334455667788", "analytics"), ("5033445566778899", "web"))
+# (ServiceName, ServiceCategory, commodity code, commodity name, billing item code, item name,
+#  PricingUnit, ResourceType, resource id prefix, ChargeFrequency)
+SERVICES = (
+    ("Elastic Compute Service", "Compute", "ecs", "ECS", "ecs_instance", "Instance", "Hours", "Instance", "i-bp1", "Usage-Based"),
+    ("Object Storage Service", "Storage", "oss", "OSS", "oss_storage", "Storage Capacity", "GB-Month", "Bucket", "oss-", "Usage-Based"),
+    ("ApsaraDB RDS", "Databases", "rds", "RDS", "rds_instance", "Instance Type", "Hours", "DBInstance", "rm-bp1", "Recurring"),
+    ("Server Load Balancer", "Networking", "slb", "SLB", "slb_lcu", "LCU", "LCU-Hours", "LoadBalancer", "lb-bp1", "Usage-Based"),
+    ("Content Delivery Network", "Networking", "cdn", "CDN", "cdn_traffic", "Downstream Traffic", "GB", "Domain", "cdn-", "Usage-Based"),
+    ("MaxCompute", "Analytics", "odps", "MaxCompute", "odps_cu", "Compute Units", "CU-Hours", "Project", "odps-", "Usage-Based"),
+    ("Container Service for Kubernetes", "Compute", "cs", "ACK", "ack_cluster", "Cluster Management", "Hours", "Cluster", "c-", "Recurring"),
+    ("Simple Log Service", "Management and Governance", "sls", "SLS", "sls_ingest", "Data Ingested", "GB", "Project", "sls-", "Usage-Based"),
+)
+REGIONS = (("cn-hangzhou", "China (Hangzhou)", "cn-hangzhou-h"), ("cn-shanghai", "China (Shanghai)", "cn-shanghai-l"),
+           ("ap-southeast-1", "Singapore", "ap-southeast-1a"))
+# Tags as delivered: varied key casing, numbers and booleans, an empty object, no tags at all.
+TAGS = (
+    '{"Brand":"acme","Project":"atlas","Owner":"li.wei","CostCenter":"CC-100","Environment":"prod","Application":"checkout"}',
+    '{"brand":"acme","project":"atlas","owner":"zhang.min","costcenter":"CC-100","environment":"staging"}',
+    '{"BRAND":"nova","PROJECT":"orion","Environment":"prod","Application":"search","team":"search-infra"}',
+    '{"Brand":"nova","Project":"orion","CostCenter":2001,"Environment":"dev","Application":"search","spot":true}',
+    '{"Project":"hermes","Owner":"chen.jie","Environment":"prod","acs:ack:cluster":"c-7f3a"}',
+    "{}",
+    "",
+    '{"Brand":"acme","Project":"atlas","Owner":"wang.fang","CostCenter":"CC-200","Environment":"prod","Application":"billing","说明":"生产"}',
+)
+# Header order as one export delivered it: not alphabetical, some columns omitted.
+HEADER = (
+    "BillingAccountId", "BillingAccountName", "SubAccountId", "SubAccountName", "BillingPeriodStart",
+    "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ChargeClass",
+    "ChargeFrequency", "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency",
+    "ListUnitPrice", "ContractedUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
+    "ProviderName", "PublisherName", "InvoiceIssuerName", "RegionId", "RegionName", "AvailabilityZone",
+    "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId",
+    "CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus",
+    "CommitmentDiscountType", "Tags", "x_BillingItemCode", "x_BillingItemName", "X_CommodityCode",
+    "x_CommodityName", "x_InstanceID", "x_ResourceGroup",
+)
+PROVIDER_REFERENCE = "1001"  # Alibaba writes a numeric reference, not "Alibaba Cloud"
+_MIX = 2_654_435_761  # Knuth's multiplicative hash constant
+_MOD = 2_147_483_647
+
+
+def _pick(options: tuple, draw: pl.Expr) -> pl.Expr:
+    return pl.lit(pl.Series(options)).gather(draw % len(options))
+
+
+def _money(units: pl.Expr, decimals: int) -> pl.Expr:
+    """An integer count of 10^-decimals as exact decimal text: 12345, 4 -> '1.2345'."""
+    sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    magnitude = units.abs()
+    scale = 10**decimals
+    return pl.concat_str(sign, (magnitude // scale).cast(pl.String), pl.lit("."),
+                         (magnitude % scale).cast(pl.String).str.zfill(decimals))
+
+
+def _month_bounds(billing_month: str) -> tuple[str, str, int]:
+    year, month = int(billing_month[:4]), int(billing_month[4:])
+    days = calendar.monthrange(year, month)[1]
+    next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01 00:00:00", f"{next_year:04d}-{next_month:02d}-01 00:00:00", days
+
+
+def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: int = 7,
+                start: int = 0, stop: int | None = None) -> pl.DataFrame:
+    """Rows `start..stop` of a month-to-date export covering days 1..through_day, as the text
+    Alibaba delivers (every column a string, null = empty)."""
+    period_start, period_end, days = _month_bounds(billing_month)
+    through_day = min(through_day, days)
+    total = through_day * rows_per_day
+    stop = total if stop is None else min(stop, total)
+    index = pl.int_range(start, stop, dtype=pl.Int64)
+    h = ((index * _MIX + seed * 97_531) % _MOD).alias("h")
+    day = (index // rows_per_day + 1).alias("day")
+    year, month = billing_month[:4], billing_month[4:]
+
+    account = h % len(ACCOUNTS)
+    service = (h // 7) % len(SERVICES)
+    region = (h // 61) % len(REGIONS)
+    units = (h // 13) % 2_000_000 + 1  # list cost in 1e-4 of the currency
+    credit = (h % 50) == 0  # 2% credits and refunds
+    refund = (h % 97) == 0
+    discount = 70 + (h // 3) % 31  # effective = list * 70..100%
+
+    list_cost = units
+    effective = list_cost * discount // 100
+    billed = pl.when(credit | refund).then(-effective).otherwise(effective)
+    date = pl.concat_str(pl.lit(f"{year}-{month}-"), day.cast(pl.String).str.zfill(2))
+    next_date = pl.concat_str(pl.lit(f"{year}-{month}-"), (day + 1).cast(pl.String).str.zfill(2))
+    charge_end = pl.when(day < days).then(pl.concat_str(next_date, pl.lit(" 00:00:00"))).otherwise(pl.lit(period_end))
+
+    def field(options: tuple, position: int, draw: pl.Expr) -> pl.Expr:
+        return _pick(tuple(o[position] for o in options), draw)
+
+    resource = pl.concat_str(field(SERVICES, 8, service), (h % 500).cast(pl.String).str.zfill(4))
+    frame = pl.select(
+        BillingAccountId=field(ACCOUNTS, 0, account),
+        BillingAccountName=field(ACCOUNTS, 1, account),
+        SubAccountId=field(SUB_ACCOUNTS, 0, h // 11),
+        SubAccountName=field(SUB_ACCOUNTS, 1, h // 11),
+        BillingPeriodStart=pl.lit(period_start),
+        BillingPeriodEnd=pl.lit(period_end),
+        ChargePeriodStart=pl.concat_str(date, pl.lit(" 00:00:00")),
+        ChargePeriodEnd=charge_end,
+        ChargeCategory=pl.when(credit).then(pl.lit("Credit")).otherwise(pl.lit("Usage")),
+        ChargeClass=pl.when(refund).then(pl.lit("Correction")).otherwise(pl.lit(None, pl.String)),
+        ChargeFrequency=field(SERVICES, 9, service),
+        BilledCost=_money(billed, 4),
+        EffectiveCost=_money(pl.when(credit | refund).then(-effective).otherwise(effective), 4),
+        ListCost=_money(pl.when(credit | refund).then(-list_cost).otherwise(list_cost), 4),
+        ContractedCost=pl.lit(None, pl.String),
+        BillingCurrency=field(ACCOUNTS, 2, account),
+        ListUnitPrice=pl.when(h % 5 == 0).then(pl.lit(None, pl.String)).otherwise(_money(units % 90_000 + 100, 6)),
+        ContractedUnitPrice=pl.lit(None, pl.String),
+        PricingCategory=pl.lit("Standard"),
+        PricingQuantity=pl.when(h % 9 == 0).then(pl.lit(None, pl.String)).otherwise(_money(h % 240_000 + 1_000, 3)),
+        PricingUnit=field(SERVICES, 6, service),
+        ProviderName=pl.lit(PROVIDER_REFERENCE),
+        PublisherName=pl.lit(PROVIDER_REFERENCE),
+        InvoiceIssuerName=field(ACCOUNTS, 3, account),
+        RegionId=field(REGIONS, 0, region),
+        RegionName=field(REGIONS, 1, region),
+        AvailabilityZone=field(REGIONS, 2, region),
+        ResourceId=pl.when(h % 17 == 0).then(pl.lit(None, pl.String)).otherwise(resource),
+        ResourceName=pl.concat_str(pl.lit("res-"), (h % 500).cast(pl.String)),
+        ResourceType=field(SERVICES, 7, service),
+        ServiceCategory=field(SERVICES, 1, service),
+        ServiceName=field(SERVICES, 0, service),
+        SkuId=pl.concat_str(pl.lit("90"), (service * 1000 + region).cast(pl.String).str.zfill(6)),
+        SkuPriceId=pl.concat_str(pl.lit("7"), (h % 100_000).cast(pl.String).str.zfill(12)),
+        CommitmentDiscountCategory=pl.lit(None, pl.String),
+        CommitmentDiscountId=pl.lit(None, pl.String),
+        CommitmentDiscountName=pl.lit(None, pl.String),
+        CommitmentDiscountStatus=pl.lit(None, pl.String),
+        CommitmentDiscountType=pl.lit(None, pl.String),
+        Tags=_pick(TAGS, h // 5),
+        x_BillingItemCode=field(SERVICES, 4, service),
+        x_BillingItemName=field(SERVICES, 5, service),
+        X_CommodityCode=field(SERVICES, 2, service),
+        x_CommodityName=field(SERVICES, 3, service),
+        x_InstanceID=resource,
+        x_ResourceGroup=pl.concat_str(pl.lit("rg-"), field(SUB_ACCOUNTS, 1, h // 11)),
+    )
+    return frame.select(HEADER).with_columns(pl.col("Tags").replace("", None))
+
+
+def csv_bytes(frame: pl.DataFrame, *, bom: bool = False, crlf: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_bom=bom, line_terminator="\r\n" if crlf else "\n", null_value="")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class SampleDelivery:
+    key: str  # object key, relative to the export root
+    billing_month: str
+    batch_ts: str
+    through_day: int
+
+
+def sample_deliveries(prefix: str = "focus-export") -> list[SampleDelivery]:
+    """The demo's deliveries: the final December 2025 file (delivered 3 Jan) and four daily
+    month-to-date snapshots of January 2026 (delivered 2-5 Jan, covering up to the day before)."""
+    account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
+    deliveries = [SampleDelivery(f"{prefix}/202512/20260103T100000/{account}_{site}_BillingItemDetail_202512.zip",
+                                 "202512", "20260103T100000", 31)]
+    extensions = {2: "csv.gz", 3: "csv", 4: "csv.gz", 5: "zip"}
+    for day, ext in extensions.items():
+        stamp = f"202601{day:02d}T0{day + 3}0000"
+        deliveries.append(SampleDelivery(
+            f"{prefix}/202601/{stamp}/{account}_{site}_BillingItemDetail_202601.{ext}", "202601", stamp, day - 1))
+    return deliveries
+
+
+def write_delivery(root: Path, delivery: SampleDelivery, rows_per_day: int = 60, seed: int = 7) -> Path:
+    """Write one delivery object under `root`; its format follows the key's extension. A zip is
+    split into two CSV members, as Alibaba splits large bills."""
+    path = Path(root) / delivery.key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = export_rows(delivery.billing_month, delivery.through_day, rows_per_day, seed)
+    if delivery.key.endswith(".zip"):
+        half = rows.height // 2
+        stem = Path(delivery.key).name.removesuffix(".zip")
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for part, chunk in enumerate((rows.slice(0, half), rows.slice(half)), start=1):
+                info = zipfile.ZipInfo(f"{stem}_{part}.csv", date_time=(2026, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, csv_bytes(chunk))
+    elif delivery.key.endswith(".gz"):
+        path.write_bytes(gzip.compress(csv_bytes(rows), mtime=0))
+    else:  # plain CSV as some tools save it: BOM and CRLF
+        path.write_bytes(csv_bytes(rows, bom=True, crlf=True))
+    return path
+
+
+def write_sample_export(root: Path, rows_per_day: int = 60, seed: int = 7, prefix: str = "focus-export") -> list[Path]:
+    return [write_delivery(root, d, rows_per_day, seed) for d in sample_deliveries(prefix)]
+
+
+def write_large_export(path: Path, rows: int, billing_month: str = "202601", seed: int = 7,
+                       chunk_rows: int = 250_000, compresslevel: int = 1) -> Path:
+    """One gzip export of `rows` rows (a month-to-date snapshot through day 28), written in chunks
+    so that generating millions of rows needs little memory."""
+    rows_per_day = -(-rows // 28)
+    with gzip.GzipFile(path, "wb", compresslevel=compresslevel, mtime=0) as out:
+        for start in range(0, rows, chunk_rows):
+            chunk = export_rows(billing_month, 28, rows_per_day, seed, start, min(start + chunk_rows, rows))
+            data = csv_bytes(chunk)
+            if start:
+                data = data.split(b"\n", 1)[1]  # the header once
+            out.write(data)
+    return Path(path)
