@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +17,8 @@ import polars as pl
 from .schema import RECONCILED_COLUMNS
 
 NO_CURRENCY = "(none)"
+# Python's default decimal context keeps 28 digits; sums of decimal(38,10) need more.
+_EXACT = Context(prec=100)
 
 
 def _money() -> defaultdict[str, defaultdict[str, Decimal]]:
@@ -29,6 +31,10 @@ def _text(value: Decimal) -> str:
         return "0"
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _add(money: defaultdict, currency: str, column: str, amount: Decimal) -> None:
+    money[currency][column] = _EXACT.add(money[currency][column], amount)
 
 
 @dataclass
@@ -49,13 +55,13 @@ class Reconciliation:
             currency = row["currency"] or NO_CURRENCY
             for column in RECONCILED_COLUMNS:
                 amount = row[column] or Decimal(0)
-                self.read[currency][column] += amount
+                _add(self.read, currency, column, amount)
                 if row["quarantined"]:
-                    self.quarantined[currency][column] += amount
+                    _add(self.quarantined, currency, column, amount)
         for currency, quarantined, column, amount in exact_extra:
-            self.read[currency or NO_CURRENCY][column] += amount
+            _add(self.read, currency or NO_CURRENCY, column, amount)
             if quarantined:
-                self.quarantined[currency or NO_CURRENCY][column] += amount
+                _add(self.quarantined, currency or NO_CURRENCY, column, amount)
 
     def add_written(self, parquet_file: Path) -> None:
         """Count what a published Parquet file holds, read back from disk."""
@@ -69,7 +75,7 @@ class Reconciliation:
             self.rows_written += row["rows"]
             currency = row["currency"] or NO_CURRENCY
             for column in RECONCILED_COLUMNS:
-                self.written[currency][column] += row[column] or Decimal(0)
+                _add(self.written, currency, column, row[column] or Decimal(0))
 
     def merge(self, other: Reconciliation) -> None:
         self.rows_read += other.rows_read
@@ -78,7 +84,7 @@ class Reconciliation:
         for mine, theirs in ((self.read, other.read), (self.written, other.written), (self.quarantined, other.quarantined)):
             for currency, columns in theirs.items():
                 for column, amount in columns.items():
-                    mine[currency][column] += amount
+                    _add(mine, currency, column, amount)
 
     def mismatches(self) -> list[str]:
         """Every way in which read != written + quarantined; empty when reconciled."""
@@ -88,7 +94,7 @@ class Reconciliation:
         for currency in sorted(set(self.read) | set(self.written)):
             for column in RECONCILED_COLUMNS:
                 read = self.read[currency][column]
-                out = self.written[currency][column] + self.quarantined[currency][column]
+                out = _EXACT.add(self.written[currency][column], self.quarantined[currency][column])
                 if read != out:
                     found.append(f"{column} {currency}: read {_text(read)} != written + quarantined {_text(out)}")
         return found

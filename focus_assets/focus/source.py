@@ -169,7 +169,7 @@ def _record_blocks(stream: _limited, block_bytes: int) -> Iterator[tuple[bytes, 
     reads: list[bytes] = []
     size = quotes = breaks = 0
     while True:
-        data = stream.read(_READ_BYTES)
+        data = stream.read(min(_READ_BYTES, block_bytes))
         if data:
             reads.append(data)
             size += len(data)

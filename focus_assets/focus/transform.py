@@ -127,7 +127,7 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
                 raise_if_empty=False,
             )
         except pl.exceptions.PolarsError as exc:
-            last = piece.first_line + piece.line_breaks
+            last = piece.first_line + piece.line_breaks - (1 if piece.ends_with_line_break else 0)
             raise ExportFileError(member.name, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})") from None
         records_ending_in_break = raw.height - (0 if piece.ends_with_line_break else 1)
         yield normalize_batch(raw, source, piece.first_line, settings,

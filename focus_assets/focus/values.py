@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from .schema import DECIMAL_PRECISION, DECIMAL_SCALE
@@ -23,7 +23,8 @@ _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 def parse_timestamp(text: str, source_timezone: str, *, localize: bool = True) -> tuple[datetime | None, bool]:
     """Parse one timestamp as delivered into a UTC datetime.
 
-    Returns (value, read_in_source_timezone). A value with `Z` or an explicit offset is honoured;
+    Returns (value, shifted): shifted when the value was read in a source timezone that is not
+    UTC at that moment. A value with `Z` or an explicit offset is honoured;
     one without is read in `source_timezone` (or as UTC when `localize` is off). Accepted: ISO 8601
     with `T` or a space, optional seconds and fraction, `Z`/`+08:00`/`+0800`, a date alone, and
     `YYYY/MM/DD`. Anything else gives (None, False).
@@ -41,7 +42,8 @@ def parse_timestamp(text: str, source_timezone: str, *, localize: bool = True) -
         return value.astimezone(timezone.utc), False
     if not localize:
         return value.replace(tzinfo=timezone.utc), False
-    return value.replace(tzinfo=ZoneInfo(source_timezone)).astimezone(timezone.utc), True
+    local = value.replace(tzinfo=ZoneInfo(source_timezone))
+    return local.astimezone(timezone.utc), bool(local.utcoffset())  # reading as UTC changes nothing
 
 
 def billing_month(moment: datetime, source_timezone: str) -> str:
@@ -100,6 +102,7 @@ def flatten_tags_json(text: str) -> tuple[str | None, str | None]:
 
 _MAX_INTEGER_DIGITS = DECIMAL_PRECISION - DECIMAL_SCALE
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
+_EXACT = Context(prec=100)  # the default context keeps only 28 digits
 
 
 def exact_decimal(text: str) -> Decimal | None:
@@ -112,7 +115,7 @@ def exact_decimal(text: str) -> Decimal | None:
 
 
 def round_to_scale(value: Decimal) -> Decimal:
-    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
 
 
 def fits_integer_digits(value: Decimal) -> bool:

@@ -1,0 +1,57 @@
+"""`focus-assets convert` from outside, as a user runs it."""
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+
+from .helpers import csv_text, write_export
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "focus_assets.cli", "convert", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_convert_a_directory_prints_the_reconciliation_as_json(tmp_path):
+    for delivery in sample_deliveries()[:2]:
+        write_delivery(tmp_path / "oss", delivery)
+    result = run(tmp_path / "oss", "--out", tmp_path / "lake")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [o["batch_ts"] for o in report["objects"]] == ["20260103T100000", "20260103T100000", "20260102T050000"]
+    assert report["objects"][0]["object"].startswith("focus-export/202512/20260103T100000/")
+    total = report["total"]
+    assert total["reconciled"] and total["rows"]["read"] == total["rows"]["written"] == 1920
+    assert Decimal(total["money"]["CNY"]["BilledCost"]["read"]) == Decimal(total["money"]["CNY"]["BilledCost"]["written"])
+    assert len(list((tmp_path / "lake" / "focus_alibaba_normalized").rglob("*.parquet"))) == 3
+
+
+def test_options_timezone_batch_ts_and_repairs(tmp_path):
+    path = write_export(tmp_path / "bill.csv", csv_text([{"ProviderName": "1001", "BilledCost": "0.123456789012"}]))
+    result = run(path, "--out", tmp_path / "lake", "--source-timezone", "UTC", "--batch-ts", "2026-01-06",
+                 "--repair", "round_excess_decimals=on", "--repair", "map_provider_names=off")
+    assert result.returncode == 1  # rounding changed money: said, and the exit status shows it
+    assert "does not reconcile" in result.stderr and "BilledCost CNY: read 0.123456789012" in result.stderr
+    [member] = json.loads(result.stdout)["objects"]
+    assert member["batch_ts"] == "20260106T000000" and member["batch_ts_from"] == "argument"
+    assert member["repairs"] == {"BilledCost:rounded": 1}
+    assert member["yearmonth"] == "202601"  # from the rows: the key names no month
+
+
+def test_an_unreadable_input_exits_2_with_one_line_naming_the_file(tmp_path):
+    good = write_export(tmp_path / "in" / "a.csv", csv_text([{}]))
+    bad = write_export(tmp_path / "in" / "b.csv", csv_text([{}]) + '2026-01-01,"unterminated\n')
+    result = run(good, bad, "--out", tmp_path / "lake", "--batch-ts", "20260106")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"focus-assets: error: {bad.as_posix()}")
+    missing = run(tmp_path / "nope", "--out", tmp_path / "lake")
+    assert missing.returncode == 2 and "nope: no such file or directory" in missing.stderr
+
+
+def test_bad_option_values_are_refused_clearly(tmp_path):
+    result = run(tmp_path, "--out", tmp_path / "lake", "--repair", "teleport=on")
+    assert result.returncode != 0 and "--repair takes NAME=on|off" in result.stderr

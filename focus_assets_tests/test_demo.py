@@ -1,0 +1,10 @@
+from focus_assets import demo
+
+
+def test_the_demo_runs_end_to_end_and_reconciles(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FOCUS_HOME", str(tmp_path))
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "every figure matches, to the last decimal" in out
+    assert "202601  20260105T080000  CNY" in out  # the current snapshot is the latest delivery
+    assert len(list((tmp_path / "lake").rglob("*.parquet"))) == 7
