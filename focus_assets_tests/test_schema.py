@@ -1,5 +1,6 @@
 import csv
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -9,11 +10,11 @@ import pytest
 from focus_assets.focus import schema
 from focus_assets.focus.schema import AlibabaNulls, Kind
 
-from .conftest import SHARED
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def focus_1_0_spec() -> dict[str, dict]:
-    with open(SHARED / "focus" / "columns.csv", newline="") as handle:
+    with open(FIXTURES / "focus_1_0_columns.csv", newline="") as handle:
         return {r["column_id"]: r for r in csv.DictReader(handle) if r["focus_version"] == "1.0"}
 
 
