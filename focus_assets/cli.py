@@ -4,7 +4,8 @@
 
 Prints the reconciliation as JSON on stdout. Exit status: 0 when every input was read and
 reconciles; 1 when something does not reconcile; 2 when an input cannot be read (one line on
-stderr naming the file, and the line and column where they apply).
+stderr naming the file, and the line and column where they apply); 3 on an internal error (one
+line naming the input being converted).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def convert(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     total = Reconciliation()
     objects = []
+    key = None
     try:
         for file, key in find_exports(args.inputs):
             modified = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
@@ -86,6 +88,10 @@ def convert(args: argparse.Namespace) -> int:
     except (ExportFileError, DeliveryError) as exc:
         print(f"focus-assets: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug of ours: still one line, naming the input
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"focus-assets: internal error while converting {key}: {type(exc).__name__}: {detail}", file=sys.stderr)
+        return 3
     if not objects:
         print("focus-assets: error: no export files (.csv, .csv.gz, .zip) found in " + " ".join(args.inputs), file=sys.stderr)
         return 2

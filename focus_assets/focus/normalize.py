@@ -1,23 +1,23 @@
 """Typing one batch of raw CSV rows (all text) into the schema, with repairs and quarantine.
 
-Each column kind has one function that returns the typed values plus, per row, the problem that
-sends the row to quarantine and the repair that was applied. The common case takes a vectorised
-path; only values that path rejects, or the few distinct values of a column (timestamps, names),
-go through the plain Python rules in `values.py`.
+Per column kind, one function plans the typed values plus, per row, the problem that sends the
+row to quarantine and the repair that was applied. A batch is typed in a handful of polars
+calls: one pass gathers facts (distinct values, suspicious numbers), the plain Python rules in
+`values.py` run on the few distinct values of a column (timestamps, names, tags), and one select
+builds every output column. Only a column whose values the fast path rejects takes a slower,
+per-value path.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import polars as pl
 
 from . import values
-from .schema import (
-    DECIMAL_SCALE, INPUT_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind,
-    output_columns,
-)
+from .schema import DECIMAL_SCALE, INPUT_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns
 from .settings import TransformSettings
 from .source import Header
 
@@ -29,15 +29,19 @@ _NAME_COLUMNS = {
     "PublisherName": ("publisher_names", "default_publisher_name"),
     "InvoiceIssuerName": ("invoice_issuer_names", None),
 }
+# Values that may carry more decimal places than the schema keeps: checked exactly in Python.
+_MAYBE_EXCESS_DECIMALS = r"\.\d{" + str(DECIMAL_SCALE + 1) + r"}|[eE]"
+_SEPARATOR = "\x1f"
 
 
 @dataclass
 class Typed:
-    """One column's outcome: values, and per row a problem (quarantine) or a repair (kept)."""
+    """One column's plan: values, and per row a problem (quarantine) or repairs (kept)."""
 
-    values: pl.Series
-    problem: pl.Series | None = None  # String: "Column: problem" or null
-    change: pl.Series | None = None  # String: "Column:repair" or null
+    values: pl.Expr
+    problem: pl.Expr | None = None  # String: "Column: problem" or null
+    # Each repair as ("Column:repair", rows it applies to): flags, so rows group cheaply.
+    changes: list[tuple[str, pl.Expr]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,15 @@ class TypedBatch:
     money: pl.DataFrame
     # Exact values for the money cells with more decimal places than the schema keeps.
     money_exact_extra: list[tuple[str | None, bool, str, Decimal]] = field(default_factory=list)
+    repairs: Counter = field(default_factory=Counter)  # "Column:repair" -> rows (kept and quarantined)
 
 
-def _constant(value: object, n: int, dtype: pl.DataType = pl.String) -> pl.Series:
-    return pl.Series([value], dtype=dtype).new_from_index(0, n)
+def _series(values: list, dtype: pl.DataType = pl.String) -> pl.Series:
+    return pl.Series(values, dtype=dtype)
 
 
 def _set(n: int, rows: list[int], texts: list[str]) -> pl.Series:
-    series = _constant(None, n)
+    series = pl.Series([None], dtype=pl.String).new_from_index(0, n)
     return series.scatter(rows, texts) if rows else series
 
 
@@ -72,9 +77,18 @@ def _rows(mask: pl.Series) -> list[int]:
     return mask.arg_true().to_list()
 
 
-def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tuple[Typed, dict[int, Decimal]]:
-    """Numbers, plain or E-notation, into decimal(38,10). Returns also the exact value of each
-    cell that has more decimal places than the schema keeps, by row."""
+def _lookup(column: pl.Expr, old: list, new: pl.Series, default: pl.Expr | None = None) -> pl.Expr:
+    """Map each value of `column` through old -> new (few distinct values)."""
+    return column.replace_strict(_series(old, pl.String), new, default=default, return_dtype=new.dtype)
+
+
+# --- decimals ---------------------------------------------------------------------------------
+
+def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tuple[pl.Series, pl.Series | None,
+                                                                                 pl.Series | None, dict[int, Decimal]]:
+    """The slow path for a money column whose text the plain cast rejects or that may hold more
+    decimal places than the schema keeps: (values, problems, changes, exact value by row of the
+    cells with excess decimals)."""
     n = len(raw)
     typed = raw.cast(_DECIMAL, strict=False)
     problems: dict[int, str] = {}
@@ -82,28 +96,25 @@ def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tupl
     exact_extra: dict[int, Decimal] = {}
 
     failed = raw.is_not_null() & typed.is_null()
-    if failed.any():
-        fixed_rows, fixed_values = [], []
-        for row in _rows(failed):
-            text = raw[row]
-            value = values.exact_decimal(text) if text.strip() == text or settings.repairs.strip_whitespace else None
-            if value is None:
-                problems[row] = f"{name}: not a number ({text[:40]!r})"
-            elif not values.fits_integer_digits(value):
-                problems[row] = f"{name}: out of range for decimal(38,{DECIMAL_SCALE}) ({text[:40]!r})"
-            else:
-                fixed_rows.append(row)
-                fixed_values.append(values.round_to_scale(value))
-                if text.strip() != text:
-                    changes[row] = f"{name}:whitespace"
-                if value != values.round_to_scale(value):
-                    exact_extra[row] = value
-        if fixed_rows:
-            typed = typed.scatter(fixed_rows, pl.Series(fixed_values, dtype=_DECIMAL))
+    fixed_rows, fixed_values = [], []
+    for row in _rows(failed):
+        text = raw[row]
+        value = values.exact_decimal(text) if text.strip() == text or settings.repairs.strip_whitespace else None
+        if value is None:
+            problems[row] = f"{name}: not a number ({text[:40]!r})"
+        elif not values.fits_integer_digits(value):
+            problems[row] = f"{name}: out of range for decimal(38,{DECIMAL_SCALE}) ({text[:40]!r})"
+        else:
+            fixed_rows.append(row)
+            fixed_values.append(values.round_to_scale(value))
+            if text.strip() != text:
+                changes[row] = f"{name}:whitespace"
+            if value != values.round_to_scale(value):
+                exact_extra[row] = value
+    if fixed_rows:
+        typed = typed.scatter(fixed_rows, _series(fixed_values, _DECIMAL))
 
-    # More than 10 decimal places (or E-notation that may have them): check exactly in Python.
-    suspects = raw.str.contains(r"\.\d{" + str(DECIMAL_SCALE + 1) + r"}|[eE]") & typed.is_not_null()
-    for row in _rows(suspects):
+    for row in _rows(raw.str.contains(_MAYBE_EXCESS_DECIMALS) & typed.is_not_null()):
         value = values.exact_decimal(raw[row])
         if value is not None and value != values.round_to_scale(value):
             exact_extra[row] = value
@@ -115,37 +126,35 @@ def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tupl
 
     problem = _set(n, list(problems), list(problems.values())) if problems else None
     change = _set(n, list(changes), list(changes.values())) if changes else None
-    return Typed(typed, problem, change), exact_extra
+    return typed, problem, change, exact_extra
 
 
-def type_timestamp(name: str, raw: pl.Series, settings: TransformSettings) -> Typed:
-    """Timestamps into UTC: the distinct values are parsed in Python and mapped back."""
-    distinct = raw.drop_nulls().unique().to_list()
-    parsed = {
-        text: values.parse_timestamp(text, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
-        for text in distinct
-    }
-    typed = raw.replace_strict(
-        distinct, [parsed[t][0] for t in distinct], default=None, return_dtype=_TIMESTAMP
-    )
+# --- timestamps -------------------------------------------------------------------------------
+
+def type_timestamp(name: str, distinct: list[str], settings: TransformSettings) -> Typed:
+    """Timestamps into UTC: each distinct text is parsed once in Python and mapped back."""
+    parsed = {t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
+              for t in distinct}
+    column = pl.col(name)
+    typed = Typed(_lookup(column, distinct, _series([parsed[t][0] for t in distinct], _TIMESTAMP)))
     bad = [t for t in distinct if parsed[t][0] is None]
-    localized = [t for t in distinct if parsed[t][1]]
-    problem = change = None
     if bad:
-        problem = raw.replace_strict(bad, [f"{name}: unparseable timestamp ({t[:40]!r})" for t in bad],
-                                     default=None, return_dtype=pl.String)
-    if localized:
-        tz = settings.source_timezone
-        change = _constant(f"{name}:from_{tz}", len(raw)).zip_with(
-            raw.is_in(localized).fill_null(False), _constant(None, len(raw)))
-    return Typed(typed, problem, change)
+        typed.problem = _lookup(column, bad, _series([f"{name}: unparseable timestamp ({t[:40]!r})" for t in bad]),
+                                pl.lit(None, pl.String))
+    shifted = [t for t in distinct if parsed[t][1]]
+    if shifted:
+        rows = column.is_not_null() if len(shifted) == len(distinct) else column.is_in(shifted)
+        typed.changes.append((f"{name}:from_{settings.source_timezone}", rows))
+    return typed
 
+
+# --- tags -------------------------------------------------------------------------------------
 
 def _decode_tags(texts: pl.Series) -> pl.Series:
     return texts.str.json_decode(_TAGS)
 
 
-def _decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], dict[int, str]]:
+def decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], dict[int, str]]:
     """Decode distinct Tags texts. Returns (maps, errors by position, repaired texts by position).
 
     All at once first; if a value breaks the fast decoder, the values are split in halves until
@@ -171,7 +180,7 @@ def _decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], 
         flat, error = values.flatten_tags_json(texts[rows[0]])
         if flat is not None:
             try:
-                _decode_tags(pl.Series([flat]))
+                _decode_tags(_series([flat]))
                 replacements[rows[0]] = flat
                 return
             except pl.exceptions.PolarsError as exc:
@@ -187,73 +196,71 @@ def _decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], 
     return _decode_tags(fixed), errors, replacements
 
 
-@dataclass
-class TypedTags:
-    tags: Typed
-    raw_kept: pl.Series  # x_TagsRaw
-    error: pl.Series  # x_TagsError
-    promoted: dict[str, pl.Series]  # x_Tag<Name>
+def _tags_text() -> pl.Expr:
+    text = pl.col("Tags").str.strip_chars()
+    return pl.when(text != "").then(text)
 
 
-def type_tags(raw: pl.Series, settings: TransformSettings) -> TypedTags:
-    """Tags JSON into map<string,string>, plus the promoted tag columns.
+TAGS_POSITION = "tags:position"  # per row, the position of its Tags text among the distinct ones
 
-    Tags repeat (per resource, per project), so each distinct text is decoded once and the
-    results are gathered back to the rows."""
-    n = len(raw)
-    texts = raw.str.strip_chars()
-    texts = texts.zip_with(texts != "", _constant(None, n))
-    distinct = texts.unique(maintain_order=True)
-    position = texts.replace_strict(
-        distinct, pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32)
-    maps, errors, replacements = _decode_distinct_tags(distinct)
 
-    def per_row(by_position: dict[int, str]) -> pl.Series | None:
-        if not by_position:
-            return None
-        return _set(len(distinct), list(by_position), list(by_position.values())).gather(position)
+def tags_position(frame: pl.DataFrame, distinct: list[str]) -> pl.Series:
+    return frame.select(_tags_text().replace_strict(
+        _series(distinct), pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32)
+    ).to_series().alias(TAGS_POSITION)
 
-    error = per_row(errors)
+
+def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typed | pl.Expr]:
+    """Tags JSON into map<string,string>, plus x_TagsRaw, x_TagsError and the promoted tags.
+
+    Tags repeat (per resource, per project): each distinct text is decoded once and the results
+    are gathered back to the rows by their position (column TAGS_POSITION, see tags_position)."""
+    maps, errors, replacements = decode_distinct_tags(_series(distinct))
+    position = pl.col(TAGS_POSITION)
+
+    distinct_maps = maps.to_list()
+    error = pl.lit(_set(len(distinct), list(errors), list(errors.values()))).gather(position) if errors else None
     keep = settings.repairs.keep_rows_with_unparseable_tags
-    changes = {p: "Tags:unparseable" for p in errors} if keep else {}
-    changes.update({p: "Tags:nested_values_as_text" for p in replacements})
-    return TypedTags(
-        tags=Typed(
-            maps.gather(position),
-            problem=None if keep or error is None else "Tags: " + error,
-            change=per_row(changes),
-        ),
-        raw_kept=_constant(None, n) if error is None else raw.zip_with(error.is_not_null(), _constant(None, n)),
-        error=_constant(None, n) if error is None else error,
-        promoted={tag: promoted_tag(maps, tag).gather(position) for tag in settings.promoted_tags},
-    )
+    changes = [(label, position.is_in(list(rows))) for label, rows in
+               (("Tags:unparseable", errors if keep else {}), ("Tags:nested_values_as_text", replacements)) if rows]
+    planned: dict[str, Typed | pl.Expr] = {
+        "Tags": Typed(pl.lit(maps).gather(position),
+                      problem=None if keep or error is None else pl.lit("Tags: ") + error,
+                      changes=changes),
+    }
+    if error is not None:
+        planned["x_TagsRaw"] = pl.when(error.is_not_null()).then(pl.col("Tags"))
+        planned["x_TagsError"] = error
+    for tag in settings.promoted_tags:
+        planned[f"x_Tag{tag}"] = pl.lit(_series([promoted_tag(m, tag) for m in distinct_maps])).gather(position)
+    return planned
 
 
-def promoted_tag(tags: pl.Series, tag: str) -> pl.Series:
+def promoted_tag(tags: dict[str, str | None] | None, tag: str) -> str | None:
     """The value of one tag, its key matched case-insensitively (the first match wins)."""
-    entries = tags.map.entries()
     wanted = tag.lower()
-    return entries.list.eval(
-        pl.element().filter(pl.element().struct.field("key").str.to_lowercase() == wanted).struct.field("value")
-    ).list.first()
+    return next((value for key, value in (tags or {}).items() if key.lower() == wanted), None)
 
 
-def type_name(name: str, raw: pl.Series, settings: TransformSettings) -> Typed:
+# --- provider names ---------------------------------------------------------------------------
+
+def type_name(name: str, distinct: list[str], settings: TransformSettings) -> Typed:
     """ProviderName / PublisherName / InvoiceIssuerName: numeric references mapped to names."""
+    column = pl.col(name)
     if not settings.repairs.map_provider_names:
-        return Typed(raw)
+        return Typed(column)
     explicit_field, default_field = _NAME_COLUMNS[name]
     explicit = getattr(settings, explicit_field)
     default = getattr(settings, default_field) if default_field else None
-    distinct = raw.drop_nulls().unique().to_list()
     mapped = {t: values.map_name(t, explicit, default) for t in distinct}
     changed = [t for t in distinct if mapped[t] != t]
     if not changed:
-        return Typed(raw)
-    typed = raw.replace_strict(changed, [mapped[t] for t in changed], default=raw, return_dtype=pl.String)
-    change = raw.replace_strict(changed, [f"{name}:mapped"] * len(changed), default=None, return_dtype=pl.String)
-    return Typed(typed, change=change)
+        return Typed(column)
+    return Typed(_lookup(column, changed, _series([mapped[t] for t in changed]), column),
+                 changes=[(f"{name}:mapped", column.is_in(changed))])
 
+
+# --- the batch --------------------------------------------------------------------------------
 
 def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
     """Per row, the line breaks inside quoted fields (so line numbers match an editor)."""
@@ -270,121 +277,147 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     n = raw.height
     header = source.header
     frame = raw.rename(header.rename)  # known columns under their schema names
+    present = {c.name: c for c in INPUT_COLUMNS if c.name in frame.columns}
+    decimals = [name for name, c in present.items() if c.kind is Kind.DECIMAL]
+    few_distinct = [name for name, c in present.items() if c.kind is Kind.TIMESTAMP or name in _NAME_COLUMNS]
 
-    index = pl.int_range(0, n, eager=True, dtype=pl.Int64)
-    lines = index + first_line
-    if embedded_line_breaks:
-        breaks = embedded_newlines(raw)
-        lines = lines + breaks.cum_sum() - breaks
+    # One pass of facts: the distinct values of timestamps, names and tags, and the number of
+    # money values that may not fit the plain cast.
+    casts = frame.select(pl.col(name).cast(_DECIMAL, strict=False) for name in decimals)
+    facts = frame.select(
+        *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct),
+        *([_tags_text().drop_nulls().unique().implode().alias("Tags")] if "Tags" in present else []),
+        *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in decimals),
+    ).row(0, named=True)
+    failed = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
 
-    out: dict[str, pl.Series] = {}
-    problems: list[pl.Series] = []
-    changes: list[pl.Series] = []
+    plans: dict[str, Typed | pl.Expr] = {}
+    slow: dict[str, pl.Series] = {}  # columns computed outside the select, by their output name
     exact_extra: dict[str, dict[int, Decimal]] = {}
-
-    def keep(name: str, typed: Typed) -> None:
-        out[name] = typed.values.alias(name)
-        if typed.problem is not None:
-            problems.append(typed.problem)
-        if typed.change is not None:
-            changes.append(typed.change)
-
-    for column in INPUT_COLUMNS:
-        name = column.name
-        if name not in frame.columns:
-            out[name] = _constant(None, n, column.kind.polars)
-            continue
-        raw_values = frame[name]
+    for name, column in present.items():
         if column.kind is Kind.DECIMAL:
-            typed, extra = type_decimal(name, raw_values, settings)
-            keep(name, typed)
-            exact_extra[name] = extra
+            if failed[name] == 0 and facts[f"suspect:{name}"] == 0:
+                plans[name] = Typed(pl.col(f"cast:{name}"))
+                continue
+            typed, problem, change, exact_extra[name] = type_decimal(name, frame[name], settings)
+            slow[f"cast:{name}"] = typed
+            if problem is not None:
+                slow[f"problem:{name}"] = problem
+            if change is not None:
+                slow[f"change:{name}"] = change
+            plans[name] = Typed(pl.col(f"cast:{name}"),
+                                pl.col(f"problem:{name}") if problem is not None else None,
+                                [(label, pl.col(f"change:{name}") == label) for label in
+                                 (change.drop_nulls().unique().sort().to_list() if change is not None else [])])
         elif column.kind is Kind.TIMESTAMP:
-            keep(name, type_timestamp(name, raw_values, settings))
+            plans[name] = type_timestamp(name, facts[name], settings)
         elif column.kind is Kind.STRING_MAP:  # Tags
-            tags = type_tags(raw_values, settings)
-            keep(name, tags.tags)
-            out["x_TagsRaw"], out["x_TagsError"] = tags.raw_kept, tags.error
-            out.update({f"x_Tag{tag}": values for tag, values in tags.promoted.items()})
+            slow[TAGS_POSITION] = tags_position(frame, facts["Tags"])
+            plans.update(type_tags(facts["Tags"], settings))
         elif name in _NAME_COLUMNS:
-            out[f"x_{name}Raw"] = raw_values
-            keep(name, type_name(name, raw_values, settings))
+            plans[f"x_{name}Raw"] = pl.col(name)
+            plans[name] = type_name(name, facts[name], settings)
         else:
-            out[name] = raw_values
+            plans[name] = pl.col(name)
 
-    out["ServiceProviderName"] = out["ProviderName"]
-    out["HostProviderName"] = _constant(settings.host_provider_name, n)
-    for name in ("x_TagsRaw", "x_TagsError", *(f"x_Tag{t}" for t in settings.promoted_tags),
-                 *(f"x_{c}Raw" for c in _NAME_COLUMNS)):
-        out.setdefault(name, _constant(None, n))  # their source column is missing from the header
-    out["x_ExtraColumns"] = _extra_columns(raw, header.extra)
-    out["x_SourceObject"] = _constant(source.object_key, n)
-    out["x_SourceMember"] = _constant(source.member, n)
-    out["x_SourceLine"] = lines
-    out["x_BatchTs"] = _constant(source.batch_ts, n)
-    out["x_SourceChanges"] = _row_lists(changes, n)
+    lines = pl.int_range(first_line, first_line + n, dtype=pl.Int64)
+    if embedded_line_breaks:
+        slow["breaks"] = embedded_newlines(raw)
+        lines = lines + pl.col("breaks").cum_sum() - pl.col("breaks")
+    plans.update({
+        "HostProviderName": pl.lit(settings.host_provider_name, pl.String),
+        "x_ExtraColumns": _extra_columns(header.extra),
+        "x_SourceObject": pl.lit(source.object_key, pl.String),
+        "x_SourceMember": pl.lit(source.member, pl.String),
+        "x_SourceLine": lines,
+        "x_BatchTs": pl.lit(source.batch_ts, pl.String),
+    })
 
+    def expression(name: str) -> pl.Expr:
+        plan = plans.get(name, pl.lit(None))  # absent from the header: a typed null
+        return plan.values if isinstance(plan, Typed) else plan
+
+    plans["ServiceProviderName"] = expression("ProviderName")  # FOCUS 1.3: the mapped provider
+
+    typed_plans = [p for p in plans.values() if isinstance(p, Typed)]
+    changes = [change for p in typed_plans for change in p.changes]
+    assert len(changes) <= 64, "repair flags are packed into one 64-bit code per row"
+    problems = [p.problem for p in typed_plans if p.problem is not None]
     columns = output_columns(settings.promoted_tags)
-    typed_frame = pl.DataFrame([out[c.name].alias(c.name).cast(c.kind.polars) for c in columns])
-    problem_lists = _row_lists(problems, n)
-    bad = problem_lists.list.len() > 0
+    wide = frame.hstack(casts.rename({c: f"cast:{c}" for c in decimals}))
+    if slow:
+        wide = wide.with_columns(series.alias(name) for name, series in slow.items())
+    typed_frame = wide.select(
+        *(expression(c.name).cast(c.kind.polars).alias(c.name) for c in columns),
+        *([pl.sum_horizontal(rows.fill_null(False).cast(pl.UInt64) * (1 << bit)
+                             for bit, (_, rows) in enumerate(changes)).alias("_changes")] if changes else []),
+        *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
+    )
+    changes_lists, repairs = _row_lists(typed_frame["_changes"] if changes else None, [label for label, _ in changes], n)
+    typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
 
+    bad = (typed_frame["_problems"] != "") if problems else None
+    any_bad = bad is not None and bool(bad.any())
     money = typed_frame.select(
         pl.col("BillingCurrency").str.strip_chars().alias("currency"),
-        bad.alias("quarantined"),
-        *(pl.col(c).alias(c) for c in RECONCILED_COLUMNS),
+        (bad if any_bad else pl.lit(False)).alias("quarantined"),
+        *RECONCILED_COLUMNS,
     )
     money_extra = []
     for name in RECONCILED_COLUMNS:
         rows = exact_extra.get(name, {})
         if rows:
-            inexact = _constant(False, n, pl.Boolean).scatter(list(rows), True)
-            money = money.with_columns(pl.when(inexact).then(None).otherwise(pl.col(name)).alias(name))
+            money = money.with_columns(money[name].scatter(list(rows), _series([None] * len(rows), _DECIMAL)))
             for row, value in rows.items():
-                money_extra.append((money["currency"][row], bool(bad[row]), name, value))
+                money_extra.append((money["currency"][row], bool(any_bad and bad[row]), name, value))
 
-    any_bad = bool(bad.any())
+    quarantine = _empty_quarantine()
+    if any_bad:
+        quarantine = _quarantine_rows(raw, typed_frame, bad)
+    good = typed_frame.filter(~bad) if any_bad else typed_frame
     return TypedBatch(
-        good=typed_frame.filter(~bad) if any_bad else typed_frame,
-        quarantine=_quarantine_rows(raw, typed_frame, problem_lists, bad) if any_bad else _empty_quarantine(),
+        good=good.drop("_problems", strict=False),
+        quarantine=quarantine,
         money=money,
         money_exact_extra=money_extra,
+        repairs=repairs,
     )
 
 
-def _row_lists(parts: list[pl.Series], n: int) -> pl.Series:
-    """Per row, the non-null entries of `parts` as a list. Rows share few combinations (the same
-    repairs apply to most rows), so each distinct combination's list is built once."""
-    if not parts:
-        return _constant([], n, pl.List(pl.String))
-    joined = pl.DataFrame(parts).select(
-        pl.concat_str(pl.all(), separator="\x1f", ignore_nulls=True)).to_series()
-    distinct = joined.unique(maintain_order=True)
-    position = joined.replace_strict(
-        distinct, pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32)
-    lists = distinct.str.split("\x1f").list.filter(pl.element() != "")
-    return lists.gather(position)
+def _row_lists(codes: pl.Series | None, labels: list[str], n: int) -> tuple[pl.Series, Counter]:
+    """x_SourceChanges from per-row repair codes (bit i set: labels[i] applies), and how many
+    rows each repair applies to. Rows share few combinations (the same repairs apply to most
+    rows), so each combination's list is built, and counted, once."""
+    if codes is None:
+        return pl.Series([[]], dtype=pl.List(pl.String)).new_from_index(0, n), Counter()
+    combinations = codes.value_counts(sort=True)
+    counts: Counter = Counter()
+    lists = []
+    for code, rows in combinations.iter_rows():
+        entries = [label for bit, label in enumerate(labels) if code >> bit & 1]
+        lists.append(entries)
+        counts.update({entry: rows for entry in entries})
+    index = codes.replace_strict(combinations[:, 0], pl.int_range(0, len(lists), eager=True, dtype=pl.UInt32),
+                                 return_dtype=pl.UInt32)
+    return _series(lists, pl.List(pl.String)).gather(index), counts
 
 
-def _extra_columns(raw: pl.DataFrame, extra: tuple[str, ...]) -> pl.Series:
+def _extra_columns(extra: tuple[str, ...]) -> pl.Expr:
     if not extra:
-        return _constant(None, raw.height, _TAGS)
-    return raw.select(
-        pl.concat_list(pl.struct(key=pl.lit(name), value=pl.col(name)) for name in extra).cast(_TAGS)
-    ).to_series()
+        return pl.lit(None, _TAGS)
+    return pl.concat_list(pl.struct(key=pl.lit(name), value=pl.col(name)) for name in extra).cast(_TAGS)
 
 
-def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, problem_lists: pl.Series, bad: pl.Series) -> pl.DataFrame:
-    bad_raw = raw.filter(bad)
-    reasons = problem_lists.filter(bad)
+def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, bad: pl.Series) -> pl.DataFrame:
+    reasons = typed["_problems"].filter(bad)
     return pl.DataFrame({
         "x_SourceObject": typed["x_SourceObject"].filter(bad),
         "x_SourceMember": typed["x_SourceMember"].filter(bad),
         "x_SourceLine": typed["x_SourceLine"].filter(bad),
         "x_BatchTs": typed["x_BatchTs"].filter(bad),
-        "column": reasons.list.first().str.split(":").list.first(),
-        "reason": reasons.list.join("; "),
-        "raw_values": bad_raw.select(
+        "column": reasons.str.split(":").list.first(),
+        "reason": reasons.str.replace_all(_SEPARATOR, "; ", literal=True),
+        "raw_values": raw.filter(bad).select(
             pl.concat_list(pl.struct(key=pl.lit(c), value=pl.col(c)) for c in raw.columns).cast(_TAGS)
         ).to_series(),
     })
@@ -392,4 +425,3 @@ def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, problem_lists: pl.S
 
 def _empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema={c.name: c.kind.polars for c in QUARANTINE_COLUMNS})
-

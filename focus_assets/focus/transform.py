@@ -26,7 +26,8 @@ from .normalize import BatchSource, TypedBatch, normalize_batch
 from .reconcile import Reconciliation
 from .schema import INPUT_COLUMNS, Kind, polars_schema, quarantine_arrow_schema
 from .settings import TransformSettings
-from .source import CsvMember, ExportFileError, Header, read_csv_members, safe_file_stem
+from .values import billing_month
+from .source import CsvMember, ExportFileError, Header, prefetch, read_csv_members, safe_file_stem
 from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
 
 _NULL_LITERALS = ["NULL", "null", "Null"]
@@ -134,10 +135,6 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
 
 
-def _billing_months(frame: pl.DataFrame, settings: TransformSettings) -> pl.Series:
-    return frame["BillingPeriodStart"].dt.convert_time_zone(settings.source_timezone).dt.strftime("%Y%m")
-
-
 def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, settings: TransformSettings) -> MemberReport:
     report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth)
     batches = _typed_batches(member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings)
@@ -145,10 +142,10 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
     if first is None:  # a header and no rows
         return report
     if report.yearmonth is None:  # the key names no month: the billing month of the rows
-        months = _billing_months(first.good, settings).drop_nulls()
-        if months.is_empty():
+        start = first.good["BillingPeriodStart"].drop_nulls().head(1).to_list()
+        if not start:
             raise ExportFileError(member.name, "no billing month: the key names none and the first rows have no BillingPeriodStart")
-        report.yearmonth = months[0]
+        report.yearmonth = billing_month(start[0], settings.source_timezone)
 
     name = _output_name(member)
     output = partition_dir(out_root, OUTPUT_TABLE, report.yearmonth, delivery.batch_ts) / name
@@ -166,7 +163,8 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
             raise
 
     try:
-        rows = write_frames(typed_rows(), output, polars_schema(settings.promoted_tags), settings.row_group_rows)
+        # Typing runs a batch ahead in its own thread, so it overlaps with Parquet encoding.
+        rows = write_frames(prefetch(typed_rows()), output, polars_schema(settings.promoted_tags), settings.row_group_rows)
     except BaseException:
         quarantine.abort()
         if failure:
@@ -184,10 +182,11 @@ def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWri
     """Count one typed batch into the report and set its quarantined rows aside."""
     quarantine.write(batch.quarantine)
     report.reconciliation.add_batch(batch.money, batch.money_exact_extra)
-    report.repairs.update(_count(batch.good["x_SourceChanges"].explode()))
+    report.repairs.update(batch.repairs)
     report.quarantined_by_column.update(_count(batch.quarantine["column"]))
-    months = _billing_months(batch.good, settings)
-    report.rows_outside_billing_month += int((months != report.yearmonth).fill_null(False).sum())
+    starts = _count(batch.good["BillingPeriodStart"])  # few distinct values: months in Python
+    report.rows_outside_billing_month += sum(
+        rows for start, rows in starts.items() if billing_month(start, settings.source_timezone) != report.yearmonth)
 
 
 def _count(values: pl.Series) -> Counter:
