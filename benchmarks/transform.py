@@ -67,14 +67,15 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", GENERATE, str(export.with_suffix(".tmp")), str(args.rows)],
                        check=True, cwd=HERE.parent)
         export.with_suffix(".tmp").rename(export)
-    key_dir = args.data / "bucket" / "202601" / "20260129T080000"  # the key carries month and stamp
+    bucket = args.data / f"bucket-{args.rows}"
+    key_dir = bucket / "202601" / "20260129T080000"  # the key carries month and stamp
     key_dir.mkdir(parents=True, exist_ok=True)
     source = key_dir / export.name
     if not source.exists():
         os.link(export, source)
     out = args.data / "out"
     python = sys.executable
-    focus_cli = [python, "-m", "focus_assets.cli", "convert", str(args.data / "bucket"), "--out", str(out / "focus")]
+    focus_cli = [python, "-m", "focus_assets.cli", "convert", str(bucket), "--out", str(out / "focus")]
     engines = {
         "focus-assets convert": focus_cli,
         "polars copy": [python, "-c", POLARS_COPY, str(export), str(out / "polars.parquet")],

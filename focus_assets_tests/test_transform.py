@@ -246,9 +246,11 @@ def test_output_layout_and_snappy_parquet_readable_by_duckdb(tmp_path):
 
 
 def test_a_header_only_file_writes_nothing_and_reports_zero_rows(tmp_path):
+    convert_text(tmp_path, csv_text([{"BilledCost": "1"}, {"BilledCost": "x"}]))  # an earlier delivery
     report, typed, quarantined = convert_text(tmp_path, csv_text([]))
     assert typed.is_empty() and quarantined.is_empty()
     assert only(report)["rows"] == {"read": 0, "written": 0, "quarantined": 0}
+    assert not list((tmp_path / "out").rglob("*.parquet"))  # the same object now empty: nothing stale left
 
 
 def test_a_malformed_row_fails_the_file_with_its_lines_named(tmp_path):

@@ -292,23 +292,14 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     failed = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
 
     plans: dict[str, Typed | pl.Expr] = {}
-    slow: dict[str, pl.Series] = {}  # columns computed outside the select, by their output name
+    slow: dict[str, pl.Series] = {}  # columns computed before the select, referenced by name
     exact_extra: dict[str, dict[int, Decimal]] = {}
     for name, column in present.items():
         if column.kind is Kind.DECIMAL:
             if failed[name] == 0 and facts[f"suspect:{name}"] == 0:
                 plans[name] = Typed(pl.col(f"cast:{name}"))
-                continue
-            typed, problem, change, exact_extra[name] = type_decimal(name, frame[name], settings)
-            slow[f"cast:{name}"] = typed
-            if problem is not None:
-                slow[f"problem:{name}"] = problem
-            if change is not None:
-                slow[f"change:{name}"] = change
-            plans[name] = Typed(pl.col(f"cast:{name}"),
-                                pl.col(f"problem:{name}") if problem is not None else None,
-                                [(label, pl.col(f"change:{name}") == label) for label in
-                                 (change.drop_nulls().unique().sort().to_list() if change is not None else [])])
+            else:
+                plans[name], exact_extra[name] = _plan_decimal_slowly(name, frame[name], settings, slow)
         elif column.kind is Kind.TIMESTAMP:
             plans[name] = type_timestamp(name, facts[name], settings)
         elif column.kind is Kind.STRING_MAP:  # Tags
@@ -357,31 +348,46 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
 
     bad = (typed_frame["_problems"] != "") if problems else None
-    any_bad = bad is not None and bool(bad.any())
-    money = typed_frame.select(
+    if bad is None or not bad.any():
+        money, money_extra = _money(typed_frame, None, exact_extra)
+        return TypedBatch(typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra, repairs)
+    money, money_extra = _money(typed_frame, bad, exact_extra)
+    return TypedBatch(typed_frame.filter(~bad).drop("_problems"), _quarantine_rows(raw, typed_frame, bad),
+                      money, money_extra, repairs)
+
+
+def _plan_decimal_slowly(name: str, raw: pl.Series, settings: TransformSettings,
+                         slow: dict[str, pl.Series]) -> tuple[Typed, dict[int, Decimal]]:
+    """The plan of a money column that needs the per-value path; its series go into `slow`."""
+    typed, problem, change, exact_extra = type_decimal(name, raw, settings)
+    slow[f"cast:{name}"] = typed
+    plan = Typed(pl.col(f"cast:{name}"))
+    if problem is not None:
+        slow[f"problem:{name}"] = problem
+        plan.problem = pl.col(f"problem:{name}")
+    if change is not None:
+        slow[f"change:{name}"] = change
+        plan.changes = [(label, pl.col(f"change:{name}") == label) for label in change.drop_nulls().unique().sort()]
+    return plan, exact_extra
+
+
+def _money(typed: pl.DataFrame, bad: pl.Series | None,
+           exact_extra: dict[str, dict[int, Decimal]]) -> tuple[pl.DataFrame, list[tuple[str | None, bool, str, Decimal]]]:
+    """Per row: currency, quarantined, and each reconciled column where the typed value is exact;
+    the cells with more decimals than the schema keeps are listed apart with their exact value."""
+    money = typed.select(
         pl.col("BillingCurrency").str.strip_chars().alias("currency"),
-        (bad if any_bad else pl.lit(False)).alias("quarantined"),
+        (bad if bad is not None else pl.lit(False)).alias("quarantined"),
         *RECONCILED_COLUMNS,
     )
-    money_extra = []
+    extra = []
     for name in RECONCILED_COLUMNS:
         rows = exact_extra.get(name, {})
         if rows:
             money = money.with_columns(money[name].scatter(list(rows), _series([None] * len(rows), _DECIMAL)))
-            for row, value in rows.items():
-                money_extra.append((money["currency"][row], bool(any_bad and bad[row]), name, value))
-
-    quarantine = _empty_quarantine()
-    if any_bad:
-        quarantine = _quarantine_rows(raw, typed_frame, bad)
-    good = typed_frame.filter(~bad) if any_bad else typed_frame
-    return TypedBatch(
-        good=good.drop("_problems", strict=False),
-        quarantine=quarantine,
-        money=money,
-        money_exact_extra=money_extra,
-        repairs=repairs,
-    )
+            extra.extend((money["currency"][row], bool(bad is not None and bad[row]), name, value)
+                         for row, value in rows.items())
+    return money, extra
 
 
 def _row_lists(codes: pl.Series | None, labels: list[str], n: int) -> tuple[pl.Series, Counter]:

@@ -200,22 +200,24 @@ FOCUS_1_3_COLUMNS: tuple[Column, ...] = (
            description="FOCUS 1.3: the provider hosting the resource (Alibaba Cloud for Alibaba-billed services)"),
 )
 
+
+def _added(*rows: tuple[str, Kind, str]) -> tuple[Column, ...]:
+    return tuple(Column(name, kind, Origin.PIPELINE, description=text) for name, kind, text in rows)
+
+
 # Columns the pipeline adds, apart from the promoted tags (see promoted_tag_column).
-PIPELINE_COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, kind, Origin.PIPELINE, description=text)
-    for name, kind, text in (
-        ("x_ProviderNameRaw", Kind.STRING, "ProviderName as delivered, before name mapping"),
-        ("x_PublisherNameRaw", Kind.STRING, "PublisherName as delivered, before name mapping"),
-        ("x_InvoiceIssuerNameRaw", Kind.STRING, "InvoiceIssuerName as delivered, before name mapping"),
-        ("x_TagsRaw", Kind.STRING, "the Tags text, kept only when it could not be parsed"),
-        ("x_TagsError", Kind.STRING, "why Tags could not be parsed (null when it could)"),
-        ("x_ExtraColumns", Kind.STRING_MAP, "columns of the export that the schema does not know, by header name"),
-        ("x_SourceObject", Kind.STRING, "key (or path) of the export object the row came from"),
-        ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object (null for .csv and .csv.gz)"),
-        ("x_SourceLine", Kind.INT64, "line of the row's CSV record (the header is line 1)"),
-        ("x_BatchTs", Kind.STRING, "delivery stamp of the snapshot (the batch_ts partition value)"),
-        ("x_SourceChanges", Kind.STRING_LIST, "repairs applied to the row, as Column:repair"),
-    )
+PIPELINE_COLUMNS: tuple[Column, ...] = _added(
+    ("x_ProviderNameRaw", Kind.STRING, "ProviderName as delivered, before name mapping"),
+    ("x_PublisherNameRaw", Kind.STRING, "PublisherName as delivered, before name mapping"),
+    ("x_InvoiceIssuerNameRaw", Kind.STRING, "InvoiceIssuerName as delivered, before name mapping"),
+    ("x_TagsRaw", Kind.STRING, "the Tags text, kept only when it could not be parsed"),
+    ("x_TagsError", Kind.STRING, "why Tags could not be parsed (null when it could)"),
+    ("x_ExtraColumns", Kind.STRING_MAP, "columns of the export that the schema does not know, by header name"),
+    ("x_SourceObject", Kind.STRING, "key (or path) of the export object the row came from"),
+    ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object (null for .csv and .csv.gz)"),
+    ("x_SourceLine", Kind.INT64, "line of the row's CSV record (the header is line 1)"),
+    ("x_BatchTs", Kind.STRING, "delivery stamp of the snapshot (the batch_ts partition value)"),
+    ("x_SourceChanges", Kind.STRING_LIST, "repairs applied to the row, as Column:repair"),
 )
 
 DEFAULT_PROMOTED_TAGS: tuple[str, ...] = ("Brand", "Project", "Owner", "CostCenter", "Environment", "Application")
@@ -242,10 +244,6 @@ def output_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tu
     )
 
 
-def columns_of_kind(kind: Kind) -> tuple[str, ...]:
-    return tuple(c.name for c in INPUT_COLUMNS if c.kind is kind)
-
-
 def input_column(name: str) -> Column | None:
     return _INPUT_BY_NAME.get(name)
 
@@ -263,17 +261,11 @@ RECONCILED_COLUMNS: tuple[str, ...] = ("BilledCost", "EffectiveCost", "ListCost"
 
 
 # Rows that could not be typed: one quarantine row per input row, beside the output.
-QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, kind, Origin.PIPELINE, description=text)
-    for name, kind, text in (
-        ("x_SourceObject", Kind.STRING, "key (or path) of the export object"),
-        ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object"),
-        ("x_SourceLine", Kind.INT64, "line of the CSV record (the header is line 1)"),
-        ("x_BatchTs", Kind.STRING, "delivery stamp"),
-        ("column", Kind.STRING, "the first column that could not be typed"),
-        ("reason", Kind.STRING, "every problem of the row, as 'Column: problem'"),
-        ("raw_values", Kind.STRING_MAP, "the whole record as delivered, by header name"),
-    )
+_LINEAGE = ("x_SourceObject", "x_SourceMember", "x_SourceLine", "x_BatchTs")
+QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(c for c in PIPELINE_COLUMNS if c.name in _LINEAGE) + _added(
+    ("column", Kind.STRING, "the first column that could not be typed"),
+    ("reason", Kind.STRING, "every problem of the row, as 'Column: problem'"),
+    ("raw_values", Kind.STRING_MAP, "the whole record as delivered, by header name"),
 )
 
 

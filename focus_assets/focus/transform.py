@@ -139,7 +139,10 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
     report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth)
     batches = _typed_batches(member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings)
     first = next(batches, None)
-    if first is None:  # a header and no rows
+    if first is None:  # a header and no rows: nothing to publish, and nothing left from a run before
+        if report.yearmonth is not None:
+            for table in (OUTPUT_TABLE, QUARANTINE_TABLE):
+                (partition_dir(out_root, table, report.yearmonth, delivery.batch_ts) / _output_name(member)).unlink(missing_ok=True)
         return report
     if report.yearmonth is None:  # the key names no month: the billing month of the rows
         start = first.good["BillingPeriodStart"].drop_nulls().head(1).to_list()

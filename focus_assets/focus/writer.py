@@ -17,12 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
+from .schema import PARTITION_COLUMNS
+
 OUTPUT_TABLE = "focus_alibaba_normalized"
 QUARANTINE_TABLE = "focus_alibaba_quarantine"
 
 
 def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path:
-    return Path(root) / table / f"yearmonth={yearmonth}" / f"batch_ts={batch_ts}"
+    (month_key, _), (batch_key, _) = PARTITION_COLUMNS
+    return Path(root) / table / f"{month_key}={yearmonth}" / f"{batch_key}={batch_ts}"
 
 
 def staging_path(path: Path) -> Path:
