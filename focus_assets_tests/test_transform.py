@@ -215,6 +215,17 @@ def test_lineage_on_every_row_with_line_numbers_that_count_embedded_line_breaks(
     assert typed["x_SourceMember"].to_list() == [None] * 4
 
 
+def test_blank_lines_are_skipped_and_counted_never_written_as_rows(tmp_path):
+    text = csv_text([{"BilledCost": "1"}, {"BilledCost": "2"}])
+    lines = text.splitlines(keepends=True)
+    text = lines[0] + lines[1] + "\n" + ",,,,,,,\n" + lines[2] + "\n"  # blank, empty fields, trailing blank
+    report, typed, quarantined = convert_text(tmp_path, text)
+    assert typed["BilledCost"].to_list() == [1, 2] and quarantined.is_empty()
+    assert typed["x_SourceLine"].to_list() == [2, 5]
+    summary = only(report)
+    assert summary["empty_records_skipped"] == 3 and summary["rows"]["read"] == 2 and summary["reconciled"]
+
+
 def test_zip_members_are_written_separately_and_named_in_lineage(tmp_path):
     key = "focus-export/202601/20260106T080000/1234_26842_BillingItemDetail_202601.zip"
     source = write_export(tmp_path / "in.zip", [("part_1.csv", csv_text([{"BilledCost": "1"}])),

@@ -62,6 +62,7 @@ class TypedBatch:
     # Exact values for the money cells with more decimal places than the schema keeps.
     money_exact_extra: list[tuple[str | None, bool, str, Decimal]] = field(default_factory=list)
     repairs: Counter = field(default_factory=Counter)  # "Column:repair" -> rows (kept and quarantined)
+    empty_records: int = 0  # blank lines and records of empty fields, skipped
 
 
 def _series(values: list, dtype: pl.DataType = pl.String) -> pl.Series:
@@ -274,8 +275,17 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
     numbers are counted without looking into the fields."""
-    n = raw.height
     header = source.header
+    lines = pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64, eager=True)
+    if embedded_line_breaks:
+        breaks = embedded_newlines(raw)
+        lines = lines + breaks.cum_sum() - breaks
+    # A blank line (or a record of empty fields) is no line item: skipped, and counted.
+    empty = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    empty_records = int(empty.sum())
+    if empty_records:
+        raw, lines = raw.filter(~empty), lines.filter(~empty)
+    n = raw.height
     frame = raw.rename(header.rename)  # known columns under their schema names
     present = {c.name: c for c in INPUT_COLUMNS if c.name in frame.columns}
     decimals = [name for name, c in present.items() if c.kind is Kind.DECIMAL]
@@ -311,16 +321,13 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
         else:
             plans[name] = pl.col(name)
 
-    lines = pl.int_range(first_line, first_line + n, dtype=pl.Int64)
-    if embedded_line_breaks:
-        slow["breaks"] = embedded_newlines(raw)
-        lines = lines + pl.col("breaks").cum_sum() - pl.col("breaks")
+    slow["x_SourceLine"] = lines
     plans.update({
         "HostProviderName": pl.lit(settings.host_provider_name, pl.String),
         "x_ExtraColumns": _extra_columns(header.extra),
         "x_SourceObject": pl.lit(source.object_key, pl.String),
         "x_SourceMember": pl.lit(source.member, pl.String),
-        "x_SourceLine": lines,
+        "x_SourceLine": pl.col("x_SourceLine"),
         "x_BatchTs": pl.lit(source.batch_ts, pl.String),
     })
 
@@ -350,10 +357,11 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     bad = (typed_frame["_problems"] != "") if problems else None
     if bad is None or not bad.any():
         money, money_extra = _money(typed_frame, None, exact_extra)
-        return TypedBatch(typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra, repairs)
+        return TypedBatch(typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra,
+                          repairs, empty_records)
     money, money_extra = _money(typed_frame, bad, exact_extra)
     return TypedBatch(typed_frame.filter(~bad).drop("_problems"), _quarantine_rows(raw, typed_frame, bad),
-                      money, money_extra, repairs)
+                      money, money_extra, repairs, empty_records)
 
 
 def _plan_decimal_slowly(name: str, raw: pl.Series, settings: TransformSettings,

@@ -45,6 +45,7 @@ class MemberReport:
     repairs: Counter = field(default_factory=Counter)
     quarantined_by_column: Counter = field(default_factory=Counter)
     rows_outside_billing_month: int = 0
+    empty_records_skipped: int = 0
     all_null_columns: list[str] = field(default_factory=list)
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
 
@@ -69,6 +70,7 @@ class MemberReport:
                 "file": str(self.quarantine_output) if self.quarantine_output else None,
             },
             "rows_outside_billing_month": self.rows_outside_billing_month,
+            "empty_records_skipped": self.empty_records_skipped,
             **self.reconciliation.to_dict(),
         }
 
@@ -186,6 +188,7 @@ def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWri
     quarantine.write(batch.quarantine)
     report.reconciliation.add_batch(batch.money, batch.money_exact_extra)
     report.repairs.update(batch.repairs)
+    report.empty_records_skipped += batch.empty_records
     report.quarantined_by_column.update(_count(batch.quarantine["column"]))
     starts = _count(batch.good["BillingPeriodStart"])  # few distinct values: months in Python
     report.rows_outside_billing_month += sum(
