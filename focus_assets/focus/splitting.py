@@ -75,7 +75,7 @@ def object_events(path: Path, object_key: str, *, max_uncompressed_bytes: int,
 
     def member(name: str | None, stream: BinaryIO) -> Iterator[MemberStart | CsvPiece]:
         label = member_name(object_key, name)
-        records = _record_blocks(_limited(stream, max_uncompressed_bytes, label), piece_bytes)
+        records = _record_blocks(_LimitedStream(stream, max_uncompressed_bytes, label), piece_bytes)
         header, first_block = _split_header(records, label)
         yield MemberStart(name, header)
         yield from _pieces(header, first_block, records)
@@ -108,7 +108,7 @@ def object_events(path: Path, object_key: str, *, max_uncompressed_bytes: int,
                 yield from member(name, stream)
 
 
-class _limited:
+class _LimitedStream:
     """A read-only stream that refuses to give more than `limit` bytes (zip and gzip bombs) and
     turns decompression errors into ExportFileError."""
 
@@ -129,7 +129,7 @@ class _limited:
 _READ_BYTES = 1 << 20  # decompress and scan in cache-sized reads
 
 
-def _record_blocks(stream: _limited, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytes, int]]:
     """Blocks of about `block_bytes` that each end at a record boundary (the last one may not
     end with a line break), with the number of line breaks in each. A record longer than a block
     makes the block grow until the record ends."""
