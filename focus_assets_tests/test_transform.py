@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from focus_assets.focus.settings import Repairs, TransformSettings
+from focus_assets.focus.source import ExportFileError
 from focus_assets.focus.transform import convert_object
 
 from .helpers import BASE_ROW, KEY, convert_text, csv_text, read_outputs, write_export
@@ -264,13 +265,46 @@ def test_a_header_only_file_writes_nothing_and_reports_zero_rows(tmp_path):
     assert not list((tmp_path / "out").rglob("*.parquet"))  # the same object now empty: nothing stale left
 
 
-def test_a_malformed_row_fails_the_file_with_its_lines_named(tmp_path):
-    text = csv_text([{}]) + "only,three,fields,but,the,header,has,more,and,more,than,that,many\n"
-    with pytest.raises(Exception) as caught:
+def test_a_record_with_too_many_fields_fails_the_file_naming_its_line(tmp_path):
+    text = csv_text([{}]) + "this,record,has,more,fields,than,the,header,has,names,for,them,all\n"
+    with pytest.raises(ExportFileError) as caught:
         convert_text(tmp_path, text)
-    message = str(caught.value)
-    assert message.startswith(KEY) and "unreadable CSV in lines 2-3" in message and "\n" not in message
+    assert str(caught.value) == f"{KEY}, line 3: record has 13 fields, the header has 8"
     assert not list((tmp_path / "out").rglob("*.parquet")) and not list((tmp_path / "out").rglob("*.staging"))
+
+
+def test_bytes_that_are_not_utf8_fail_the_file_naming_the_lines(tmp_path):
+    text = csv_text([{}, {}]).encode()
+    text = text.replace(b"CNY", b"CN\xff", 1).decode("latin-1")  # one bad byte in the first record
+    source = tmp_path / "in" / KEY
+    source.parent.mkdir(parents=True)
+    source.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ExportFileError) as caught:
+        convert_object(source, KEY, tmp_path / "out")
+    message = str(caught.value)
+    assert message.startswith(f"{KEY}: unreadable CSV in lines 2-3 (") and "\n" not in message
+
+
+@pytest.mark.parametrize("piece_bytes", [64, 16 * 1024**2])
+def test_a_record_with_too_few_fields_fails_the_file_naming_its_line(tmp_path, piece_bytes):
+    """The parser would fill the missing fields with nulls: values lost without a word."""
+    text = csv_text([{"Tags": '{"a":"x,y"}'}, {"ResourceName": "two\nlines"}, {}])
+    lines = text.splitlines(keepends=True)
+    short = ",".join(lines[-1].rstrip("\n").split(",")[:-2]) + "\n"  # the last record loses two fields
+    with pytest.raises(ExportFileError) as caught:
+        convert_text(tmp_path, "".join(lines[:-1]) + short, settings=TransformSettings(piece_bytes=piece_bytes))
+    header_fields = len(lines[0].split(","))
+    assert str(caught.value) == f"{KEY}, line 5: record has {header_fields - 2} fields, the header has {header_fields}"
+
+
+def test_empty_last_fields_in_complete_records_are_fine(tmp_path):
+    _, typed, _ = convert_text(tmp_path, csv_text([{"Tags": ""}, {"Tags": '{"a":"x,y"}'}, {"Tags": ""}]))
+    assert typed["Tags"].to_list() == [None, {"a": "x,y"}, None]
+
+
+def test_a_batch_without_any_tags_value(tmp_path):
+    _, typed, _ = convert_text(tmp_path, csv_text([{"Tags": ""}, {"Tags": "NULL"}]))
+    assert typed["Tags"].to_list() == [None, None] and typed["x_TagBrand"].to_list() == [None, None]
 
 
 def test_rerunning_replaces_instead_of_duplicating(tmp_path):

@@ -80,6 +80,8 @@ def _rows(mask: pl.Series) -> list[int]:
 
 def _lookup(column: pl.Expr, old: list, new: pl.Series, default: pl.Expr | None = None) -> pl.Expr:
     """Map each value of `column` through old -> new (few distinct values)."""
+    if not old:  # replace_strict would hand back the column unchanged, with its own type
+        return default if default is not None else pl.repeat(None, pl.len(), dtype=new.dtype)
     return column.replace_strict(_series(old, pl.String), new, default=default, return_dtype=new.dtype)
 
 
@@ -206,9 +208,8 @@ TAGS_POSITION = "tags:position"  # per row, the position of its Tags text among 
 
 
 def tags_position(frame: pl.DataFrame, distinct: list[str]) -> pl.Series:
-    return frame.select(_tags_text().replace_strict(
-        _series(distinct), pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32)
-    ).to_series().alias(TAGS_POSITION)
+    positions = pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32)
+    return frame.select(_lookup(_tags_text(), distinct, positions).alias(TAGS_POSITION)).to_series()
 
 
 def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typed | pl.Expr]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import polars as pl
+
 from .schema import INPUT_COLUMNS, input_column
 from .splitting import (  # noqa: F401 - part of this module's interface
     DEFAULT_PIECE_BYTES, CsvPiece, ExportFileError, MemberStart, detect_format, member_name, object_events,
@@ -164,6 +166,37 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         worker.join()
+
+
+def short_record(piece: CsvPiece, parsed: pl.DataFrame) -> tuple[int, int] | None:
+    """The (line, number of fields) of the first record of `piece` with fewer fields than the
+    header, or None. The CSV parser fills a short record's missing fields with nulls, which would
+    silently lose values, so this is checked: cheaply when the last column has no null (a short
+    record always leaves it null) or when the delimiters outside quotes add up to one record per
+    row; else record by record."""
+    if parsed.height == 0 or parsed[parsed.columns[-1]].null_count() == 0:
+        return None
+    # Commas inside values came from quoted fields; the rest separate fields.
+    inside = parsed.select(
+        pl.sum_horizontal(pl.col(c).str.count_matches(",", literal=True).sum() for c in parsed.columns)).item()
+    if piece.data.count(b",") - inside == parsed.height * (parsed.width - 1):
+        return None
+    return wrong_field_count(piece, parsed.width)
+
+
+def wrong_field_count(piece: CsvPiece, columns: int) -> tuple[int, int] | None:
+    """The (line, number of fields) of the first record of `piece` whose number of fields is not
+    `columns` (blank lines aside), read record by record; None if there is none."""
+    line = piece.first_line
+    reader = csv.reader(io.StringIO(piece.data.decode("utf-8", errors="replace"), newline=""))
+    try:
+        for fields in reader:
+            if fields and fields != [""] and len(fields) != columns:
+                return line, len(fields)
+            line = piece.first_line + reader.line_num
+    except csv.Error:
+        return None
+    return None
 
 
 def safe_file_stem(text: str) -> str:

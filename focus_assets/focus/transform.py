@@ -27,7 +27,9 @@ from .reconcile import Reconciliation
 from .schema import INPUT_COLUMNS, Kind, polars_schema, quarantine_arrow_schema
 from .settings import TransformSettings
 from .values import billing_month
-from .source import CsvMember, ExportFileError, Header, prefetch, read_csv_members, safe_file_stem
+from .source import (
+    CsvMember, ExportFileError, Header, prefetch, read_csv_members, safe_file_stem, short_record, wrong_field_count,
+)
 from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
 
 _NULL_LITERALS = ["NULL", "null", "Null"]
@@ -130,8 +132,16 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
                 raise_if_empty=False,
             )
         except pl.exceptions.PolarsError as exc:
+            columns = len(member.header.names)
+            wrong = wrong_field_count(piece, columns)
+            if wrong is not None:
+                raise ExportFileError(member.name, f"record has {wrong[1]} fields, the header has {columns}",
+                                      line=wrong[0]) from None
             last = piece.first_line + piece.line_breaks - (1 if piece.ends_with_line_break else 0)
             raise ExportFileError(member.name, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})") from None
+        short = short_record(piece, raw)
+        if short is not None:
+            raise ExportFileError(member.name, f"record has {short[1]} fields, the header has {raw.width}", line=short[0])
         records_ending_in_break = raw.height - (0 if piece.ends_with_line_break else 1)
         yield normalize_batch(raw, source, piece.first_line, settings,
                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
