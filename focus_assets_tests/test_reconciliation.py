@@ -45,14 +45,14 @@ def export(tmp_path_factory):
     return root, [(d, write_delivery(root, d)) for d in sample_deliveries()]
 
 
-def convert_all(export, out: Path, settings=TransformSettings()):
+def convert_all(export, out: Path, settings=None):
     _, deliveries = export
     return [convert_object(path, d.key, out, settings) for d, path in deliveries]
 
 
 def test_every_delivery_reconciles_to_the_cent_with_an_independent_reading(export, tmp_path):
     reports = convert_all(export, tmp_path)
-    for (_, path), report in zip(export[1], reports):
+    for (_, path), report in zip(export[1], reports, strict=True):
         rows, sums = independent_sums(path)
         summary = report.reconciliation.to_dict()
         assert summary["rows"] == {"read": rows, "written": rows, "quarantined": 0}

@@ -12,7 +12,7 @@ from focus_assets.focus.settings import Repairs, TransformSettings
 from focus_assets.focus.source import ExportFileError
 from focus_assets.focus.transform import convert_object
 
-from .helpers import BASE_ROW, KEY, convert_text, csv_text, read_outputs, write_export
+from .helpers import KEY, convert_text, csv_text, read_outputs, write_export
 
 UTC = timezone.utc
 

@@ -66,7 +66,7 @@ def read_csv_members(
     while start is not None:
         following: list[MemberStart] = []
 
-        def pieces() -> Iterator[CsvPiece]:
+        def pieces(following: list[MemberStart] = following) -> Iterator[CsvPiece]:
             for event in events:
                 if isinstance(event, MemberStart):
                     following.append(event)

@@ -94,13 +94,14 @@ def convert_object(
     path: Path,
     object_key: str,
     out_root: Path,
-    settings: TransformSettings = TransformSettings(),
+    settings: TransformSettings | None = None,
     *,
     batch_ts: str | None = None,
     last_modified: datetime | None = None,
 ) -> ObjectReport:
     """Transform one export object. Raises ExportFileError (one line, naming the object) when it
     cannot be read; then nothing of the failing member is published."""
+    settings = settings or TransformSettings()
     delivery = resolve_delivery(object_key, settings.key_pattern, batch_ts=batch_ts, last_modified=last_modified)
     members = read_csv_members(
         Path(path), object_key,
@@ -207,7 +208,7 @@ def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWri
 
 def _count(values: pl.Series) -> Counter:
     counts = values.drop_nulls().value_counts()
-    return Counter(dict(zip(counts[:, 0].to_list(), counts["count"].to_list())))
+    return Counter(dict(zip(counts[:, 0].to_list(), counts["count"].to_list(), strict=True)))
 
 
 def _first_line(exc: BaseException) -> str:
