@@ -6,6 +6,9 @@ bucket, `lake/` the data lake. Safe to run again: the same input gives the same 
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import os
 import shutil
 import sys
@@ -14,10 +17,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from .focus.reconcile import Reconciliation
 from .focus.schema import RECONCILED_COLUMNS
 from .focus.settings import TransformSettings
+from .focus.source import ExportFileError
 from .focus.transform import convert_object
 from .focus.writer import OUTPUT_TABLE
 from .samples.alibaba import sample_deliveries, write_delivery
@@ -94,8 +99,48 @@ def main() -> int:
           + "; ".join(f"{c} " + ", ".join(f"{k} {_money(v['read'])}" for k, v in m.items() if k in RECONCILED_COLUMNS)
                       for c, m in summary["money"].items())
           + (" -- every figure matches, to the last decimal." if summary["reconciled"] else " -- MISMATCH"))
+    show_bad_input(home / "damaged", settings)
     print(f"\nTry it yourself:  .venv/bin/focus-assets convert {oss} --out /tmp/focus-out")
     return 0 if summary["reconciled"] else 1
+
+
+def show_bad_input(folder: Path, settings: TransformSettings) -> None:
+    """What happens to damaged input: a copy of one delivery with three bad values, and a
+    truncated file. Written apart from the lake above."""
+    shutil.rmtree(folder, ignore_errors=True)
+    delivery = sample_deliveries()[1]
+    path = write_delivery(folder / "oss", delivery)
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+
+    def damage(line_number: int, column: str, value: str) -> None:
+        fields = next(csv.reader([lines[line_number - 1]]))
+        fields[header.index(column)] = value
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(fields)
+        lines[line_number - 1] = buffer.getvalue()
+
+    damage(7, "BilledCost", "1,234.50")
+    damage(12, "ChargePeriodStart", "31/12/2025 24:00")
+    damage(20, "Tags", '{"Brand": "acme", "Project":')
+    path.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    report = convert_object(path, delivery.key, folder / "lake", settings).members[0]
+    result = report.reconciliation.to_dict()
+    print(f"\nDamaged input (a copy of one delivery with three bad values, in {folder}):")
+    print(f"  {result['rows']['read']} rows read, {result['rows']['written']} written, "
+          f"{result['rows']['quarantined']} quarantined; reconciled: {result['reconciled']}")
+    quarantined = pl.read_parquet(report.quarantine_output)
+    for line, reason in quarantined.select("x_SourceLine", "reason").iter_rows():
+        print(f"  quarantined  line {line}: {reason}")
+    kept = pl.read_parquet(report.output).filter(pl.col("x_TagsError").is_not_null())
+    for line, error in kept.select("x_SourceLine", "x_TagsError").iter_rows():
+        print(f"  kept         line {line}: Tags unparseable ({error}); row kept with Tags null, text in x_TagsRaw")
+    truncated = folder / "oss" / "truncated.csv.gz"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    try:
+        convert_object(truncated, "focus-export/202601/20260102T050000/truncated.csv.gz", folder / "lake", settings)
+    except ExportFileError as exc:
+        print(f"  a truncated file fails, naming it: {exc}")
 
 
 if __name__ == "__main__":
