@@ -5,6 +5,8 @@ import subprocess
 import sys
 from decimal import Decimal
 
+import polars as pl
+
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
 from .helpers import csv_text, write_export
@@ -55,3 +57,20 @@ def test_an_unreadable_input_exits_2_with_one_line_naming_the_file(tmp_path):
 def test_bad_option_values_are_refused_clearly(tmp_path):
     result = run(tmp_path, "--out", tmp_path / "lake", "--repair", "teleport=on")
     assert result.returncode != 0 and "--repair takes NAME=on|off" in result.stderr
+
+
+def test_key_pattern_promoted_tags_and_name_mappings(tmp_path):
+    key_dir = tmp_path / "bills" / "bill_2026-01" / "run-20260107"
+    write_export(key_dir / "b.csv", csv_text([{"Tags": '{"team":"data"}', "InvoiceIssuerName": "5010",
+                                              "PublisherName": "77"}]))
+    result = run(tmp_path / "bills", "--out", tmp_path / "lake",
+                 "--key-pattern", r"bill_(?P<yearmonth>\d{4}-\d{2})/run-(?P<batch_ts>\d{8})/",
+                 "--promoted-tags", "Team", "--invoice-issuer-name", "5010=Alibaba Cloud (Singapore) Private Limited",
+                 "--publisher-name", "77=Some ISV")
+    assert result.returncode == 0, result.stderr
+    [member] = json.loads(result.stdout)["objects"]
+    assert (member["yearmonth"], member["batch_ts"]) == ("202601", "20260107T000000")
+    typed = pl.read_parquet(member["output"])
+    assert typed["x_TagTeam"].to_list() == ["data"] and "x_TagBrand" not in typed.columns
+    assert typed["InvoiceIssuerName"].to_list() == ["Alibaba Cloud (Singapore) Private Limited"]
+    assert typed["PublisherName"].to_list() == ["Some ISV"]

@@ -163,6 +163,18 @@ def test_an_unparseable_tags_value_never_costs_the_row(tmp_path):
     assert only(report)["repairs"]["Tags:unparseable"] == 2
 
 
+def test_the_first_of_several_case_variants_of_a_promoted_key_wins(tmp_path):
+    _, typed, _ = convert_text(tmp_path, csv_text([{"Tags": '{"brand":"first","Brand":"second"}'}]))
+    assert typed["x_TagBrand"].to_list() == ["first"]
+    assert typed["Tags"].to_list() == [{"brand": "first", "Brand": "second"}]  # the map keeps both
+
+
+def test_rows_of_another_billing_month_than_their_file_are_counted(tmp_path):
+    rows = [{}, {"BillingPeriodStart": "2026-02-01 00:00:00", "BillingPeriodEnd": "2026-03-01 00:00:00"}]
+    report, typed, _ = convert_text(tmp_path, csv_text(rows))  # the key says 202601
+    assert typed.height == 2 and only(report)["rows_outside_billing_month"] == 1
+
+
 def test_keeping_rows_with_bad_tags_can_be_switched_off(tmp_path):
     settings = TransformSettings(repairs=Repairs(keep_rows_with_unparseable_tags=False))
     _, typed, quarantined = convert_text(tmp_path, csv_text([{"Tags": "{oops"}, {"Tags": '{"a":"b"}'}]), settings=settings)
