@@ -302,8 +302,10 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     ).row(0, named=True)
     failed = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
 
+    # A plan per output column; the few columns computed eagerly go into `slow` under names with a
+    # colon (no export column has one) and the plans refer to them.
     plans: dict[str, Typed | pl.Expr] = {}
-    slow: dict[str, pl.Series] = {}  # columns computed before the select, referenced by name
+    slow: dict[str, pl.Series] = {}
     exact_extra: dict[str, dict[int, Decimal]] = {}
     for name, column in present.items():
         if column.kind is Kind.DECIMAL:
@@ -322,13 +324,13 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
         else:
             plans[name] = pl.col(name)
 
-    slow["x_SourceLine"] = lines
+    slow["line:"] = lines
     plans.update({
         "HostProviderName": pl.lit(settings.host_provider_name, pl.String),
         "x_ExtraColumns": _extra_columns(header.extra),
         "x_SourceObject": pl.lit(source.object_key, pl.String),
         "x_SourceMember": pl.lit(source.member, pl.String),
-        "x_SourceLine": pl.col("x_SourceLine"),
+        "x_SourceLine": pl.col("line:"),
         "x_BatchTs": pl.lit(source.batch_ts, pl.String),
     })
 
@@ -338,6 +340,7 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
 
     plans["ServiceProviderName"] = expression("ProviderName")  # FOCUS 1.3: the mapped provider
 
+    # One select builds every output column, the per-row repair flags and the problems.
     typed_plans = [p for p in plans.values() if isinstance(p, Typed)]
     changes = [change for p in typed_plans for change in p.changes]
     assert len(changes) <= 64, "repair flags are packed into one 64-bit code per row"
