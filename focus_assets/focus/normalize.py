@@ -303,7 +303,7 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     failed = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
 
     # A plan per output column; the few columns computed eagerly go into `slow` under names with a
-    # colon (no export column has one) and the plans refer to them.
+    # colon (FOCUS and Alibaba column names have none) and the plans refer to them.
     plans: dict[str, Typed | pl.Expr] = {}
     slow: dict[str, pl.Series] = {}
     exact_extra: dict[str, dict[int, Decimal]] = {}
