@@ -19,8 +19,8 @@ from focus_assets.focus.transform import convert_object
 from focus_assets.samples.alibaba import HEADER, TAGS, sample_deliveries, write_delivery, write_large_export
 
 
-def independent_sums(path: Path) -> tuple[int, dict]:
-    """Rows and money per currency, read with the csv module and Python decimals only."""
+def independent_rows(path: Path) -> list[dict[str, str]]:
+    """The records of an export object, read with the standard library only."""
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         texts = [gzip.decompress(data)]
@@ -29,14 +29,17 @@ def independent_sums(path: Path) -> tuple[int, dict]:
             texts = [archive.read(n) for n in sorted(archive.namelist())]
     else:
         texts = [data]
-    rows = 0
+    return [record for text in texts for record in csv.DictReader(io.StringIO(text.decode("utf-8-sig"), newline=""))]
+
+
+def independent_sums(path: Path) -> tuple[int, dict]:
+    """Rows and money per currency, read with the csv module and Python decimals only."""
+    records = independent_rows(path)
     sums: dict = defaultdict(lambda: defaultdict(Decimal))
-    for text in texts:
-        for record in csv.DictReader(io.StringIO(text.decode("utf-8-sig"), newline="")):
-            rows += 1
-            for column in ("BilledCost", "EffectiveCost", "ListCost"):
-                sums[record["BillingCurrency"]][column] += Decimal(record[column])
-    return rows, sums
+    for record in records:
+        for column in ("BilledCost", "EffectiveCost", "ListCost"):
+            sums[record["BillingCurrency"]][column] += Decimal(record[column])
+    return len(records), sums
 
 
 @pytest.fixture(scope="module")

@@ -269,5 +269,16 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(c for c in PIPELINE_COLUMNS if c.
 )
 
 
+# The delivery ledger: one row per published delivery, written after all its files. A delivery
+# becomes visible to the views only through its ledger row, so a half-written one never is.
+LEDGER_COLUMNS: tuple[Column, ...] = _added(
+    ("yearmonth", Kind.STRING, "billing month (YYYYMM, source timezone)"),
+    ("batch_ts", Kind.STRING, "delivery stamp (YYYYMMDDTHHMMSS)"),
+    ("objects", Kind.INT64, "export objects (CSV members) in the delivery"),
+    ("rows_written", Kind.INT64, "typed rows published"),
+    ("rows_quarantined", Kind.INT64, "rows set aside in the quarantine"),
+)
+
+
 def quarantine_arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(c.name, c.kind.arrow) for c in QUARANTINE_COLUMNS])

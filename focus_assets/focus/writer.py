@@ -17,10 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
-from .schema import PARTITION_COLUMNS
+from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS
 
 OUTPUT_TABLE = "focus_alibaba_normalized"
 QUARANTINE_TABLE = "focus_alibaba_quarantine"
+LEDGER_TABLE = "alibaba_deliveries"
 
 
 def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path:
@@ -63,6 +64,19 @@ def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, 
         return 0
     os.replace(staging, path)
     return rows
+
+
+def record_delivery(root: Path, yearmonth: str, batch_ts: str, objects: int, rows_written: int,
+                    rows_quarantined: int) -> Path:
+    """Publish a delivery: its ledger row, written (atomically) after all its files."""
+    path = Path(root) / LEDGER_TABLE / f"{yearmonth}_{batch_ts}.parquet"
+    staging = staging_path(path)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    row = {"yearmonth": yearmonth, "batch_ts": batch_ts, "objects": objects,
+           "rows_written": rows_written, "rows_quarantined": rows_quarantined}
+    pl.DataFrame([row], schema={c.name: c.kind.polars for c in LEDGER_COLUMNS}).write_parquet(staging, compression="snappy")
+    os.replace(staging, path)
+    return path
 
 
 class ParquetPartWriter:

@@ -4,6 +4,7 @@ benchmarks. Not product code: nothing in `focus_assets.focus` imports it.
 What it imitates (shared/focus/alibaba.md): daily month-to-date snapshots in separate delivery
 folders and a final delivery of the previous month on the 3rd of the next one; several billing
 accounts (one international, billed in USD) and services; credits and refunds (negative costs);
+prepaid subscriptions (BilledCost 0, EffectiveCost amortised);
 Tags as JSON with varied keys, casing and value types; UTC+8 timestamps without offset; numeric
 ProviderName / PublisherName / InvoiceIssuerName references; the columns Alibaba leaves null;
 a header that omits ConsumedQuantity, ConsumedUnit and ChargeDescription, spells one extension
@@ -116,7 +117,9 @@ def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: i
 
     list_cost = units
     effective = list_cost * discount // 100
-    billed = pl.when(credit | refund).then(-effective).otherwise(effective)
+    prepaid = ((h // 17) % 9 == 0) & ~(credit | refund)  # subscriptions: billed up front, amortised daily
+    signed_effective = pl.when(credit | refund).then(-effective).otherwise(effective)
+    billed = pl.when(prepaid).then(pl.lit(0, pl.Int64)).otherwise(signed_effective)
     date = pl.concat_str(pl.lit(f"{year}-{month}-"), day.cast(pl.String).str.zfill(2))
     next_date = pl.concat_str(pl.lit(f"{year}-{month}-"), (day + 1).cast(pl.String).str.zfill(2))
     charge_end = pl.when(day < days).then(pl.concat_str(next_date, pl.lit(" 00:00:00"))).otherwise(pl.lit(period_end))
@@ -138,7 +141,7 @@ def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: i
         ChargeClass=pl.when(refund).then(pl.lit("Correction")).otherwise(pl.lit(None, pl.String)),
         ChargeFrequency=field(SERVICES, 9, service),
         BilledCost=_money(billed, 4),
-        EffectiveCost=_money(pl.when(credit | refund).then(-effective).otherwise(effective), 4),
+        EffectiveCost=_money(signed_effective, 4),
         ListCost=_money(pl.when(credit | refund).then(-list_cost).otherwise(list_cost), 4),
         ContractedCost=pl.lit(None, pl.String),
         BillingCurrency=field(ACCOUNTS, 2, account),

@@ -1,0 +1,109 @@
+"""The SQL layer: the Athena files in `sql/`, and running them on the embedded engine (DuckDB).
+
+`sql/` holds one object per file, in Athena (Trino) SQL: `tables/` (external tables, generated
+from the schema module), `views/`, and `queries/` (parameterised, run on demand). On DuckDB the
+same files are transpiled with sqlglot; an external table becomes a view over its Parquet files
+(Hive partitions kept as strings), or an empty typed table while it has no file yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import expressions as exp
+
+from .focus.ddl import LOCATION_PLACEHOLDER
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    name: str
+    kind: str  # "table" or "view"
+    path: Path
+    text: str
+    statement: exp.Create
+    depends_on: frozenset[str]
+
+
+def _parse(text: str) -> exp.Expression:
+    return sqlglot.parse_one(text.replace(LOCATION_PLACEHOLDER, "s3://placeholder"), read="athena")
+
+
+def _referenced_tables(statement: exp.Expression) -> set[str]:
+    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+    return {table.name for table in statement.find_all(exp.Table)} - ctes
+
+
+def load_objects(sql_dir: Path = SQL_DIR) -> list[SqlObject]:
+    """Tables, then views in an order where each comes after the objects it reads."""
+    objects: dict[str, SqlObject] = {}
+    for folder, kind in (("tables", "table"), ("views", "view")):
+        for path in sorted((sql_dir / folder).glob("*.sql")):
+            text = path.read_text()
+            statement = _parse(text)
+            if not isinstance(statement, exp.Create):
+                raise ValueError(f"{path}: expected one CREATE statement")
+            name = statement.this.name if kind == "view" else statement.this.this.name
+            if name != path.stem:
+                raise ValueError(f"{path}: creates {name}, but a file is named after its object")
+            objects[name] = SqlObject(name, kind, path, text, statement,
+                                      frozenset(_referenced_tables(statement) - {name}))
+    ordered: list[SqlObject] = []
+    placed: set[str] = set()
+    pending = list(objects.values())
+    while pending:
+        ready = [o for o in pending if o.depends_on <= placed | (o.depends_on - set(objects))]
+        if not ready:
+            raise ValueError("circular references between views: " + ", ".join(o.name for o in pending))
+        for obj in ready:
+            ordered.append(obj)
+            placed.add(obj.name)
+            pending.remove(obj)
+    return ordered
+
+
+def load_query(name: str, sql_dir: Path = SQL_DIR) -> str:
+    return (sql_dir / "queries" / f"{name}.sql").read_text()
+
+
+def to_duckdb(sql: str) -> str:
+    """Athena SQL as DuckDB SQL (one statement)."""
+    return sqlglot.transpile(sql, read="athena", write="duckdb")[0]
+
+
+def _external_table_on_duckdb(obj: SqlObject, lake_root: Path) -> str:
+    """An external table as DuckDB sees it: a view over its Parquet files, typed as declared."""
+    schema = obj.statement.this
+    columns = [(c.name, c.args["kind"].sql("duckdb")) for c in schema.expressions]
+    partitioned = obj.statement.find(exp.PartitionedByProperty)
+    partitions = [(c.name, c.args["kind"].sql("duckdb")) for c in partitioned.this.expressions] if partitioned else []
+    location = Path(str(obj.statement.find(exp.LocationProperty).this.name).replace("s3://placeholder", str(lake_root)))
+    if not any(location.rglob("*.parquet")):
+        definition = ", ".join(f'"{name}" {kind}' for name, kind in columns + partitions)
+        return f'CREATE OR REPLACE TABLE "{obj.name}" ({definition})'
+    hive = ""
+    if partitions:
+        types = ", ".join(f"'{name}': {kind}" for name, kind in partitions)
+        hive = f", hive_partitioning = true, hive_types = {{{types}}}"
+    select = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in columns + partitions)
+    files = (location / "**" / "*.parquet").as_posix().replace("'", "''")
+    return f"CREATE OR REPLACE VIEW \"{obj.name}\" AS SELECT {select} FROM read_parquet('{files}'{hive}, union_by_name = true)"
+
+
+def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Create every table and view of `sql/` in a DuckDB database over the local lake. Returns the
+    names created, in order."""
+    connection.execute("SET TimeZone = 'UTC'")  # date_trunc and casts to date in UTC, as in Athena
+    created = []
+    for obj in load_objects(sql_dir):
+        if obj.kind == "table":
+            connection.execute(_external_table_on_duckdb(obj, Path(lake_root)))
+        else:
+            connection.execute(to_duckdb(obj.text))
+        created.append(obj.name)
+    return created

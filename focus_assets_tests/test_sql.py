@@ -1,0 +1,198 @@
+"""The SQL layer: every file parses as Athena SQL, and every view runs on DuckDB over Parquet
+from the transform, giving the numbers computed independently from the input CSVs."""
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+
+from focus_assets.focus.ddl import GENERATED_FILES
+from focus_assets.focus.schema import DEFAULT_PROMOTED_TAGS, output_columns
+from focus_assets.focus.transform import convert_object
+from focus_assets.focus.writer import record_delivery
+from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+from focus_assets.sql_layer import SQL_DIR, apply_to_duckdb, load_objects, load_query, to_duckdb
+
+from .test_reconciliation import independent_rows
+
+OBJECTS = {
+    "alibaba_deliveries": "table", "focus_alibaba_normalized": "table",
+    "alibaba_current_deliveries": "view", "alibaba_focus": "view", "alibaba_focus_history": "view",
+    "alibaba_cost_daily": "view", "alibaba_cost_monthly_by_service": "view", "alibaba_cost_monthly_by_account": "view",
+    "alibaba_cost_monthly_by_region": "view", "alibaba_cost_monthly_by_tag": "view", "alibaba_untagged_share": "view",
+}
+MONEY = ["billed_cost", "effective_cost", "list_cost", "line_items"]
+VIEW_COLUMNS = {
+    "alibaba_current_deliveries": ["yearmonth", "batch_ts"],
+    "alibaba_cost_daily": ["charge_date", "BillingCurrency", *MONEY],
+    "alibaba_cost_monthly_by_service": ["billing_month", "ServiceCategory", "ServiceName", "BillingCurrency", *MONEY],
+    "alibaba_cost_monthly_by_account": ["billing_month", "BillingAccountId", "BillingAccountName", "SubAccountId",
+                                        "SubAccountName", "BillingCurrency", *MONEY],
+    "alibaba_cost_monthly_by_region": ["billing_month", "RegionId", "RegionName", "BillingCurrency", *MONEY],
+    "alibaba_cost_monthly_by_tag": ["billing_month", "tag_key", "tag_value", "BillingCurrency", *MONEY],
+    "alibaba_untagged_share": ["billing_month", "tag_key", "BillingCurrency", "total_effective_cost",
+                               "untagged_effective_cost", "untagged_share"],
+}
+
+
+def test_every_file_parses_as_athena_sql():
+    files = sorted(SQL_DIR.rglob("*.sql"))
+    assert len(files) == len(OBJECTS) + 1
+    for path in files:
+        text = path.read_text().replace("${LAKE_LOCATION}", "s3://bucket/lake")
+        assert sqlglot.parse_one(text, read="athena") is not None, path
+
+
+def test_the_generated_ddl_files_match_the_schema_module():
+    for path, generate in GENERATED_FILES.items():
+        assert path.read_text() == generate(), f"{path} is stale: run python -m focus_assets.focus.ddl"
+
+
+def test_the_set_of_objects_is_pinned_and_ordered_by_dependency():
+    objects = load_objects()
+    assert {o.name: o.kind for o in objects} == OBJECTS
+    seen: set[str] = set()
+    for obj in objects:
+        assert obj.depends_on <= seen, obj.name
+        seen.add(obj.name)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """The demo deliveries, transformed and published (ledger row last), plus one delivery that
+    is written but not published."""
+    root = tmp_path_factory.mktemp("sql")
+    deliveries = sample_deliveries()
+    for delivery in deliveries:
+        path = write_delivery(root / "oss", delivery)
+        report = convert_object(path, delivery.key, root / "lake").reconciliation
+        record_delivery(root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written,
+                        report.rows_quarantined)
+    unpublished = deliveries[-1].__class__(deliveries[-1].key.replace("T080000", "T090000"), "202601",
+                                           "20260105T090000", 4)
+    convert_object(write_delivery(root / "oss", unpublished), unpublished.key, root / "lake")
+    connection = duckdb.connect(str(root / "warehouse.duckdb"))
+    apply_to_duckdb(connection, root / "lake")
+    return root, deliveries, connection
+
+
+def test_view_columns_are_pinned(lake):
+    _, _, connection = lake
+    for view, columns in VIEW_COLUMNS.items():
+        assert [r[0] for r in connection.execute(f"DESCRIBE {view}").fetchall()] == columns, view
+    focus_columns = [r[0] for r in connection.execute("DESCRIBE alibaba_focus").fetchall()]
+    assert focus_columns == [c.name for c in output_columns()] + ["yearmonth", "batch_ts"]
+
+
+def test_the_current_view_reads_one_delivery_per_month_the_latest_published(lake):
+    _, _, connection = lake
+    counts = connection.execute(
+        "SELECT yearmonth, batch_ts, count(*) FROM alibaba_focus GROUP BY ALL ORDER BY ALL").fetchall()
+    # 20260105T090000 is written but has no ledger row: not published, not visible
+    assert counts == [("202512", "20260103T100000", 1860), ("202601", "20260105T080000", 240)]
+    history = connection.execute("SELECT count(DISTINCT batch_ts) FROM alibaba_focus_history").fetchall()
+    assert history == [(5,)]
+
+
+def latest_rows(lake) -> list[dict]:
+    root, deliveries, _ = lake
+    latest = {}
+    for delivery in deliveries:
+        if delivery.batch_ts > latest.get(delivery.billing_month, ("", None))[0]:
+            latest[delivery.billing_month] = (delivery.batch_ts, delivery)
+    rows = []
+    for month, (_, delivery) in latest.items():
+        rows.extend({**r, "billing_month": month} for r in independent_rows(root / "oss" / delivery.key))
+    return rows
+
+
+def sums(rows: list[dict], *keys: str) -> dict:
+    out: dict = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0), 0])
+    for row in rows:
+        bucket = out[tuple(row[k] or None for k in keys)]
+        for i, column in enumerate(("BilledCost", "EffectiveCost", "ListCost")):
+            bucket[i] += Decimal(row[column])
+        bucket[3] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def view_sums(connection, view: str, *keys: str) -> dict:
+    rows = connection.execute(f"SELECT {', '.join(keys)}, {', '.join(MONEY)} FROM {view}").fetchall()
+    return {tuple(r[: len(keys)]): tuple(r[len(keys):]) for r in rows}
+
+
+@pytest.mark.parametrize("view, keys, csv_keys", [
+    ("alibaba_cost_monthly_by_service", ("billing_month", "ServiceName", "BillingCurrency"),
+     ("billing_month", "ServiceName", "BillingCurrency")),
+    ("alibaba_cost_monthly_by_account", ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency"),
+     ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency")),
+    ("alibaba_cost_monthly_by_region", ("billing_month", "RegionId", "BillingCurrency"),
+     ("billing_month", "RegionId", "BillingCurrency")),
+])
+def test_monthly_views_match_the_latest_csvs_to_the_cent(lake, view, keys, csv_keys):
+    expected = sums(latest_rows(lake), *csv_keys)
+    assert view_sums(lake[2], view, *keys) == expected
+
+
+def test_daily_cost_matches_with_charge_days_in_utc(lake):
+    rows = latest_rows(lake)
+    for row in rows:  # UTC+8 midnight is 16:00 UTC the day before
+        day = int(row["ChargePeriodStart"][8:10]) - 1
+        row["charge_day"] = f"{row['ChargePeriodStart'][:8]}{day:02d}" if day else None
+    expected = {}
+    for key, value in sums(rows, "charge_day", "BillingCurrency").items():
+        if key[0] is None:  # the 1st of a month (UTC+8) is the last day of the previous month in UTC
+            continue
+        expected[key] = value
+    actual = {(str(k[0]), k[1]): v for k, v in view_sums(lake[2], "alibaba_cost_daily", "charge_date", "BillingCurrency").items()}
+    for key, value in expected.items():
+        assert actual[key] == value, key
+    total = sum(v[0] for v in actual.values())
+    assert total == sum(v[0] for v in sums(rows, "BillingCurrency").values())  # nothing lost across days
+
+
+def promoted(tags_text: str | None, tag: str) -> str | None:
+    tags = json.loads(tags_text) if tags_text else {}
+    return next((str(v).lower() if isinstance(v, bool) else str(v) for k, v in tags.items() if k.lower() == tag.lower()), None)
+
+
+def test_tag_views_match_the_csvs_and_the_untagged_share_is_the_untagged_cost(lake):
+    rows = latest_rows(lake)
+    connection = lake[2]
+    actual = view_sums(connection, "alibaba_cost_monthly_by_tag", "billing_month", "tag_key", "tag_value", "BillingCurrency")
+    for tag in DEFAULT_PROMOTED_TAGS:
+        for row in rows:
+            row["tag_key"], row["tag_value"] = tag, promoted(row["Tags"], tag)
+        expected = sums(rows, "billing_month", "tag_key", "tag_value", "BillingCurrency")
+        assert {k: v for k, v in actual.items() if k[1] == tag} == expected, tag
+    shares = connection.execute(
+        "SELECT billing_month, tag_key, BillingCurrency, total_effective_cost, untagged_effective_cost, untagged_share "
+        "FROM alibaba_untagged_share").fetchall()
+    assert len(shares) == 2 * 2 * len(DEFAULT_PROMOTED_TAGS)  # months x currencies x tags
+    for month, tag, currency, total, untagged, share in shares:
+        assert untagged == actual.get((month, tag, None, currency), (0, 0, 0, 0))[1]
+        assert total == sum(v[1] for k, v in actual.items() if (k[0], k[1], k[3]) == (month, tag, currency))
+        assert share == pytest.approx(float(untagged) / float(total))
+
+
+def test_a_month_as_of_a_given_delivery(lake):
+    connection = lake[2]
+    query = to_duckdb(load_query("alibaba_focus_as_of"))
+    as_of = connection.execute(
+        f"SELECT yearmonth, batch_ts, count(*) FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260103T235959"]).fetchall()
+    assert as_of == [("202512", "20260103T100000", 1860), ("202601", "20260103T060000", 120)]
+    before_december_final = connection.execute(
+        f"SELECT yearmonth, batch_ts FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260102T120000"]).fetchall()
+    assert before_december_final == [("202601", "20260102T050000")]
+
+
+def test_an_empty_lake_gives_empty_typed_views(tmp_path):
+    connection = duckdb.connect()
+    apply_to_duckdb(connection, tmp_path)
+    assert connection.execute("SELECT count(*) FROM alibaba_focus").fetchall() == [(0,)]
+    types = dict(connection.execute("DESCRIBE alibaba_focus").fetchall()[i][:2] for i in range(3))
+    assert types["BilledCost"] == "DECIMAL(38,10)"

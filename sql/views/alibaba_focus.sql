@@ -1,0 +1,7 @@
+-- Alibaba's FOCUS data, current: one delivery per billing month, the latest. The view analysts
+-- and the cross-provider union read.
+CREATE OR REPLACE VIEW alibaba_focus AS
+SELECT t.*
+FROM focus_alibaba_normalized AS t
+JOIN alibaba_current_deliveries AS c
+  ON t.yearmonth = c.yearmonth AND t.batch_ts = c.batch_ts
