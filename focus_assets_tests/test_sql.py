@@ -4,7 +4,6 @@ from the transform, giving the numbers computed independently from the input CSV
 import json
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
