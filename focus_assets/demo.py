@@ -24,8 +24,9 @@ from .focus.schema import RECONCILED_COLUMNS
 from .focus.settings import TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
-from .focus.writer import OUTPUT_TABLE
+from .focus.writer import OUTPUT_TABLE, record_delivery
 from .samples.alibaba import sample_deliveries, write_delivery
+from .sql_layer import apply_to_duckdb
 
 
 def _money(value: Decimal | str) -> str:
@@ -37,6 +38,7 @@ def main() -> int:
     oss, lake = home / "oss", home / "lake"
     for folder in (oss, lake):
         shutil.rmtree(folder, ignore_errors=True)
+    (home / "warehouse.duckdb").unlink(missing_ok=True)
     settings = TransformSettings()
 
     print(f"Sample Alibaba FOCUS export -> {oss}")
@@ -55,6 +57,9 @@ def main() -> int:
         report = convert_object(path, delivery.key, lake, settings, last_modified=modified)
         result = report.reconciliation
         total.merge(result)
+        # publish the delivery last: its ledger row makes it visible to the views
+        record_delivery(lake, delivery.billing_month, delivery.batch_ts, len(report.members),
+                        result.rows_written, result.rows_quarantined)
         billed = ", ".join(f"{c} {_money(m['BilledCost'])}" for c, m in sorted(result.written.items()))
         kind = "".join(Path(delivery.key).suffixes)[1:] + (f" x{len(report.members)}" if len(report.members) > 1 else "")
         print(f"{delivery.billing_month:<14}{delivery.batch_ts:<17}{kind:<10}{result.rows_written:>6}"
@@ -68,30 +73,32 @@ def main() -> int:
     print(f"  null on every row (Alibaba's known gaps):      {', '.join(first['columns']['null_on_every_row'])}")
     print(f"  repairs (rows):                                {first['repairs']}")
 
-    print("\nThe current snapshot per billing month: only the latest delivery counts (deliveries are month-to-date):")
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    rows = con.execute(f"""
-        WITH t AS (
-            SELECT * FROM read_parquet('{lake / OUTPUT_TABLE}/**/*.parquet', hive_partitioning = true,
-                                       hive_types = {{'yearmonth': VARCHAR, 'batch_ts': VARCHAR}})
-        ),
-        latest AS (SELECT yearmonth, max(batch_ts) AS batch_ts FROM t GROUP BY yearmonth)
-        SELECT t.yearmonth, t.batch_ts, t.BillingCurrency, count(*) AS line_items,
-               sum(t.BilledCost) AS billed, max(t.ChargePeriodEnd) AS data_through
-        FROM t JOIN latest USING (yearmonth, batch_ts)
-        GROUP BY ALL ORDER BY ALL
-    """).fetchall()
-    naive = dict(((m, c), b) for m, c, b in con.execute(f"""
-        SELECT yearmonth, BillingCurrency, sum(BilledCost)
-        FROM read_parquet('{lake / OUTPUT_TABLE}/**/*.parquet', hive_partitioning = true,
-                          hive_types = {{'yearmonth': VARCHAR, 'batch_ts': VARCHAR}})
-        GROUP BY ALL""").fetchall())
-    print(f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>16}"
-          f"{'summing every delivery':>25}  data through (UTC)")
-    for month, batch, currency, items, billed, through in rows:
-        print(f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>16}"
-              f"{_money(naive[(month, currency)]):>25}  {through:%Y-%m-%d %H:%M}")
+    warehouse = home / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    apply_to_duckdb(con, lake)
+    print(f"\nSQL views from sql/ created in {warehouse} (open it with any DuckDB client).")
+    print("The current snapshot per billing month (view alibaba_focus): only the latest delivery counts,")
+    print("since deliveries are month-to-date; history stays in alibaba_focus_history:")
+    rows = con.execute("""
+        SELECT yearmonth, batch_ts, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost), max(ChargePeriodEnd)
+        FROM alibaba_focus GROUP BY ALL ORDER BY ALL""").fetchall()
+    naive = dict(((m, c), b) for m, c, b in con.execute(
+        "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus_history GROUP BY ALL").fetchall())
+    print(f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>15}{'EffectiveCost':>15}"
+          f"{'summing all deliveries':>24}  data through (UTC)")
+    for month, batch, currency, items, billed, effective, through in rows:
+        print(f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>15}{_money(effective):>15}"
+              f"{_money(naive[(month, currency)]):>24}  {through:%Y-%m-%d %H:%M}")
+    print("\nTop services of January (view alibaba_cost_monthly_by_service):")
+    for service, currency, effective in con.execute("""
+            SELECT ServiceName, BillingCurrency, effective_cost FROM alibaba_cost_monthly_by_service
+            WHERE billing_month = '202601' ORDER BY effective_cost DESC LIMIT 4""").fetchall():
+        print(f"  {service:<34}{currency:<5}{_money(effective):>14}")
+    print("Untagged share of January's EffectiveCost (view alibaba_untagged_share): " + ", ".join(
+        f"{tag} {share:.0%}" for tag, share in con.execute("""
+            SELECT tag_key, untagged_share FROM alibaba_untagged_share
+            WHERE billing_month = '202601' AND BillingCurrency = 'CNY' ORDER BY tag_key""").fetchall()) + " (CNY)")
+    con.close()
 
     summary = total.to_dict()
     print(f"\nReconciliation over all deliveries: {summary['rows']['read']} rows read, "
