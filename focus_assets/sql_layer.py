@@ -4,6 +4,10 @@
 from the schema module), `views/`, and `queries/` (parameterised, run on demand). On DuckDB the
 same files are transpiled with sqlglot; an external table becomes a view over its Parquet files
 (Hive partitions kept as strings), or an empty typed table while it has no file yet.
+
+Other providers' FOCUS data comes in through the adapter views `focus_source_<name>` (see
+`focus/unified.py`): each reads a table named in configuration (`SourceTable`). An adapter whose
+source is not configured is not created, and its branch is left out of `focus_unified`.
 """
 
 from __future__ import annotations
@@ -16,8 +20,20 @@ import sqlglot
 from sqlglot import expressions as exp
 
 from .focus.ddl import LOCATION_PLACEHOLDER
+from .focus.unified import ADAPTERS
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+UNIFIED_VIEW = "focus_unified"
+_ADAPTERS_BY_VIEW = {a.view: a for a in ADAPTERS}
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """Where an adapter's source is: the table's name in the catalog and, for the embedded engine,
+    its local files (a Parquet file or folder, or a CSV file, read as text)."""
+
+    table: str
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -31,12 +47,14 @@ class SqlObject:
 
 
 def _parse(text: str) -> exp.Expression:
+    for adapter in ADAPTERS:  # table names from configuration, for parsing only
+        text = text.replace(adapter.placeholder, f"configured_{adapter.name}")
     return sqlglot.parse_one(text.replace(LOCATION_PLACEHOLDER, "s3://placeholder"), read="athena")
 
 
 def _referenced_tables(statement: exp.Expression) -> set[str]:
     ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
-    return {table.name for table in statement.find_all(exp.Table)} - ctes
+    return {table.name for table in statement.find_all(exp.Table) if not table.name.startswith("configured_")} - ctes
 
 
 def load_objects(sql_dir: Path = SQL_DIR) -> list[SqlObject]:
@@ -95,15 +113,50 @@ def _external_table_on_duckdb(obj: SqlObject, lake_root: Path) -> str:
     return f"CREATE OR REPLACE VIEW \"{obj.name}\" AS SELECT {select} FROM read_parquet('{files}'{hive}, union_by_name = true)"
 
 
-def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Create every table and view of `sql/` in a DuckDB database over the local lake. Returns the
-    names created, in order."""
+def configured_sql(obj: SqlObject, sources: dict[str, SourceTable]) -> str | None:
+    """The Athena text of a view for the configured sources: adapter tables named, unconfigured
+    adapters dropped (None), and their branches left out of the unified view."""
+    adapter = _ADAPTERS_BY_VIEW.get(obj.name)
+    if adapter is not None:
+        if adapter.table is not None:
+            return obj.text
+        if adapter.name not in sources:
+            return None
+        return obj.text.replace(adapter.placeholder, sources[adapter.name].table)
+    if obj.name == UNIFIED_VIEW:
+        kept = [a.view for a in ADAPTERS if a.table is not None or a.name in sources]
+        union = "\nUNION ALL\n".join(f"SELECT * FROM {view}" for view in kept)
+        return f"CREATE OR REPLACE VIEW {UNIFIED_VIEW} AS\n{union}\n"
+    return obj.text
+
+
+def _source_on_duckdb(source: SourceTable) -> str:
+    path = Path(source.path)
+    if path.suffix.lower() == ".csv":
+        reader = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
+    else:
+        files = (path / "**" / "*.parquet") if path.is_dir() else path
+        reader = f"read_parquet('{files.as_posix()}')"
+    return f'CREATE OR REPLACE VIEW "{source.table}" AS SELECT * FROM {reader}'
+
+
+def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sources: dict[str, SourceTable] | None = None,
+                    sql_dir: Path = SQL_DIR) -> list[str]:
+    """Create every table and view of `sql/` in a DuckDB database over the local lake, with the
+    configured sources. Returns the names created, in order."""
+    sources = sources or {}
     connection.execute("SET TimeZone = 'UTC'")  # date_trunc and casts to date in UTC, as in Athena
+    for source in sources.values():
+        if source.path is not None:
+            connection.execute(_source_on_duckdb(source))
     created = []
     for obj in load_objects(sql_dir):
         if obj.kind == "table":
             connection.execute(_external_table_on_duckdb(obj, Path(lake_root)))
         else:
-            connection.execute(to_duckdb(obj.text))
+            text = configured_sql(obj, sources)
+            if text is None:
+                continue
+            connection.execute(to_duckdb(text))
         created.append(obj.name)
     return created

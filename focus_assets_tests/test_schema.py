@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def focus_1_0_spec() -> dict[str, dict]:
-    with open(FIXTURES / "focus_1_0_columns.csv", newline="") as handle:
+    with open(FIXTURES / "focus_columns.csv", newline="") as handle:
         return {r["column_id"]: r for r in csv.DictReader(handle) if r["focus_version"] == "1.0"}
 
 

@@ -1,24 +1,32 @@
 """The SQL layer: every file parses as Athena SQL, and every view runs on DuckDB over Parquet
 from the transform, giving the numbers computed independently from the input CSVs."""
 
+import csv
 import json
 from collections import defaultdict
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import duckdb
+import polars as pl
 import pytest
 import sqlglot
 
+from focus_assets.focus import unified
 from focus_assets.focus.ddl import GENERATED_FILES
-from focus_assets.focus.schema import DEFAULT_PROMOTED_TAGS, output_columns
+from focus_assets.focus.schema import DEFAULT_PROMOTED_TAGS, output_columns, unified_columns
 from focus_assets.focus.transform import convert_object
 from focus_assets.focus.writer import record_delivery
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
-from focus_assets.sql_layer import SQL_DIR, apply_to_duckdb, load_objects, load_query, to_duckdb
+from focus_assets.samples.providers import DATACENTER_SAMPLE, PUBLIC_SAMPLE, write_sample_sources
+from focus_assets.sql_layer import SQL_DIR, SourceTable, apply_to_duckdb, load_objects, load_query, to_duckdb
 
 from .test_reconciliation import independent_rows
 
+ADAPTER_VIEWS = ["focus_source_alibaba", "focus_source_aws_focus_1_0", "focus_source_aws_focus_1_2",
+                 "focus_source_google_cloud", "focus_source_azure", "focus_source_oci", "focus_source_datacenter"]
 OBJECTS = {
+    **{view: "view" for view in ADAPTER_VIEWS}, "focus_unified": "view",
     "alibaba_deliveries": "table", "focus_alibaba_normalized": "table",
     "alibaba_current_deliveries": "view", "alibaba_focus": "view", "alibaba_focus_history": "view",
     "alibaba_cost_daily": "view", "alibaba_cost_monthly_by_service": "view", "alibaba_cost_monthly_by_account": "view",
@@ -46,9 +54,11 @@ def test_every_file_parses_as_athena_sql():
         assert sqlglot.parse_one(text, read="athena") is not None, path
 
 
-def test_the_generated_ddl_files_match_the_schema_module():
+def test_the_generated_files_match_the_schema_module():
     for path, generate in GENERATED_FILES.items():
         assert path.read_text() == generate(), f"{path} is stale: run python -m focus_assets.focus.ddl"
+    for path, text in unified.generated_files().items():
+        assert path.read_text() == text, f"{path} is stale: run python -m focus_assets.focus.unified"
 
 
 def test_the_set_of_objects_is_pinned_and_ordered_by_dependency():
@@ -195,3 +205,100 @@ def test_an_empty_lake_gives_empty_typed_views(tmp_path):
     assert connection.execute("SELECT count(*) FROM alibaba_focus").fetchall() == [(0,)]
     types = dict(connection.execute("DESCRIBE alibaba_focus").fetchall()[i][:2] for i in range(3))
     assert types["BilledCost"] == "DECIMAL(38,10)"
+
+
+# --- the cross-provider view ----------------------------------------------------------------
+
+def provider_sums(rows: list[dict]) -> dict:
+    """Per currency: (BilledCost, EffectiveCost, rows), from text as delivered (NULL/empty: none)."""
+    out: dict = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for row in rows:
+        bucket = out[row["BillingCurrency"]]
+        for i, column in enumerate(("BilledCost", "EffectiveCost")):
+            if row[column] not in ("", "NULL", None):
+                bucket[i] += Decimal(row[column])
+        bucket[2] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def unified_lake(lake, tmp_path_factory):
+    root, _, _ = lake
+    sources = write_sample_sources(tmp_path_factory.mktemp("sources"))
+    connection = duckdb.connect()
+    apply_to_duckdb(connection, root / "lake", sources)
+    return connection, sources
+
+
+def test_the_unified_view_totals_per_provider_and_currency_match_the_inputs(lake, unified_lake):
+    connection, _ = unified_lake
+    actual = {
+        (provider, currency): (billed, effective, rows)
+        for provider, currency, billed, effective, rows in connection.execute(
+            "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost), sum(EffectiveCost), count(*) "
+            "FROM focus_unified GROUP BY ALL").fetchall()
+    }
+    sample = list(csv.DictReader(open(PUBLIC_SAMPLE, newline="")))
+    expected = {}
+    for provider, source_provider in (("AWS", "AWS"), ("Microsoft", "Microsoft"), ("Oracle", "Oracle")):
+        for currency, sums_ in provider_sums([r for r in sample if r["ProviderName"] == provider]).items():
+            expected[(source_provider, currency)] = sums_
+    for currency, sums_ in provider_sums(list(csv.DictReader(open(DATACENTER_SAMPLE, newline="")))).items():
+        expected[("Datacenter", currency)] = sums_
+    for currency, sums_ in provider_sums(latest_rows(lake)).items():
+        expected[("Alibaba Cloud", currency)] = sums_
+    assert actual == expected
+
+
+def test_unified_columns_and_typed_nulls(unified_lake):
+    connection, _ = unified_lake
+    described = connection.execute("DESCRIBE focus_unified").fetchall()
+    assert [r[0] for r in described] == [c.name for c in unified_columns()]
+    types = {r[0]: r[1] for r in described}
+    assert types["BilledCost"] == "DECIMAL(38,15)" and types["Tags"] == "MAP(VARCHAR, VARCHAR)"
+    assert types["ChargePeriodStart"] == "TIMESTAMP"
+    alibaba = connection.execute(
+        "SELECT count(*), count(ContractedCost), count(PricingQuantity), count(CapacityReservationId), "
+        "count(ServiceProviderName) FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'").fetchall()[0]
+    assert alibaba[1] == alibaba[3] == 0 and alibaba[4] == alibaba[0]  # Alibaba leaves ContractedCost null
+    datacenter_tags = connection.execute(
+        "SELECT x_TagBrand, x_TagProject, count(*) FROM focus_unified WHERE x_SourceProvider = 'Datacenter' "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert datacenter_tags == [("acme", "atlas", 2), ("acme", "hermes", 1), ("nova", "orion", 1), (None, None, 2)]
+
+
+def test_an_unconfigured_source_is_left_out_of_the_union(lake):
+    connection = duckdb.connect()
+    created = apply_to_duckdb(connection, lake[0] / "lake")
+    assert "focus_source_azure" not in created and "focus_unified" in created
+    assert connection.execute("SELECT DISTINCT x_SourceProvider FROM focus_unified").fetchall() == [("Alibaba Cloud",)]
+
+
+def test_google_cloud_key_value_tags_and_an_aws_focus_1_2_export(lake, tmp_path):
+    """Google Cloud's tags arrive as a repeated {key, value} struct; the AWS FOCUS 1.2 export
+    carries 1.2 columns (synthetic rows, shaped like those exports)."""
+    base = {
+        "BilledCost": [Decimal("1.5"), Decimal("2.25")], "EffectiveCost": [Decimal("1.5"), Decimal("2")],
+        "BillingCurrency": ["USD", "USD"], "ProviderName": ["Google Cloud", "AWS"],
+        "ChargePeriodStart": [datetime(2026, 1, 5, tzinfo=timezone.utc)] * 2,
+    }
+    gcp = pl.DataFrame({**{k: v[:1] for k, v in base.items()},
+                        "Tags": [[{"key": "Brand", "value": "acme"}, {"key": "env", "value": "prod"}]]})
+    aws = pl.DataFrame({**{k: v[1:] for k, v in base.items()}, "Tags": [{"Brand": "nova"}],
+                        "ServiceSubcategory": ["Virtual Machines"], "InvoiceId": ["INV-1"]},
+                       schema_overrides={"Tags": pl.Map(pl.String, pl.String)})
+    gcp.write_parquet(tmp_path / "gcp.parquet")
+    aws.write_parquet(tmp_path / "aws12.parquet")
+    connection = duckdb.connect()
+    # the adapters select every column of their FOCUS version: add the ones these frames lack
+    for name, frame, columns in (("gcp_focus", gcp, unified.FOCUS_1_0), ("aws12_focus", aws, unified.FOCUS_1_2)):
+        missing = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in sorted(columns - set(frame.columns)))
+        file = tmp_path / ("gcp.parquet" if name == "gcp_focus" else "aws12.parquet")
+        connection.execute(f"CREATE VIEW {name} AS SELECT *, {missing} FROM read_parquet('{file}')")
+    apply_to_duckdb(connection, lake[0] / "lake", {"google_cloud": SourceTable("gcp_focus"),
+                                                  "aws_focus_1_2": SourceTable("aws12_focus")})
+    rows = connection.execute(
+        "SELECT x_SourceProvider, BilledCost, x_TagBrand, Tags['env'], ServiceSubcategory, InvoiceId "
+        "FROM focus_unified WHERE x_SourceProvider <> 'Alibaba Cloud' ORDER BY 1").fetchall()
+    assert rows == [("AWS", Decimal("2.25"), "nova", None, "Virtual Machines", "INV-1"),
+                    ("Google Cloud", Decimal("1.5"), "acme", "prod", None, None)]

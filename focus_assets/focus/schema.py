@@ -21,6 +21,9 @@ import pyarrow as pa
 # year) of line items sums exactly without overflow.
 DECIMAL_PRECISION = 38
 DECIMAL_SCALE = 10
+# Other providers deliver more decimal places (the public FOCUS sample has up to 15), so the
+# cross-provider view keeps 15; Alibaba's decimal(38,10) values convert to it exactly.
+WIDE_DECIMAL_SCALE = 15
 
 
 class Kind(Enum):
@@ -28,6 +31,7 @@ class Kind(Enum):
 
     STRING = "string"
     DECIMAL = "decimal"
+    WIDE_DECIMAL = "wide decimal"  # the cross-provider view's money and quantities
     TIMESTAMP = "timestamp"  # UTC instant
     STRING_MAP = "map<string,string>"
     INT64 = "int64"
@@ -38,6 +42,7 @@ class Kind(Enum):
         return {
             Kind.STRING: pl.String(),
             Kind.DECIMAL: pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE),
+            Kind.WIDE_DECIMAL: pl.Decimal(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
             Kind.TIMESTAMP: pl.Datetime("us", "UTC"),
             Kind.STRING_MAP: pl.Map(pl.String, pl.String),
             Kind.INT64: pl.Int64(),
@@ -49,6 +54,7 @@ class Kind(Enum):
         return {
             Kind.STRING: pa.large_string(),
             Kind.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+            Kind.WIDE_DECIMAL: pa.decimal128(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
             Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
             Kind.STRING_MAP: pa.map_(pa.large_string(), pa.large_string()),
             Kind.INT64: pa.int64(),
@@ -60,6 +66,7 @@ class Kind(Enum):
         return {
             Kind.STRING: "string",
             Kind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})",
+            Kind.WIDE_DECIMAL: f"decimal({DECIMAL_PRECISION},{WIDE_DECIMAL_SCALE})",
             Kind.TIMESTAMP: "timestamp",
             Kind.STRING_MAP: "map<string,string>",
             Kind.INT64: "bigint",
@@ -221,6 +228,39 @@ PIPELINE_COLUMNS: tuple[Column, ...] = _added(
 )
 
 DEFAULT_PROMOTED_TAGS: tuple[str, ...] = ("Brand", "Project", "Owner", "CostCenter", "Environment", "Application")
+
+# FOCUS 1.2 columns that FOCUS 1.0 does not have (name, FOCUS data type), from the 1.2 specification.
+_FOCUS_1_2_ADDED = (
+    ("BillingAccountType", "String"), ("CapacityReservationId", "String"), ("CapacityReservationStatus", "String"),
+    ("CommitmentDiscountQuantity", "Decimal"), ("CommitmentDiscountUnit", "String"), ("InvoiceId", "String"),
+    ("PricingCurrency", "String"), ("PricingCurrencyContractedUnitPrice", "Decimal"),
+    ("PricingCurrencyEffectiveCost", "Decimal"), ("PricingCurrencyListUnitPrice", "Decimal"),
+    ("ServiceSubcategory", "String"), ("SkuMeter", "String"), ("SkuPriceDetails", "JSON"), ("SubAccountType", "String"),
+)
+
+
+def _unified_kind(kind: Kind) -> Kind:
+    return Kind.WIDE_DECIMAL if kind is Kind.DECIMAL else kind
+
+
+# The FOCUS 1.2 columns as the cross-provider view types them. SkuPriceDetails is a JSON object
+# like Tags, but kept as its JSON text across providers.
+FOCUS_1_2_COLUMNS: tuple[Column, ...] = tuple(sorted(
+    [Column(c.name, _unified_kind(c.kind), Origin.FOCUS_1_0, c.level, c.focus_nullable) for c in FOCUS_COLUMNS]
+    + [Column(name, Kind.STRING if name == "SkuPriceDetails" else _unified_kind(_FOCUS_TYPES[kind]), Origin.FOCUS_1_0)
+       for name, kind in _FOCUS_1_2_ADDED],
+    key=lambda c: c.name,
+))
+
+
+def unified_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tuple[Column, ...]:
+    """The columns of the cross-provider view `focus_unified`, in order."""
+    return (
+        FOCUS_1_2_COLUMNS
+        + FOCUS_1_3_COLUMNS
+        + (Column("x_SourceProvider", Kind.STRING, Origin.PIPELINE, description="the adapter a row came through"),)
+        + tuple(promoted_tag_column(t) for t in promoted_tags)
+    )
 
 # Hive partition columns: in the folder names, not inside the Parquet files.
 PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (("yearmonth", "string"), ("batch_ts", "string"))
