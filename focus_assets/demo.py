@@ -26,6 +26,7 @@ from .focus.source import ExportFileError
 from .focus.transform import convert_object
 from .focus.writer import OUTPUT_TABLE, record_delivery
 from .samples.alibaba import sample_deliveries, write_delivery
+from .samples.providers import write_sample_sources
 from .sql_layer import apply_to_duckdb
 
 
@@ -39,6 +40,7 @@ def main() -> int:
     for folder in (oss, lake):
         shutil.rmtree(folder, ignore_errors=True)
     (home / "warehouse.duckdb").unlink(missing_ok=True)
+    shutil.rmtree(home / "sources", ignore_errors=True)
     settings = TransformSettings()
 
     print(f"Sample Alibaba FOCUS export -> {oss}")
@@ -75,7 +77,8 @@ def main() -> int:
 
     warehouse = home / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))
-    apply_to_duckdb(con, lake)
+    sources = write_sample_sources(home / "sources")  # AWS, Azure, OCI and datacenter samples
+    apply_to_duckdb(con, lake, sources)
     print(f"\nSQL views from sql/ created in {warehouse} (open it with any DuckDB client).")
     print("The current snapshot per billing month (view alibaba_focus): only the latest delivery counts,")
     print("since deliveries are month-to-date; history stays in alibaba_focus_history:")
@@ -98,6 +101,12 @@ def main() -> int:
         f"{tag} {share:.0%}" for tag, share in con.execute("""
             SELECT tag_key, untagged_share FROM alibaba_untagged_share
             WHERE billing_month = '202601' AND BillingCurrency = 'CNY' ORDER BY tag_key""").fetchall()) + " (CNY)")
+    print("\nEvery provider in one view (focus_unified; AWS, Azure and OCI rows from the public FOCUS sample):")
+    for provider, currency, items, billed, effective in con.execute("""
+            SELECT x_SourceProvider, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
+            FROM focus_unified GROUP BY ALL ORDER BY ALL""").fetchall():
+        print(f"  {provider:<15}{currency:<5}{items:>7} line items  BilledCost {_money(billed):>14}"
+              f"  EffectiveCost {_money(effective):>14}")
     con.close()
 
     summary = total.to_dict()

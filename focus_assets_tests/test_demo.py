@@ -10,6 +10,7 @@ def test_the_demo_runs_end_to_end_and_reconciles(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "warehouse.duckdb").exists() and "view alibaba_untagged_share" in out
     assert len(list((tmp_path / "lake" / "focus_alibaba_normalized").rglob("*.parquet"))) == 7
     assert len(list((tmp_path / "lake" / "alibaba_deliveries").glob("*.parquet"))) == 5  # one per delivery
+    assert "Every provider in one view" in out and "Datacenter     EUR" in out
     # and it shows what happens to damaged input
     assert "quarantined  line 7: BilledCost: not a number ('1,234.50')" in out
     assert "kept         line 20: Tags unparseable" in out
