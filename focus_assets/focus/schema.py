@@ -62,7 +62,21 @@ class Kind(Enum):
         }[self]
 
     @property
+    def trino(self) -> str:
+        """The type in Athena queries and views (Trino's names; DDL uses Hive's, see `athena`)."""
+        return {
+            Kind.STRING: "varchar",
+            Kind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})",
+            Kind.WIDE_DECIMAL: f"decimal({DECIMAL_PRECISION},{WIDE_DECIMAL_SCALE})",
+            Kind.TIMESTAMP: "timestamp",
+            Kind.STRING_MAP: "map(varchar, varchar)",
+            Kind.INT64: "bigint",
+            Kind.STRING_LIST: "array(varchar)",
+        }[self]
+
+    @property
     def athena(self) -> str:
+        """The type in Athena DDL (CREATE EXTERNAL TABLE uses Hive's names)."""
         return {
             Kind.STRING: "string",
             Kind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})",

@@ -77,9 +77,9 @@ ADAPTERS: tuple[Adapter, ...] = (
 
 def _typed(column: str, kind: Kind, text: bool) -> str:
     if not text:
-        return f"CAST({column} AS {kind.athena})"
+        return f"CAST({column} AS {kind.trino})"
     # CSV: empty and NULL text are null; timestamps as 'YYYY-MM-DD HH:MM:SS' (UTC)
-    return f"CAST(nullif(nullif({column}, ''), 'NULL') AS {kind.athena})"
+    return f"CAST(nullif(nullif({column}, ''), 'NULL') AS {kind.trino})"
 
 
 def _tags(adapter: Adapter) -> str:
@@ -98,7 +98,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
         if column.name in adapter.expressions:
             expression = adapter.expressions[column.name]
         elif column.name not in adapter.columns:
-            expression = f"CAST(NULL AS {column.kind.athena})"
+            expression = f"CAST(NULL AS {column.kind.trino})"
         elif column.name == "Tags":
             expression = _tags(adapter)
         else:
@@ -117,7 +117,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
         elif name.startswith("x_Tag"):
             expression = f"element_at(Tags, '{name[len('x_Tag'):]}')"
         else:
-            expression = f"CAST(NULL AS {column.kind.athena})"
+            expression = f"CAST(NULL AS {column.kind.trino})"
         outer.append(f"  {expression} AS {name}")
     table = adapter.table or adapter.placeholder
     return (
