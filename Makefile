@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench ui install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
+
+# The Dagster UI on the same data as the demo (FOCUS_HOME, default .focus/): http://127.0.0.1:3000
+ui: $(STAMP)
+	mkdir -p .focus/dagster
+	DAGSTER_HOME=$(abspath .focus/dagster) $(BIN)/dagster dev -w workspace.yaml
 
 clean:
 	rm -rf $(VENV) .focus .pytest_cache benchmarks/.data

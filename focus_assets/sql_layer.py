@@ -140,10 +140,18 @@ def _source_on_duckdb(source: SourceTable) -> str:
     return f'CREATE OR REPLACE VIEW "{source.table}" AS SELECT * FROM {reader}'
 
 
+def _drop(connection: duckdb.DuckDBPyConnection, name: str) -> None:
+    kinds = connection.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? "
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name, name]).fetchall()
+    for (kind,) in kinds:
+        connection.execute(f'DROP {kind} "{name}"')
+
+
 def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sources: dict[str, SourceTable] | None = None,
-                    sql_dir: Path = SQL_DIR) -> list[str]:
-    """Create every table and view of `sql/` in a DuckDB database over the local lake, with the
-    configured sources. Returns the names created, in order."""
+                    sql_dir: Path = SQL_DIR, names: set[str] | None = None) -> list[str]:
+    """Create the tables and views of `sql/` (all, or those in `names`) in a DuckDB database over
+    the local lake, with the configured sources. Returns the names created, in order."""
     sources = sources or {}
     connection.execute("SET TimeZone = 'UTC'")  # date_trunc and casts to date in UTC, as in Athena
     for source in sources.values():
@@ -151,7 +159,10 @@ def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sour
             connection.execute(_source_on_duckdb(source))
     created = []
     for obj in load_objects(sql_dir):
+        if names is not None and obj.name not in names:
+            continue
         if obj.kind == "table":
+            _drop(connection, obj.name)  # an empty table becomes a view once files exist
             connection.execute(_external_table_on_duckdb(obj, Path(lake_root)))
         else:
             text = configured_sql(obj, sources)

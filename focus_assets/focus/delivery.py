@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 
 class DeliveryError(ValueError):
@@ -82,3 +83,13 @@ def resolve_delivery(
     if last_modified is not None:
         return Delivery(yearmonth, stamp_from_datetime(last_modified), "last_modified")
     raise DeliveryError(f"{key}: no delivery stamp in the key and no last-modified time; pass --batch-ts")
+
+
+def delivery_day(delivery: Delivery, last_modified: datetime | None, source_timezone: str) -> str:
+    """The day (YYYY-MM-DD, in the source timezone) a delivery arrived: the date of a stamp read
+    from the key (Alibaba names its folders in its own time, UTC+8), else of the object's
+    last-modified time in the source timezone."""
+    if delivery.batch_ts_source == "last_modified" and last_modified is not None:
+        return last_modified.astimezone(ZoneInfo(source_timezone)).strftime("%Y-%m-%d")
+    stamp = delivery.batch_ts
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"

@@ -1,0 +1,1 @@
+"""The Alibaba Cloud domain: its partitions, assets and (next) sensor and checks, side by side."""
