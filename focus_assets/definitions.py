@@ -3,6 +3,7 @@
 import dagster as dg
 
 from .alibaba.assets import ASSETS
+from .alibaba.sensors import alibaba_sensor
 from .deployment import resources_for
 
 alibaba_daily = dg.define_asset_job(
@@ -10,4 +11,5 @@ alibaba_daily = dg.define_asset_job(
     description="Every asset for one delivery day: copy, type, register and publish, refresh the views.",
 )
 
-defs = dg.Definitions(assets=ASSETS, jobs=[alibaba_daily], resources=resources_for())
+defs = dg.Definitions(
+    assets=ASSETS, jobs=[alibaba_daily], sensors=[alibaba_sensor(alibaba_daily)], resources=resources_for())

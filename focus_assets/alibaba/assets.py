@@ -34,6 +34,8 @@ class ExportSettings(dg.ConfigurableResource):
 
     source_timezone: str = "Asia/Shanghai"
     key_pattern: str | None = None  # None: the FinOps Foundation paper's nested time folders
+    # The OSS directory of the Bill Subscription: billing-month folders (YYYYMM) sit under it.
+    export_prefix: str = "focus-export/"
 
     def transform_settings(self) -> TransformSettings:
         settings = TransformSettings(source_timezone=self.source_timezone)
@@ -48,10 +50,10 @@ class DayObject:
     delivery: Delivery
 
 
-def day_objects(store: ObjectStore, settings: TransformSettings, day: str) -> list[DayObject]:
+def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefix: str = "") -> list[DayObject]:
     """The export objects that were delivered on `day` (YYYY-MM-DD, source timezone)."""
     found = []
-    for stored in store.list_objects():
+    for stored in store.list_objects(prefix):
         if not stored.key.lower().endswith(EXPORT_SUFFIXES):
             continue
         try:
@@ -73,7 +75,8 @@ def _deliveries(objects: list[DayObject]) -> list[str]:
 )
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
                    export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key)
+    objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
+                          export_settings.export_prefix)
     rows = "\n".join(f"| {o.stored.key} | {o.stored.size:,} | {o.stored.etag} | {o.delivery.yearmonth} | "
                      f"{o.delivery.batch_ts} |" for o in objects)
     return dg.MaterializeResult(metadata={
@@ -94,7 +97,8 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
     copied = skipped = copied_bytes = 0
-    for item in day_objects(export_bucket, export_settings.transform_settings(), context.partition_key):
+    for item in day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
+                          export_settings.export_prefix):
         existing = raw_bucket.head(item.stored.key)
         if existing is not None and (existing.size, existing.etag) == (item.stored.size, item.stored.etag):
             skipped += 1
@@ -124,7 +128,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
     settings = export_settings.transform_settings()
     total = Reconciliation()
     outputs, months, repairs = [], set(), defaultdict(int)
-    for item in day_objects(raw_bucket, settings, context.partition_key):
+    for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
         with raw_bucket.local_copy(item.stored.key) as path:
             report = convert_object(path, item.stored.key, lake.base, settings, last_modified=item.stored.last_modified)
         for member in report.members:
@@ -160,7 +164,8 @@ def _parquet_rows(folder) -> int:
 )
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: LocalFolderStore,
                  warehouse: DuckDBWarehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key)
+    objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key,
+                          export_settings.export_prefix)
     batches = defaultdict(int)
     for item in objects:
         batches[item.delivery.batch_ts] += 1

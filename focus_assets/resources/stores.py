@@ -35,6 +35,10 @@ class ObjectStore(dg.ConfigurableResource):
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
         raise NotImplementedError
 
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """The immediate sub-folders under `prefix` (a delimiter listing), as 'prefix/name/'."""
+        raise NotImplementedError
+
     def head(self, key: str) -> StoredObject | None:
         raise NotImplementedError
 
@@ -85,6 +89,12 @@ class LocalFolderStore(ObjectStore):
         return [self._object(p) for p in sorted(start.rglob("*"))
                 if p.is_file() and not p.name.startswith(".")]
 
+    def list_folders(self, prefix: str = "") -> list[str]:
+        start = self.base / prefix
+        if not start.is_dir():
+            return []
+        return sorted(f"{prefix}{p.name}/" for p in start.iterdir() if p.is_dir() and not p.name.startswith("."))
+
     def head(self, key: str) -> StoredObject | None:
         path = self.base / key
         return self._object(path) if path.is_file() else None
@@ -105,3 +115,4 @@ class LocalFolderStore(ObjectStore):
         if etag is not None and copied.etag != etag:
             raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")
         return copied
+
