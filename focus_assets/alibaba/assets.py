@@ -8,16 +8,18 @@ call them and attach what a person wants to see in the Dagster UI.
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import dagster as dg
+import polars as pl
 import pyarrow.parquet as pq
 
 from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
 from ..focus.reconcile import Reconciliation
-from ..focus.schema import output_columns
-from ..focus.settings import TransformSettings
+from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
+from ..focus.schema import arrow_schema, output_columns
+from ..focus.settings import Repairs, TransformSettings
 from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, partition_dir, record_delivery
 from ..resources.stores import LocalFolderStore, ObjectStore, StoredObject
@@ -36,12 +38,17 @@ class ExportSettings(dg.ConfigurableResource):
     key_pattern: str | None = None  # None: the FinOps Foundation paper's nested time folders
     # The OSS directory of the Bill Subscription: billing-month folders (YYYYMM) sit under it.
     export_prefix: str = "focus-export/"
+    # A new snapshot whose EffectiveCost falls below this share of the one it replaces is withheld.
+    snapshot_min_money_ratio: float = 0.5
+    promote_suspicious_snapshots: bool = False
+
+    # Round money with more than 10 decimal places (the reconciliation then shows the difference).
+    round_excess_decimals: bool = False
 
     def transform_settings(self) -> TransformSettings:
-        settings = TransformSettings(source_timezone=self.source_timezone)
-        if self.key_pattern:
-            settings = TransformSettings(source_timezone=self.source_timezone, key_pattern=self.key_pattern)
-        return settings
+        settings = TransformSettings(source_timezone=self.source_timezone,
+                                     repairs=Repairs(round_excess_decimals=self.round_excess_decimals))
+        return replace(settings, key_pattern=self.key_pattern) if self.key_pattern else settings
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,21 @@ def _column_schema() -> dg.TableSchema:
         dg.TableColumn(c.name, c.kind.athena, description=c.description or c.level) for c in output_columns()])
 
 
+TYPED_CHECKS = [
+    dg.AssetCheckSpec("reconciliation", asset="typed_focus_parquet", blocking=True,
+                      description="Rows and BilledCost/EffectiveCost/ListCost per currency: read = written + quarantined."),
+    dg.AssetCheckSpec("schema_stability", asset="typed_focus_parquet",
+                      description="The Parquet written matches the schema module exactly; columns upstream added or "
+                                  "dropped are reported."),
+    dg.AssetCheckSpec("focus_rules", asset="typed_focus_parquet",
+                      description="Mandatory columns not null, allowed values, charge periods inside the billing "
+                                  "period; Alibaba's documented gaps reported apart."),
+]
+
+
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, deps=[raw_s3_csv],
+    check_specs=TYPED_CHECKS,
     description="The day's raw CSVs typed into FOCUS-aligned Snappy Parquet under "
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
 )
@@ -127,38 +147,83 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
                         export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
     total = Reconciliation()
-    outputs, months, repairs = [], set(), defaultdict(int)
+    outputs, files, months, repairs = [], [], set(), defaultdict(int)
+    missing, unknown = set(), set()
     for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
         with raw_bucket.local_copy(item.stored.key) as path:
             report = convert_object(path, item.stored.key, lake.base, settings, last_modified=item.stored.last_modified)
         for member in report.members:
             total.merge(member.reconciliation)
             months.add(member.yearmonth)
+            missing.update(member.header.missing)
+            unknown.update(member.header.extra)
             outputs.extend(str(p) for p in (member.output, member.quarantine_output) if p)
+            files.extend([member.output] if member.output else [])
             for name, rows in member.repairs.items():
                 repairs[name] += rows
     summary = total.to_dict()
-    if not summary["reconciled"]:
-        raise dg.Failure("output does not reconcile with input: " + "; ".join(summary["mismatches"]))
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": summary["rows"]["written"],
-        "rows read": summary["rows"]["read"],
-        "rows quarantined": summary["rows"]["quarantined"],
-        "BilledCost per currency": {c: m["BilledCost"]["written"] for c, m in summary["money"].items()},
-        "billing months": sorted(m for m in months if m),
-        "repairs (rows)": dict(sorted(repairs.items())),
-        "outputs": outputs,
-        "dagster/column_schema": _column_schema(),
-        "reconciliation": dg.MetadataValue.json(summary),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": summary["rows"]["written"],
+            "rows read": summary["rows"]["read"],
+            "rows quarantined": summary["rows"]["quarantined"],
+            "BilledCost per currency": {c: m["BilledCost"]["written"] for c, m in summary["money"].items()},
+            "billing months": sorted(m for m in months if m),
+            "repairs (rows)": dict(sorted(repairs.items())),
+            "outputs": outputs,
+            "dagster/column_schema": _column_schema(),
+            "reconciliation": dg.MetadataValue.json(summary),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="reconciliation", passed=summary["reconciled"],
+                                severity=dg.AssetCheckSeverity.ERROR,
+                                metadata={"rows": summary["rows"], "mismatches": summary["mismatches"]}),
+            _schema_check(files, sorted(missing), sorted(unknown)),
+            _rules_check(files),
+        ],
+    )
+
+
+def _schema_check(files: list, missing: list[str], unknown: list[str]) -> dg.AssetCheckResult:
+    expected = arrow_schema()
+    drift = [str(f) for f in files if not pq.read_schema(f).remove_metadata().equals(expected)]
+    if drift:
+        return dg.AssetCheckResult(check_name="schema_stability", passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   metadata={"files not matching the schema module": drift})
+    return dg.AssetCheckResult(
+        check_name="schema_stability", passed=not (missing or unknown), severity=dg.AssetCheckSeverity.WARN,
+        metadata={"columns missing upstream (typed nulls)": missing, "new columns upstream (in x_ExtraColumns)": unknown})
+
+
+def _rules_check(files: list) -> dg.AssetCheckResult:
+    if not files:
+        return dg.AssetCheckResult(check_name="focus_rules", passed=True, metadata={"rows": 0})
+    report = focus_rule_violations(pl.scan_parquet(files))
+    return dg.AssetCheckResult(
+        check_name="focus_rules", passed=not report.violations, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"violations (rows)": report.violations, "Alibaba's documented gaps (rows)": report.documented_gaps})
 
 
 def _parquet_rows(folder) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet")) if folder.exists() else 0
 
 
+def _published(lake_base) -> dict[str, list[str]]:
+    """Per billing month, the delivery stamps already published (from the ledger)."""
+    ledger = lake_base / LEDGER_TABLE
+    published = defaultdict(list)
+    if ledger.exists():
+        for row in pl.read_parquet(list(ledger.glob("*.parquet"))).iter_rows(named=True):
+            published[row["yearmonth"]].append(row["batch_ts"])
+    return published
+
+
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"duckdb"}, deps=[typed_focus_parquet],
+    check_specs=[dg.AssetCheckSpec(
+        "snapshot_sanity", asset="athena_table",
+        description="A new snapshot that covers less time or much less money than the one it would replace is "
+                    "flagged and not published (unless export_settings.promote_suspicious_snapshots).")],
     description="The table focus_alibaba_normalized and the delivery ledger; the day's deliveries are registered, "
                 "then published (a ledger row each), which makes them visible to the views.",
 )
@@ -170,16 +235,31 @@ def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lak
     for item in objects:
         batches[item.delivery.batch_ts] += 1
     warehouse.create(objects_of("table"))  # the partitions now on disk are registered
-    published = []
+    already = _published(lake.base)
+    published, withheld = [], {}
     for batch_ts, count in sorted(batches.items()):
         for folder in sorted((lake.base / OUTPUT_TABLE).glob(f"yearmonth=*/batch_ts={batch_ts}")):
             month = folder.parent.name.split("=", 1)[1]
+            earlier = [b for b in already.get(month, []) if b < batch_ts]
+            current = None
+            if earlier:
+                current = snapshot_stats(pl.scan_parquet(partition_dir(lake.base, OUTPUT_TABLE, month, max(earlier))
+                                                         / "*.parquet"), max(earlier))
+            problems = snapshot_problems(snapshot_stats(pl.scan_parquet(folder / "*.parquet"), batch_ts), current,
+                                         export_settings.snapshot_min_money_ratio)
+            if problems and not export_settings.promote_suspicious_snapshots:
+                withheld[f"{month}/{batch_ts}"] = problems
+                continue
             written = _parquet_rows(folder)
             quarantined = _parquet_rows(partition_dir(lake.base, QUARANTINE_TABLE, month, batch_ts))
             record_delivery(lake.base, month, batch_ts, count, written, quarantined)
             published.append(f"{month}/{batch_ts}: {written} rows, {quarantined} quarantined")
     warehouse.create({LEDGER_TABLE})
-    return dg.MaterializeResult(metadata={"deliveries published": published, "warehouse": warehouse.describe()})
+    return dg.MaterializeResult(
+        metadata={"deliveries published": published, "deliveries withheld": withheld, "warehouse": warehouse.describe()},
+        check_results=[dg.AssetCheckResult(check_name="snapshot_sanity", passed=not withheld,
+                                           severity=dg.AssetCheckSeverity.WARN, metadata={"withheld": withheld})],
+    )
 
 
 def _money_per_currency(rows: list[tuple]) -> dict:

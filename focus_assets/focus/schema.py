@@ -172,6 +172,21 @@ _FOCUS_1_0 = (
     ("Tags", "JSON", "Conditional", True),
 )
 
+# Allowed values of FOCUS 1.0 columns that have a closed list (FOCUS 1.0 specification).
+ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
+    "ChargeCategory": ("Usage", "Purchase", "Tax", "Credit", "Adjustment"),
+    "ChargeClass": ("Correction",),
+    "ChargeFrequency": ("One-Time", "Recurring", "Usage-Based"),
+    "CommitmentDiscountCategory": ("Spend", "Usage"),
+    "CommitmentDiscountStatus": ("Used", "Unused"),
+    "PricingCategory": ("Standard", "Dynamic", "Committed", "Other"),
+    "ServiceCategory": (
+        "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases", "Developer Tools",
+        "Multicloud", "Identity", "Integration", "Internet of Things", "Management and Governance", "Media",
+        "Migration", "Mobile", "Networking", "Security", "Storage", "Web", "Other",
+    ),
+}
+
 # Alibaba's known gaps (shared/focus/alibaba.md).
 _ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
 _SOMETIMES_NULL = {

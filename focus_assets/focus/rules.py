@@ -1,0 +1,73 @@
+"""Checks on typed data and on snapshots, as plain functions over polars frames.
+
+- `focus_rule_violations`: FOCUS rules on the typed rows (mandatory columns not null, allowed
+  values, charge periods inside their billing period); Alibaba's documented gaps are reported
+  apart, not counted as violations.
+- `snapshot_problems`: whether a new month-to-date snapshot looks like a regression of the one it
+  would replace (fewer days, much less money), so that it is not promoted blindly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import polars as pl
+
+from .schema import ALLOWED_VALUES, FOCUS_COLUMNS, AlibabaNulls
+
+
+@dataclass(frozen=True)
+class RuleReport:
+    violations: dict[str, int]  # rule -> rows breaking it (not Alibaba's documented gaps)
+    documented_gaps: dict[str, int]  # rule -> rows, for gaps Alibaba documents
+
+
+def focus_rule_violations(rows: pl.LazyFrame) -> RuleReport:
+    checks: dict[str, pl.Expr] = {}
+    gaps: set[str] = set()
+    for column in FOCUS_COLUMNS:
+        if not column.focus_nullable:
+            rule = f"{column.name} is null (FOCUS: not nullable)"
+            checks[rule] = pl.col(column.name).is_null()
+            if column.alibaba_nulls is not AlibabaNulls.NO or column.alibaba_may_omit:
+                gaps.add(rule)
+    for name, allowed in ALLOWED_VALUES.items():
+        checks[f"{name} not one of the allowed values"] = pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed)
+    checks["ChargePeriodStart not before ChargePeriodEnd"] = pl.col("ChargePeriodStart") >= pl.col("ChargePeriodEnd")
+    checks["charge period outside its billing period"] = (
+        (pl.col("ChargePeriodStart") < pl.col("BillingPeriodStart")) | (pl.col("ChargePeriodEnd") > pl.col("BillingPeriodEnd")))
+    counts = rows.select(expr.sum().alias(rule) for rule, expr in checks.items()).collect().row(0, named=True)
+    return RuleReport(
+        violations={rule: n for rule, n in counts.items() if n and rule not in gaps},
+        documented_gaps={rule: n for rule, n in counts.items() if n and rule in gaps},
+    )
+
+
+@dataclass(frozen=True)
+class SnapshotStats:
+    batch_ts: str
+    data_through: datetime | None  # the latest ChargePeriodEnd
+    effective_cost: dict[str, Decimal]  # per currency
+
+
+def snapshot_stats(rows: pl.LazyFrame, batch_ts: str) -> SnapshotStats:
+    through = rows.select(pl.col("ChargePeriodEnd").max()).collect().item()
+    money = rows.group_by("BillingCurrency").agg(pl.col("EffectiveCost").sum()).collect()
+    return SnapshotStats(batch_ts, through, {c or "(none)": v or Decimal(0) for c, v in money.iter_rows()})
+
+
+def snapshot_problems(new: SnapshotStats, current: SnapshotStats | None, min_money_ratio: float) -> list[str]:
+    """Why `new` should not replace `current` (the published snapshot of the same month)."""
+    if current is None or new.batch_ts <= current.batch_ts:
+        return []
+    problems = []
+    if current.data_through and (new.data_through is None or new.data_through < current.data_through):
+        problems.append(f"covers less time: data through {new.data_through}, the current snapshot through "
+                        f"{current.data_through}")
+    for currency, before in current.effective_cost.items():
+        after = new.effective_cost.get(currency, Decimal(0))
+        if before > 0 and after < before * Decimal(str(min_money_ratio)):
+            problems.append(f"EffectiveCost {currency} fell to {after} from {before} (below {min_money_ratio:.0%})")
+    return problems

@@ -1,0 +1,82 @@
+"""The asset checks, on the local deployment: reconciliation (blocking), schema stability, FOCUS
+rules and snapshot sanity."""
+
+import gzip
+
+import dagster as dg
+import pytest
+
+from focus_assets.alibaba.assets import ASSETS, ExportSettings
+from focus_assets.deployment import local_resources
+from focus_assets.samples.alibaba import SampleDelivery, sample_deliveries, write_delivery
+
+
+def run_day(resources, day):
+    result = dg.materialize(ASSETS, partition_key=day, resources=resources, raise_on_error=False)
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    return result, checks, done
+
+
+@pytest.fixture()
+def home(tmp_path):
+    for delivery in sample_deliveries():
+        write_delivery(tmp_path / "oss", delivery)
+    return tmp_path
+
+
+def test_checks_on_the_sample_deliveries(home):
+    _, checks, done = run_day(local_resources(home), "2026-01-03")
+    assert checks["reconciliation"].passed
+    schema = checks["schema_stability"]
+    assert not schema.passed and schema.severity == dg.AssetCheckSeverity.WARN  # reported, not failed hard
+    assert schema.metadata["columns missing upstream (typed nulls)"].value == [
+        "ChargeDescription", "ConsumedQuantity", "ConsumedUnit"]
+    assert schema.metadata["new columns upstream (in x_ExtraColumns)"].value == ["x_ResourceGroup"]
+    rules = checks["focus_rules"]
+    assert rules.passed and rules.metadata["violations (rows)"].value == {}
+    assert rules.metadata["Alibaba's documented gaps (rows)"].value["ContractedCost is null (FOCUS: not nullable)"] == 1980
+    assert checks["snapshot_sanity"].passed and "unified_focus_view" in done
+
+
+def test_a_focus_rule_violation_is_reported(home):
+    path = home / "oss" / sample_deliveries()[1].key
+    text = gzip.decompress(path.read_bytes()).decode().replace(",Usage,", ",Consumption,", 3)
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    _, checks, _ = run_day(local_resources(home), "2026-01-02")
+    assert not checks["focus_rules"].passed
+    assert checks["focus_rules"].metadata["violations (rows)"].value == {
+        "ChargeCategory not one of the allowed values": 3}
+
+
+def test_a_reconciliation_failure_blocks_the_downstream_assets(home):
+    path = home / "oss" / sample_deliveries()[1].key
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines(keepends=True)
+    header = lines[0].split(",")
+    fields = lines[1].split(",")
+    fields[header.index("BilledCost")] = "0.12345678905"
+    lines[1] = ",".join(fields)
+    path.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    resources = {**local_resources(home), "export_settings": ExportSettings(round_excess_decimals=True)}
+    result, checks, done = run_day(resources, "2026-01-02")
+    assert not checks["reconciliation"].passed and checks["reconciliation"].severity == dg.AssetCheckSeverity.ERROR
+    assert "typed_focus_parquet" in done and "athena_table" not in done  # blocked
+    assert not result.success
+
+
+def test_a_regressing_snapshot_is_withheld_unless_promoted(home):
+    resources = local_resources(home)
+    run_day(resources, "2026-01-05")  # January through the 4th is current
+    short = SampleDelivery("focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+                           "202601", "20260106T090000", 1)  # a later snapshot with only the 1st of January
+    write_delivery(home / "oss", short)
+    _, checks, _ = run_day(resources, "2026-01-06")
+    sanity = checks["snapshot_sanity"]
+    assert not sanity.passed and list(sanity.metadata["withheld"].value) == ["202601/20260106T090000"]
+    current = resources["warehouse"].query("SELECT DISTINCT batch_ts FROM alibaba_focus WHERE yearmonth = '202601'")
+    assert current == [("20260105T080000",)]
+    promoting = {**resources, "export_settings": ExportSettings(promote_suspicious_snapshots=True)}
+    run_day(promoting, "2026-01-06")
+    current = resources["warehouse"].query("SELECT DISTINCT batch_ts FROM alibaba_focus WHERE yearmonth = '202601'")
+    assert current == [("20260106T090000",)]
