@@ -3,6 +3,7 @@
 import dagster as dg
 
 from .alibaba.assets import ASSETS
+from .alibaba.maintenance import maintenance, weekly_maintenance
 from .alibaba.sensors import alibaba_sensor
 from .deployment import resources_for
 
@@ -12,4 +13,9 @@ alibaba_daily = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS, jobs=[alibaba_daily], sensors=[alibaba_sensor(alibaba_daily)], resources=resources_for())
+    assets=ASSETS,
+    jobs=[alibaba_daily, maintenance],
+    schedules=[weekly_maintenance],
+    sensors=[alibaba_sensor(alibaba_daily)],
+    resources=resources_for(),
+)

@@ -2,6 +2,9 @@
 materialize partition by partition, with the same result when run again."""
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,6 +22,25 @@ def test_the_definitions_load():
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "raw_oss_export", "raw_s3_csv", "typed_focus_parquet", "athena_table", "provider_views", "unified_focus_view"}
+
+
+def test_dg_check_defs_passes():
+    dg_command = Path(sys.executable).parent / "dg"
+    result = subprocess.run([str(dg_command), "check", "defs"], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_the_maintenance_job_reregisters_the_partitions(home):
+    resources = local_resources(home)
+    materialize_day(resources, "2026-01-05")
+    from focus_assets.alibaba.maintenance import maintenance
+
+    result = maintenance.execute_in_process(resources={"warehouse": resources["warehouse"]})
+    assert result.success
+    rows = resources["warehouse"].query("SELECT count(*) FROM focus_alibaba_normalized WHERE batch_ts = '20260105T080000'")
+    assert rows == [(240,)]
 
 
 def digests(root):

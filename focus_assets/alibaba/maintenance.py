@@ -1,0 +1,24 @@
+"""Maintenance: re-register every partition of the table, for people who rely on a full repair
+(`MSCK REPAIR TABLE` on Athena). Partitions are registered by each run as it goes, so this is a
+safety net, not part of the daily path."""
+
+import dagster as dg
+
+from ..resources.warehouse import DuckDBWarehouse, objects_of
+
+
+@dg.op(description="Re-registers every partition of the tables from the files in the lake.")
+def register_all_partitions(context: dg.OpExecutionContext, warehouse: DuckDBWarehouse) -> None:
+    created = warehouse.create(objects_of("table"))
+    context.log.info(f"re-registered {', '.join(created)} in {warehouse.describe()}")
+
+
+@dg.job(description="Re-register every partition (the equivalent of MSCK REPAIR TABLE).")
+def maintenance():
+    register_all_partitions()
+
+
+weekly_maintenance = dg.ScheduleDefinition(
+    job=maintenance, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
+    description="Sunday 03:00 Asia/Shanghai: re-register every partition.",
+)
