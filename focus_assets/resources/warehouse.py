@@ -16,12 +16,19 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     database: str
     lake_root: str
+    # Other providers for focus_unified: adapter name -> table name, and (locally) -> file or folder.
+    source_tables: dict[str, str] = {}
+    source_paths: dict[str, str] = {}
 
-    def create(self, names: set[str], sources: dict[str, SourceTable] | None = None) -> list[str]:
+    def sources(self) -> dict[str, SourceTable]:
+        return {name: SourceTable(table, Path(self.source_paths[name]) if name in self.source_paths else None)
+                for name, table in self.source_tables.items()}
+
+    def create(self, names: set[str]) -> list[str]:
         """Create (or replace) these objects of `sql/`; returns those created."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with duckdb.connect(self.database) as connection:
-            return apply_to_duckdb(connection, Path(self.lake_root), sources, names=names)
+            return apply_to_duckdb(connection, Path(self.lake_root), self.sources(), names=names)
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with duckdb.connect(self.database, read_only=True) as connection:
