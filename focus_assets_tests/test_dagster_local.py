@@ -95,3 +95,14 @@ def test_the_current_view_follows_the_latest_delivery(home):
     materialize_day(resources, "2026-01-02")
     rows = resources["warehouse"].query("SELECT DISTINCT yearmonth, batch_ts FROM alibaba_focus ORDER BY 1")
     assert rows == [("202512", "20260103T100000"), ("202601", "20260105T080000")]
+
+
+def test_an_object_that_cannot_be_placed_is_reported_not_dropped(tmp_path):
+    write_delivery(tmp_path / "oss", sample_deliveries()[1])
+    bad = tmp_path / "oss" / "focus-export" / "202601" / "20261399T000000" / "bill.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("BilledCost\n1\n")
+    meta = materialize_day(local_resources(tmp_path), "2026-01-02")["raw_oss_export"]
+    assert meta["objects"] == 1
+    [note] = meta["objects not placed (no delivery stamp)"]
+    assert "20261399T000000" in note

@@ -5,7 +5,6 @@ Thin glue: the transform, the SQL and the stores do the work; the assets pick th
 call them and attach what a person wants to see in the Dagster UI.
 """
 
-
 import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -57,18 +56,36 @@ class DayObject:
     delivery: Delivery
 
 
-def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefix: str = "") -> list[DayObject]:
-    """The export objects that were delivered on `day` (YYYY-MM-DD, source timezone)."""
+def _month_prefixes(store: ObjectStore, prefix: str, day: str) -> list[str]:
+    """Where a day's deliveries can be: the folders of the day's billing month and of the previous
+    one (its final file arrives on the 2nd-4th), when the export uses month folders; else all."""
+    year, month = int(day[:4]), int(day[5:7])
+    previous = f"{year - 1}12" if month == 1 else f"{year}{month - 1:02d}"
+    wanted = {f"{year}{month:02d}", previous}
+    folders = store.list_folders(prefix)
+    names = {f[len(prefix):].strip("/").removeprefix("yearmonth=").replace("-", ""): f for f in folders}
+    if not any(name.isdigit() and len(name) == 6 for name in names):
+        return [prefix]
+    return [folder for name, folder in sorted(names.items()) if name in wanted]
+
+
+def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefix: str = "",
+                unplaced: list[str] | None = None) -> list[DayObject]:
+    """The export objects delivered on `day` (YYYY-MM-DD, source timezone). Objects whose key
+    cannot be placed (no delivery stamp) are listed in `unplaced`, never dropped silently."""
     found = []
-    for stored in store.list_objects(prefix):
-        if not stored.key.lower().endswith(EXPORT_SUFFIXES):
-            continue
-        try:
-            delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
-        except DeliveryError:
-            continue
-        if delivery_day(delivery, stored.last_modified, settings.source_timezone) == day:
-            found.append(DayObject(stored, delivery))
+    for folder in _month_prefixes(store, prefix, day):
+        for stored in store.list_objects(folder):
+            if not stored.key.lower().endswith(EXPORT_SUFFIXES):
+                continue
+            try:
+                delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
+            except DeliveryError as exc:
+                if unplaced is not None:
+                    unplaced.append(str(exc))
+                continue
+            if delivery_day(delivery, stored.last_modified, settings.source_timezone) == day:
+                found.append(DayObject(stored, delivery))
     return found
 
 
@@ -82,12 +99,16 @@ def _deliveries(objects: list[DayObject]) -> list[str]:
 )
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
                    export_settings: ExportSettings) -> dg.MaterializeResult:
+    unplaced: list[str] = []
     objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
-                          export_settings.export_prefix)
+                          export_settings.export_prefix, unplaced)
+    for note in unplaced:
+        context.log.warning(f"not placed in any delivery day: {note}")
     rows = "\n".join(f"| {o.stored.key} | {o.stored.size:,} | {o.stored.etag} | {o.delivery.yearmonth} | "
                      f"{o.delivery.batch_ts} |" for o in objects)
     return dg.MaterializeResult(metadata={
         "objects": len(objects),
+        "objects not placed (no delivery stamp)": unplaced,
         "bytes": sum(o.stored.size for o in objects),
         "deliveries": _deliveries(objects),
         "bucket": export_bucket.describe(),
