@@ -2,7 +2,8 @@
 
 The assets read and write through `ObjectStore`; which implementation they get is chosen per
 deployment in `focus_assets/deployment.py`. `LocalFolderStore` (the embedded default) keeps each
-bucket as a folder.
+bucket as a folder; `OssStore` reads Alibaba's bucket with oss2 and `S3Store` uses S3 through
+dagster-aws. Copies go through a local temporary file, streamed, never whole in memory.
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import boto3
+import boto3.s3.transfer
+import botocore.exceptions
 import dagster as dg
+import oss2
+from dagster_aws.s3 import S3Resource
 
 _CHUNK = 1 << 20
 
@@ -116,3 +124,123 @@ class LocalFolderStore(ObjectStore):
             raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")
         return copied
 
+
+
+_TRANSIENT_ATTEMPTS = 5
+
+
+def _with_retries(action, what: str, transient: tuple[type[BaseException], ...]):
+    """Run `action`, retrying transient errors with exponential backoff (0.2 s, 0.4 s, ...)."""
+    for attempt in range(_TRANSIENT_ATTEMPTS):
+        try:
+            return action()
+        except transient:
+            if attempt == _TRANSIENT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError(what)  # unreachable
+
+
+class OssStore(ObjectStore):
+    """Alibaba Cloud OSS through oss2: the bucket Alibaba's Bill Subscription delivers to. Keys
+    and secrets come from the environment (EnvVar) and never appear in logs or metadata."""
+
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+    access_key_id: str
+    access_key_secret: str
+
+    def _bucket(self) -> oss2.Bucket:
+        return oss2.Bucket(oss2.Auth(self.access_key_id, self.access_key_secret), self.endpoint, self.bucket)
+
+    def describe(self) -> str:
+        return f"oss://{self.bucket}/{self.prefix}"
+
+    def _stored(self, key: str, size: int, etag: str, last_modified: int) -> StoredObject:
+        return StoredObject(key[len(self.prefix):], size, etag.strip('"').lower(),
+                            datetime.fromtimestamp(last_modified, tz=timezone.utc))
+
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        listing = oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix)
+        return [self._stored(o.key, o.size, o.etag, o.last_modified) for o in listing if not o.is_prefix()]
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        listing = oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix, delimiter="/")
+        return sorted(o.key[len(self.prefix):] for o in listing if o.is_prefix())
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            meta = self._bucket().head_object(self.prefix + key)
+        except oss2.exceptions.NotFound:
+            return None
+        return self._stored(self.prefix + key, meta.content_length, meta.etag, meta.last_modified)
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="focus-assets-oss-") as folder:
+            target = Path(folder) / Path(key).name
+            _with_retries(lambda: self._bucket().get_object_to_file(self.prefix + key, str(target)), key,
+                          (oss2.exceptions.ServerError, oss2.exceptions.RequestError))
+            yield target
+
+    def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
+        _with_retries(lambda: self._bucket().put_object_from_file(self.prefix + key, str(source)), key,
+                      (oss2.exceptions.ServerError, oss2.exceptions.RequestError))
+        return self.head(key)
+
+
+_SINGLE_PART_BYTES = 64 * 1024**2  # below: one PUT, so the ETag is the MD5 and can be compared
+
+
+class S3Store(ObjectStore):
+    """An S3 bucket (and prefix) through dagster-aws's S3Resource."""
+
+    s3: S3Resource
+    bucket: str
+    prefix: str = ""
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _client(self):
+        return self.s3.get_client()
+
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        found = []
+        for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for item in page.get("Contents", []):
+                found.append(StoredObject(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"').lower(),
+                                          item["LastModified"]))
+        return found
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        folders = []
+        for page in self._client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
+            folders.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []))
+        return sorted(folders)
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            meta = self._client().head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(key, meta["ContentLength"], meta["ETag"].strip('"').lower(), meta["LastModified"])
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="focus-assets-s3-") as folder:
+            target = Path(folder) / Path(key).name
+            self._client().download_file(self.bucket, self.prefix + key, str(target))  # streamed, retried by boto3
+            yield target
+
+    def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
+        config = boto3.s3.transfer.TransferConfig(multipart_threshold=_SINGLE_PART_BYTES)
+        self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config)
+        copied = self.head(key)
+        if etag is not None and copied.size < _SINGLE_PART_BYTES and copied.etag != etag:
+            raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")
+        return copied

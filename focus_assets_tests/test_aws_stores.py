@@ -1,0 +1,72 @@
+"""The OSS and S3 stores with their real clients (oss2, boto3 through dagster-aws) against moto's
+server, and the first two assets on them: OSS export → raw S3 copy."""
+
+import boto3
+import dagster as dg
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from focus_assets.alibaba.assets import ExportSettings, raw_oss_export, raw_s3_csv
+from focus_assets.alibaba.sensors import plan_runs
+from focus_assets.resources.stores import OssStore, S3Store
+from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+
+from .local_aws import aws_and_oss
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="module")
+def endpoints(tmp_path_factory):
+    with aws_and_oss() as (s3_endpoint, oss_endpoint):
+        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
+        for bucket in ("alibaba-export", "focus-raw"):
+            client.create_bucket(Bucket=bucket)
+        local = tmp_path_factory.mktemp("export")
+        for delivery in sample_deliveries():
+            write_delivery(local, delivery)
+            client.upload_file(str(local / delivery.key), "alibaba-export", f"bills/{delivery.key}")
+        yield s3_endpoint, oss_endpoint, client
+
+
+def stores(endpoints):
+    s3_endpoint, oss_endpoint, _ = endpoints
+    oss = OssStore(endpoint=oss_endpoint, bucket="alibaba-export", prefix="bills/", access_key_id="LTAI-test",
+                   access_key_secret="not-a-secret")
+    raw = S3Store(s3=S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS),
+                  bucket="focus-raw", prefix="alibaba/")
+    return oss, raw
+
+
+def test_oss_listing_folders_and_head_through_oss2(endpoints):
+    oss, _ = stores(endpoints)
+    assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]
+    keys = [o.key for o in oss.list_objects("focus-export/202601/")]
+    assert keys == [d.key for d in sample_deliveries()[1:]]
+    head = oss.head(keys[0])
+    assert head.size > 0 and len(head.etag) == 32 and oss.head("focus-export/nope.csv") is None
+    assert "not-a-secret" not in oss.describe() and "LTAI" not in oss.describe()
+
+
+def test_the_first_two_assets_copy_byte_for_byte_and_skip_what_is_there(endpoints, tmp_path):
+    oss, raw = stores(endpoints)
+    resources = {"export_bucket": oss, "raw_bucket": raw, "export_settings": ExportSettings()}
+    result = dg.materialize([raw_oss_export, raw_s3_csv], partition_key="2026-01-03", resources=resources)
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert meta["raw_oss_export"]["objects"].value == 2 and meta["raw_s3_csv"]["copied"].value == 2
+    client = endpoints[2]
+    for delivery in sample_deliveries()[:3:2]:
+        original = client.get_object(Bucket="alibaba-export", Key=f"bills/{delivery.key}")["Body"].read()
+        copy = client.get_object(Bucket="focus-raw", Key=f"alibaba/{delivery.key}")["Body"].read()
+        assert copy == original
+    again = dg.materialize([raw_oss_export, raw_s3_csv], partition_key="2026-01-03", resources=resources)
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in again.get_asset_materialization_events()}
+    assert meta["raw_s3_csv"]["copied"].value == 0 and meta["raw_s3_csv"]["skipped (same size and ETag)"].value == 2
+    assert "secret" not in str(meta)
+
+
+def test_the_sensor_plans_runs_from_oss(endpoints):
+    oss, _ = stores(endpoints)
+    runs, cursor, notes = plan_runs(oss, ExportSettings(), None)
+    assert [day for day, _ in runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not notes
+    assert plan_runs(oss, ExportSettings(), cursor)[0] == []
