@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
-from ..focus.reconcile import Reconciliation
+from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
 from ..focus.schema import arrow_schema, output_columns
 from ..focus.settings import Repairs, TransformSettings
@@ -283,8 +283,9 @@ def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lak
     )
 
 
-def _money_per_currency(rows: list[tuple]) -> dict:
-    return {f"{month} {currency}": str(Decimal(billed).normalize()) for month, currency, billed in rows}
+def _amounts(rows: list[tuple]) -> dict[str, str]:
+    """(group, currency, amount) rows as {"group currency": exact decimal text}."""
+    return {f"{group} {currency}": decimal_text(Decimal(amount)) for group, currency, amount in rows}
 
 
 @dg.asset(
@@ -297,7 +298,7 @@ def provider_views(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     current = warehouse.query(
         "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus GROUP BY ALL ORDER BY ALL")
     return dg.MaterializeResult(metadata={
-        "views": created, "current BilledCost per month and currency": _money_per_currency(current),
+        "views": created, "current BilledCost per month and currency": _amounts(current),
     })
 
 
@@ -312,7 +313,7 @@ def unified_focus_view(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost) FROM focus_unified GROUP BY ALL ORDER BY ALL")
     return dg.MaterializeResult(metadata={
         "views": created,
-        "BilledCost per provider and currency": {f"{p} {c}": str(Decimal(b).normalize()) for p, c, b in totals},
+        "BilledCost per provider and currency": _amounts(totals),
         "columns": json.dumps([c for c, *_ in warehouse.query("DESCRIBE focus_unified")]),
     })
 

@@ -25,7 +25,7 @@ def _money() -> defaultdict[str, defaultdict[str, Decimal]]:
     return defaultdict(lambda: defaultdict(Decimal))
 
 
-def _text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     """Exact decimal text without exponent or trailing zeros: '12.5', '-0.0000000001', '0'."""
     if value == 0:
         return "0"
@@ -96,7 +96,7 @@ class Reconciliation:
                 read = self.read[currency][column]
                 out = _EXACT.add(self.written[currency][column], self.quarantined[currency][column])
                 if read != out:
-                    found.append(f"{column} {currency}: read {_text(read)} != written + quarantined {_text(out)}")
+                    found.append(f"{column} {currency}: read {decimal_text(read)} != written + quarantined {decimal_text(out)}")
         return found
 
     def to_dict(self) -> dict:
@@ -106,9 +106,9 @@ class Reconciliation:
             "money": {
                 currency: {
                     column: {
-                        "read": _text(self.read[currency][column]),
-                        "written": _text(self.written[currency][column]),
-                        "quarantined": _text(self.quarantined[currency][column]),
+                        "read": decimal_text(self.read[currency][column]),
+                        "written": decimal_text(self.written[currency][column]),
+                        "quarantined": decimal_text(self.quarantined[currency][column]),
                     }
                     for column in RECONCILED_COLUMNS
                 }
