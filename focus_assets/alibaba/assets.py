@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
 from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
-from ..focus.schema import arrow_schema, output_columns
+from ..focus.schema import arrow_schema, output_columns, unified_columns
 from ..focus.settings import Repairs, TransformSettings
 from ..focus.transform import convert_object
-from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, partition_dir, record_delivery
-from ..resources.stores import LocalFolderStore, ObjectStore, StoredObject
+from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
+from ..resources.stores import ObjectStore, StoredObject
 from ..resources.warehouse import DuckDBWarehouse, objects_of
 from .partitions import delivery_days
 
@@ -164,24 +164,28 @@ TYPED_CHECKS = [
     description="The day's raw CSVs typed into FOCUS-aligned Snappy Parquet under "
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
 )
-def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: LocalFolderStore,
+def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                         export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
     total = Reconciliation()
-    outputs, files, months, repairs = [], [], set(), defaultdict(int)
+    outputs, months, repairs = [], set(), defaultdict(int)
     missing, unknown = set(), set()
-    for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
-        with raw_bucket.local_copy(item.stored.key) as path:
-            report = convert_object(path, item.stored.key, lake.base, settings, last_modified=item.stored.last_modified)
-        for member in report.members:
-            total.merge(member.reconciliation)
-            months.add(member.yearmonth)
-            missing.update(member.header.missing)
-            unknown.update(member.header.extra)
-            outputs.extend(str(p) for p in (member.output, member.quarantine_output) if p)
-            files.extend([member.output] if member.output else [])
-            for name, rows in member.repairs.items():
-                repairs[name] += rows
+    with lake.writable_root() as root:  # the lake itself locally; a staging folder stored to S3 after
+        files = []
+        for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
+            with raw_bucket.local_copy(item.stored.key) as path:
+                report = convert_object(path, item.stored.key, root, settings, last_modified=item.stored.last_modified)
+            for member in report.members:
+                total.merge(member.reconciliation)
+                months.add(member.yearmonth)
+                missing.update(member.header.missing)
+                unknown.update(member.header.extra)
+                outputs.extend(lake.location(p.relative_to(root).as_posix())
+                               for p in (member.output, member.quarantine_output) if p)
+                files.extend([member.output] if member.output else [])
+                for name, rows in member.repairs.items():
+                    repairs[name] += rows
+        checks = [_schema_check(files, sorted(missing), sorted(unknown)), _rules_check(files)]
     summary = total.to_dict()
     return dg.MaterializeResult(
         metadata={
@@ -199,8 +203,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
             dg.AssetCheckResult(check_name="reconciliation", passed=summary["reconciled"],
                                 severity=dg.AssetCheckSeverity.ERROR,
                                 metadata={"rows": summary["rows"], "mismatches": summary["mismatches"]}),
-            _schema_check(files, sorted(missing), sorted(unknown)),
-            _rules_check(files),
+            *checks,
         ],
     )
 
@@ -225,16 +228,30 @@ def _rules_check(files: list) -> dg.AssetCheckResult:
         metadata={"violations (rows)": report.violations, "Alibaba's documented gaps (rows)": report.documented_gaps})
 
 
-def _parquet_rows(folder) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet")) if folder.exists() else 0
+def _delivery_files(lake: ObjectStore, table: str) -> dict[tuple[str, str], list[str]]:
+    """The files of a table in the lake, by (yearmonth, batch_ts) partition."""
+    files = defaultdict(list)
+    for stored in lake.list_objects(f"{table}/"):
+        parts = dict(p.split("=", 1) for p in stored.key.split("/")[1:-1] if "=" in p)
+        if stored.key.endswith(".parquet") and {"yearmonth", "batch_ts"} <= parts.keys():
+            files[(parts["yearmonth"], parts["batch_ts"])].append(lake.location(stored.key))
+    return files
 
 
-def _published(lake_base) -> dict[str, list[str]]:
+def _scan(lake: ObjectStore, files: list[str]) -> pl.LazyFrame:
+    return pl.scan_parquet(files, storage_options=lake.storage_options())
+
+
+def _rows(lake: ObjectStore, files: list[str]) -> int:
+    return _scan(lake, files).select(pl.len()).collect().item() if files else 0
+
+
+def _published(lake: ObjectStore) -> dict[str, list[str]]:
     """Per billing month, the delivery stamps already published (from the ledger)."""
-    ledger = lake_base / LEDGER_TABLE
+    ledger = [lake.location(o.key) for o in lake.list_objects(f"{LEDGER_TABLE}/") if o.key.endswith(".parquet")]
     published = defaultdict(list)
-    if ledger.exists():
-        for row in pl.read_parquet(list(ledger.glob("*.parquet"))).iter_rows(named=True):
+    if ledger:
+        for row in _scan(lake, ledger).collect().iter_rows(named=True):
             published[row["yearmonth"]].append(row["batch_ts"])
     return published
 
@@ -248,33 +265,31 @@ def _published(lake_base) -> dict[str, list[str]]:
     description="The table focus_alibaba_normalized and the delivery ledger; the day's deliveries are registered, "
                 "then published (a ledger row each), which makes them visible to the views.",
 )
-def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: LocalFolderStore,
+def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                  warehouse: DuckDBWarehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
     objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key,
                           export_settings.export_prefix)
     batches = defaultdict(int)
     for item in objects:
         batches[item.delivery.batch_ts] += 1
-    warehouse.create(objects_of("table"))  # the partitions now on disk are registered
-    already = _published(lake.base)
+    typed = _delivery_files(lake, OUTPUT_TABLE)
+    quarantine = _delivery_files(lake, QUARANTINE_TABLE)
+    day_partitions = sorted(p for p in typed if p[1] in batches)
+    warehouse.register(day_partitions)  # the table, and the day's partitions in it
+    already = _published(lake)
     published, withheld = [], {}
-    for batch_ts, count in sorted(batches.items()):
-        for folder in sorted((lake.base / OUTPUT_TABLE).glob(f"yearmonth=*/batch_ts={batch_ts}")):
-            month = folder.parent.name.split("=", 1)[1]
-            earlier = [b for b in already.get(month, []) if b < batch_ts]
-            current = None
-            if earlier:
-                current = snapshot_stats(pl.scan_parquet(partition_dir(lake.base, OUTPUT_TABLE, month, max(earlier))
-                                                         / "*.parquet"), max(earlier))
-            problems = snapshot_problems(snapshot_stats(pl.scan_parquet(folder / "*.parquet"), batch_ts), current,
-                                         export_settings.snapshot_min_money_ratio)
-            if problems and not export_settings.promote_suspicious_snapshots:
-                withheld[f"{month}/{batch_ts}"] = problems
-                continue
-            written = _parquet_rows(folder)
-            quarantined = _parquet_rows(partition_dir(lake.base, QUARANTINE_TABLE, month, batch_ts))
-            record_delivery(lake.base, month, batch_ts, count, written, quarantined)
-            published.append(f"{month}/{batch_ts}: {written} rows, {quarantined} quarantined")
+    for month, batch_ts in day_partitions:
+        earlier = [b for b in already.get(month, []) if b < batch_ts]
+        current = snapshot_stats(_scan(lake, typed[(month, max(earlier))]), max(earlier)) if earlier else None
+        problems = snapshot_problems(snapshot_stats(_scan(lake, typed[(month, batch_ts)]), batch_ts), current,
+                                     export_settings.snapshot_min_money_ratio)
+        if problems and not export_settings.promote_suspicious_snapshots:
+            withheld[f"{month}/{batch_ts}"] = problems
+            continue
+        written, quarantined = _rows(lake, typed[(month, batch_ts)]), _rows(lake, quarantine.get((month, batch_ts), []))
+        with lake.writable_root() as root:
+            record_delivery(root, month, batch_ts, batches[batch_ts], written, quarantined)
+        published.append(f"{month}/{batch_ts}: {written} rows, {quarantined} quarantined")
     warehouse.create({LEDGER_TABLE})
     return dg.MaterializeResult(
         metadata={"deliveries published": published, "deliveries withheld": withheld, "warehouse": warehouse.describe()},
@@ -314,7 +329,7 @@ def unified_focus_view(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={
         "views": created,
         "BilledCost per provider and currency": _amounts(totals),
-        "columns": json.dumps([c for c, *_ in warehouse.query("DESCRIBE focus_unified")]),
+        "columns": json.dumps([c.name for c in unified_columns()]),
     })
 
 

@@ -59,8 +59,29 @@ class ObjectStore(dg.ConfigurableResource):
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         raise NotImplementedError
 
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
     def describe(self) -> str:
         raise NotImplementedError
+
+    def location(self, key: str = "") -> str:
+        """A URI of `key` that polars and the query engines read (a path, or s3://...)."""
+        raise NotImplementedError
+
+    def storage_options(self) -> dict[str, str] | None:
+        """What polars needs to read `location()`s (None for local files)."""
+        return None
+
+    @contextmanager
+    def writable_root(self) -> Iterator[Path]:
+        """A local folder to write files into; when the block ends without error, every file in it
+        is stored under its relative path (a store on local disk writes in place)."""
+        with tempfile.TemporaryDirectory(prefix="focus-assets-stage-") as folder:
+            yield Path(folder)
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    self.upload(path, path.relative_to(folder).as_posix())
 
 
 def _md5(path: Path) -> str:
@@ -110,6 +131,17 @@ class LocalFolderStore(ObjectStore):
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         yield self.base / key
+
+    def location(self, key: str = "") -> str:
+        return str(self.base / key)
+
+    def delete(self, key: str) -> None:
+        (self.base / key).unlink(missing_ok=True)
+
+    @contextmanager
+    def writable_root(self) -> Iterator[Path]:
+        self.base.mkdir(parents=True, exist_ok=True)
+        yield self.base
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         """Copy in, streamed, under a hidden name first and renamed when complete."""
@@ -205,6 +237,20 @@ class S3Store(ObjectStore):
 
     def _client(self):
         return self.s3.get_client()
+
+    def location(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def storage_options(self) -> dict[str, str] | None:
+        options = {"aws_region": self.s3.region_name or "us-east-1"}
+        if self.s3.endpoint_url:
+            options.update(aws_endpoint_url=self.s3.endpoint_url, aws_allow_http="true")
+        if self.s3.aws_access_key_id and self.s3.aws_secret_access_key:
+            options.update(aws_access_key_id=self.s3.aws_access_key_id, aws_secret_access_key=self.s3.aws_secret_access_key)
+        return options
+
+    def delete(self, key: str) -> None:
+        self._client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
         found = []

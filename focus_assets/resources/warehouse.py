@@ -30,6 +30,11 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         with duckdb.connect(self.database) as connection:
             return apply_to_duckdb(connection, Path(self.lake_root), self.sources(), names=names)
 
+    def register(self, partitions: list[tuple[str, str]]) -> None:
+        """Make the tables see these (yearmonth, batch_ts) partitions: locally, the table views
+        read the lake's folders, so re-creating them is enough."""
+        self.create(objects_of("table"))
+
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with duckdb.connect(self.database, read_only=True) as connection:
             connection.execute("SET TimeZone = 'UTC'")
