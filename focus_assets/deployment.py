@@ -2,8 +2,11 @@
 
 `local` (the default) needs no cloud account: the OSS export bucket, the raw bucket and the lake
 are folders under FOCUS_HOME (default `.focus/` here), and DuckDB (`warehouse.duckdb` there) is
-the query engine. The `aws` deployment (oss2, S3 through dagster-aws, Athena and Glue) is not
-built yet.
+the query engine.
+
+`aws`: OSS through oss2, S3 through dagster-aws, Athena and the Glue catalog. Every setting comes
+from the environment (README, "Configuration"); the OSS keys are read through Dagster's `EnvVar`
+at run time and never appear in logs or metadata; AWS credentials are boto3's usual ones.
 """
 
 from __future__ import annotations
@@ -11,9 +14,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
 from .alibaba.assets import ExportSettings
-from .resources.stores import LocalFolderStore
-from .resources.warehouse import DuckDBWarehouse
+from .resources.athena import AthenaQueries, GlueCatalog
+from .resources.stores import LocalFolderStore, OssStore, S3Store
+from .resources.warehouse import AthenaWarehouse, DuckDBWarehouse
 
 
 def local_resources(home: Path) -> dict:
@@ -27,8 +34,51 @@ def local_resources(home: Path) -> dict:
     }
 
 
+def _setting(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variable {name} (see the README)")
+    return value
+
+
+def _prefix(name: str) -> str:
+    """A key prefix from the environment, as a folder: '' or 'a/b/'."""
+    value = _setting(name, "").strip("/")
+    return f"{value}/" if value else ""
+
+
+def aws_resources() -> dict:
+    region = _setting("FOCUS_AWS_REGION")
+    s3_endpoint = os.environ.get("FOCUS_S3_ENDPOINT_URL") or None
+    s3 = S3Resource(region_name=region, endpoint_url=s3_endpoint)
+    lake_bucket, lake_prefix = _setting("FOCUS_LAKE_BUCKET"), _prefix("FOCUS_LAKE_PREFIX")
+    database = _setting("FOCUS_ATHENA_DATABASE", "focus")
+    endpoint = os.environ.get("FOCUS_ATHENA_ENDPOINT_URL") or None  # a local stand-in (tests)
+    sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): table
+               for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
+    return {
+        "export_bucket": OssStore(endpoint=_setting("FOCUS_OSS_ENDPOINT"), bucket=_setting("FOCUS_OSS_BUCKET"),
+                                  prefix=_prefix("FOCUS_OSS_PREFIX"),
+                                  access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
+                                  access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET")),
+        "raw_bucket": S3Store(s3=s3, bucket=_setting("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX")),
+        "lake": S3Store(s3=s3, bucket=lake_bucket, prefix=lake_prefix),
+        "warehouse": AthenaWarehouse(
+            athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint,
+                                 workgroup=_setting("FOCUS_ATHENA_WORKGROUP", "primary"),
+                                 output_location=_setting("FOCUS_ATHENA_OUTPUT")),
+            glue=GlueCatalog(region_name=region, database=database, endpoint_url=endpoint),
+            lake_location=f"s3://{lake_bucket}/{lake_prefix}".rstrip("/"),
+            source_tables=sources,
+        ),
+        "export_settings": ExportSettings(export_prefix=_setting("FOCUS_EXPORT_PREFIX", "focus-export/")),
+    }
+
+
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
         return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")))
-    raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: only 'local' is available in this version")
+    if deployment == "aws":
+        return aws_resources()
+    raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")

@@ -9,6 +9,7 @@ those; everything else reaches moto as sent.
 import re
 import socket
 import threading
+import urllib.request
 from contextlib import contextmanager
 
 from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
@@ -51,9 +52,11 @@ class _Quiet(WSGIRequestHandler):
 
 @contextmanager
 def aws_and_oss():
-    """(S3 endpoint, OSS endpoint), both on 127.0.0.1, sharing moto's in-process state."""
+    """(S3 endpoint, OSS endpoint), both on 127.0.0.1, sharing moto's in-process state (reset)."""
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     s3.start()
+    # moto keeps its state in this process: every use starts from empty buckets and catalogs
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{s3._port}/moto-api/reset", method="POST")).close()
     oss_port = free_port()
     oss = make_server("127.0.0.1", oss_port, OssDialect(DomainDispatcherApplication(create_backend_app)),
                       threaded=True, request_handler=_Quiet)

@@ -37,7 +37,7 @@ def test_the_maintenance_job_reregisters_the_partitions(home):
     materialize_day(resources, "2026-01-05")
     from focus_assets.alibaba.maintenance import maintenance
 
-    result = maintenance.execute_in_process(resources={"warehouse": resources["warehouse"]})
+    result = maintenance.execute_in_process(resources={"warehouse": resources["warehouse"], "lake": resources["lake"]})
     assert result.success
     rows = resources["warehouse"].query("SELECT count(*) FROM focus_alibaba_normalized WHERE batch_ts = '20260105T080000'")
     assert rows == [(240,)]

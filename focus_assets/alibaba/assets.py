@@ -22,7 +22,7 @@ from ..focus.settings import Repairs, TransformSettings
 from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 from ..resources.stores import ObjectStore, StoredObject
-from ..resources.warehouse import DuckDBWarehouse, objects_of
+from ..resources.warehouse import Warehouse, objects_of
 from .partitions import delivery_days
 
 GROUP = "alibaba_focus"
@@ -228,7 +228,7 @@ def _rules_check(files: list) -> dg.AssetCheckResult:
         metadata={"violations (rows)": report.violations, "Alibaba's documented gaps (rows)": report.documented_gaps})
 
 
-def _delivery_files(lake: ObjectStore, table: str) -> dict[tuple[str, str], list[str]]:
+def lake_partitions(lake: ObjectStore, table: str = OUTPUT_TABLE) -> dict[tuple[str, str], list[str]]:
     """The files of a table in the lake, by (yearmonth, batch_ts) partition."""
     files = defaultdict(list)
     for stored in lake.list_objects(f"{table}/"):
@@ -266,14 +266,14 @@ def _published(lake: ObjectStore) -> dict[str, list[str]]:
                 "then published (a ledger row each), which makes them visible to the views.",
 )
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
-                 warehouse: DuckDBWarehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
+                 warehouse: Warehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
     objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key,
                           export_settings.export_prefix)
     batches = defaultdict(int)
     for item in objects:
         batches[item.delivery.batch_ts] += 1
-    typed = _delivery_files(lake, OUTPUT_TABLE)
-    quarantine = _delivery_files(lake, QUARANTINE_TABLE)
+    typed = lake_partitions(lake, OUTPUT_TABLE)
+    quarantine = lake_partitions(lake, QUARANTINE_TABLE)
     day_partitions = sorted(p for p in typed if p[1] in batches)
     warehouse.register(day_partitions)  # the table, and the day's partitions in it
     already = _published(lake)
@@ -308,7 +308,7 @@ def _amounts(rows: list[tuple]) -> dict[str, str]:
     description="The Alibaba views: the current snapshot per billing month (alibaba_focus), history, and cost "
                 "by day, service, account, region and tag, per currency.",
 )
-def provider_views(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "alibaba_"))
     current = warehouse.query(
         "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus GROUP BY ALL ORDER BY ALL")
@@ -322,7 +322,7 @@ def provider_views(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     description="focus_unified: every configured provider's FOCUS data in one shape (FOCUS 1.2 columns, "
                 "ServiceProviderName, HostProviderName, source provider and promoted tags).",
 )
-def unified_focus_view(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def unified_focus_view(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "focus_"))
     totals = warehouse.query(
         "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost) FROM focus_unified GROUP BY ALL ORDER BY ALL")

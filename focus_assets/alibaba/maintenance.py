@@ -4,13 +4,17 @@ safety net, not part of the daily path."""
 
 import dagster as dg
 
-from ..resources.warehouse import DuckDBWarehouse, objects_of
+from ..resources.stores import ObjectStore
+from ..resources.warehouse import Warehouse, objects_of
+from .assets import lake_partitions
 
 
 @dg.op(description="Re-registers every partition of the tables from the files in the lake.")
-def register_all_partitions(context: dg.OpExecutionContext, warehouse: DuckDBWarehouse) -> None:
-    created = warehouse.create(objects_of("table"))
-    context.log.info(f"re-registered {', '.join(created)} in {warehouse.describe()}")
+def register_all_partitions(context: dg.OpExecutionContext, lake: ObjectStore, warehouse: Warehouse) -> None:
+    partitions = sorted(lake_partitions(lake))
+    warehouse.create(objects_of("table"))
+    warehouse.register(partitions)
+    context.log.info(f"re-registered {len(partitions)} partitions in {warehouse.describe()}")
 
 
 @dg.job(description="Re-register every partition (the equivalent of MSCK REPAIR TABLE).")

@@ -14,7 +14,7 @@ import boto3
 import dagster as dg
 from botocore.config import Config
 
-from ..focus.schema import PARTITION_COLUMNS, output_columns
+from ..focus.schema import PARTITION_COLUMNS, Column, output_columns
 from ..focus.writer import OUTPUT_TABLE
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"})  # throttling and 5xx, with backoff
@@ -83,8 +83,10 @@ class GlueCatalog(dg.ConfigurableResource):
     def client(self):
         return boto3.client("glue", region_name=self.region_name, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
 
-    def ensure_table(self, location: str, table: str = OUTPUT_TABLE) -> bool:
-        """Create the database and the typed table if missing. Returns True when it created the table."""
+    def ensure_table(self, location: str, table: str = OUTPUT_TABLE, columns: tuple[Column, ...] | None = None,
+                     partitioned: bool = True) -> bool:
+        """Create the database and a table (default: the typed table, from the schema module) if
+        missing. Returns True when it created the table."""
         client = self.client()
         try:
             client.create_database(DatabaseInput={"Name": self.database})
@@ -99,9 +101,9 @@ class GlueCatalog(dg.ConfigurableResource):
             "Name": table,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "parquet.compression": "SNAPPY"},
-            "PartitionKeys": [{"Name": name, "Type": kind} for name, kind in PARTITION_COLUMNS],
+            "PartitionKeys": [{"Name": name, "Type": kind} for name, kind in PARTITION_COLUMNS] if partitioned else [],
             "StorageDescriptor": {
-                "Columns": [{"Name": c.name, "Type": c.kind.athena} for c in output_columns()],
+                "Columns": [{"Name": c.name, "Type": c.kind.athena} for c in (columns or output_columns())],
                 "Location": location.rstrip("/") + "/",
                 **_PARQUET_SERDE,
             },
@@ -132,3 +134,11 @@ class GlueCatalog(dg.ConfigurableResource):
             if result.get("Errors"):
                 raise RuntimeError(f"Glue refused partitions: {result['Errors']}")
         return len(new)
+
+
+def query_rows(client, query_id: str) -> list[tuple[str | None, ...]]:
+    """The result rows of a finished query, as text (the header row left out)."""
+    rows = []
+    for page in client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+        rows.extend(tuple(cell.get("VarCharValue") for cell in row["Data"]) for row in page["ResultSet"]["Rows"])
+    return rows[1:]

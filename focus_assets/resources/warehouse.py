@@ -1,5 +1,5 @@
-"""The query engine: DuckDB in the embedded default (Athena's resource comes with the `aws`
-deployment). It creates the objects of `sql/` over the lake."""
+"""The query engine behind one interface: DuckDB in the embedded default, Athena (with the Glue
+catalog) on AWS. Either creates the objects of `sql/` over the lake and registers partitions."""
 
 from __future__ import annotations
 
@@ -8,10 +8,30 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ..sql_layer import SourceTable, apply_to_duckdb, load_objects
+from ..focus.ddl import LOCATION_PLACEHOLDER
+from ..focus.schema import LEDGER_COLUMNS
+from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
+from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, load_objects
+from .athena import AthenaQueries, GlueCatalog, query_rows
 
 
-class DuckDBWarehouse(dg.ConfigurableResource):
+class Warehouse(dg.ConfigurableResource):
+    """Where the SQL layer lives."""
+
+    def create(self, names: set[str]) -> list[str]:
+        raise NotImplementedError
+
+    def register(self, partitions: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class DuckDBWarehouse(Warehouse):
     """A DuckDB database file over the local lake; open it with any DuckDB client or BI tool."""
 
     database: str
@@ -46,3 +66,46 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
 def objects_of(kind: str, prefix: str = "") -> set[str]:
     return {o.name for o in load_objects() if o.kind == kind and o.name.startswith(prefix)}
+
+
+class AthenaWarehouse(Warehouse):
+    """Athena over the S3 lake: tables and partitions through the Glue API, views through Athena."""
+
+    athena: AthenaQueries
+    glue: GlueCatalog
+    lake_location: str  # s3://bucket/prefix, the lake's root
+    source_tables: dict[str, str] = {}  # adapter name -> table name in the catalog
+
+    def _location(self, table: str) -> str:
+        return f"{self.lake_location.rstrip('/')}/{table}/"
+
+    def create(self, names: set[str]) -> list[str]:
+        created = []
+        sources = {name: SourceTable(table) for name, table in self.source_tables.items()}
+        for obj in load_objects():
+            if obj.name not in names:
+                continue
+            if obj.name == OUTPUT_TABLE:
+                self.glue.ensure_table(self._location(OUTPUT_TABLE))
+            elif obj.name == LEDGER_TABLE:
+                self.glue.ensure_table(self._location(LEDGER_TABLE), LEDGER_TABLE, LEDGER_COLUMNS, partitioned=False)
+            elif obj.kind == "view":
+                text = configured_sql(obj, sources)
+                if text is None:
+                    continue
+                self.athena.run(text)
+            else:
+                self.athena.run(obj.text.replace(LOCATION_PLACEHOLDER, self.lake_location.rstrip("/")))
+            created.append(obj.name)
+        return created
+
+    def register(self, partitions: list[tuple[str, str]]) -> None:
+        self.glue.ensure_table(self._location(OUTPUT_TABLE))
+        self.glue.register_partitions(self._location(OUTPUT_TABLE), partitions)
+
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        query_id = self.athena.run(sql, [str(p) for p in parameters] if parameters else None)
+        return query_rows(self.athena.client(), query_id)
+
+    def describe(self) -> str:
+        return f"Athena database {self.athena.database} (workgroup {self.athena.workgroup})"
