@@ -10,6 +10,7 @@ import pytest
 
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.deployment import resources_for
+from focus_assets.focus.schema import output_columns
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
 from .local_aws import aws_and_oss
@@ -45,6 +46,9 @@ def test_two_delivery_days_on_aws(aws):
     for day in ("2026-01-03", "2026-01-05"):
         result = dg.materialize(ASSETS, partition_key=day, resources=resources)
         assert result.success
+        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        assert checks["table_schema"] and checks["reconciliation"] and checks["focus_rules"]
         meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
         assert "oss-secret-value" not in str(meta) and "LTAI-test-key" not in str(meta)
 
@@ -75,3 +79,19 @@ def test_two_delivery_days_on_aws(aws):
     unified = [q for q in sent if "CREATE OR REPLACE VIEW focus_unified" in q]
     assert unified and "focus_source_azure" in unified[-1] and "focus_source_oci" not in unified[-1]
     assert any("FROM azure_focus_export" in q for q in sent)  # the configured table name, substituted
+
+
+def test_a_catalog_table_that_drifted_from_the_schema_fails_its_check(aws):
+    endpoint, _ = aws
+    glue = boto3.client("glue", endpoint_url=endpoint, region_name="us-east-1")
+    glue.create_database(DatabaseInput={"Name": "focus"})
+    glue.create_table(DatabaseName="focus", TableInput={  # an older table: without x_SourceChanges
+        "Name": "focus_alibaba_normalized",
+        "PartitionKeys": [{"Name": "yearmonth", "Type": "string"}, {"Name": "batch_ts", "Type": "string"}],
+        "StorageDescriptor": {"Columns": [{"Name": c.name, "Type": c.kind.athena} for c in output_columns()[:-1]],
+                              "Location": "s3://focus-lake/lake/focus_alibaba_normalized/"},
+    })
+    result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources_for(), raise_on_error=False)
+    [check] = [e.asset_check_evaluation_data for e in result.all_events
+               if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == "table_schema"]
+    assert not check.passed and check.metadata["missing"].value == ["x_SourceChanges"]

@@ -38,6 +38,7 @@ def test_checks_on_the_sample_deliveries(home):
     assert rules.passed and rules.metadata["violations (rows)"].value == {}
     assert rules.metadata["Alibaba's documented gaps (rows)"].value["ContractedCost is null (FOCUS: not nullable)"] == 1980
     assert checks["snapshot_sanity"].passed and "unified_focus_view" in done
+    assert checks["table_schema"].passed
 
 
 def test_a_focus_rule_violation_is_reported(home):

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
 from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
-from ..focus.schema import arrow_schema, output_columns, unified_columns
+from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unified_columns
 from ..focus.settings import Repairs, TransformSettings
 from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
@@ -259,6 +259,10 @@ def _published(lake: ObjectStore) -> dict[str, list[str]]:
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"duckdb"}, deps=[typed_focus_parquet],
     check_specs=[dg.AssetCheckSpec(
+        "table_schema", asset="athena_table",
+        description="The table in the catalog has exactly the schema module's columns, in order, and its partition "
+                    "columns."),
+        dg.AssetCheckSpec(
         "snapshot_sanity", asset="athena_table",
         description="A new snapshot that covers less time or much less money than the one it would replace is "
                     "flagged and not published (unless export_settings.promote_suspicious_snapshots).")],
@@ -293,9 +297,25 @@ def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lak
     warehouse.create({LEDGER_TABLE})
     return dg.MaterializeResult(
         metadata={"deliveries published": published, "deliveries withheld": withheld, "warehouse": warehouse.describe()},
-        check_results=[dg.AssetCheckResult(check_name="snapshot_sanity", passed=not withheld,
+        check_results=[_table_schema_check(warehouse),
+                       dg.AssetCheckResult(check_name="snapshot_sanity", passed=not withheld,
                                            severity=dg.AssetCheckSeverity.WARN, metadata={"withheld": withheld})],
     )
+
+
+def _table_schema_check(warehouse: Warehouse) -> dg.AssetCheckResult:
+    expected = [c.name for c in output_columns()] + [name for name, _ in PARTITION_COLUMNS]
+    actual = warehouse.table_columns(OUTPUT_TABLE)
+    names = [name for name, _ in actual]
+    # The catalog's type names differ by engine (DuckDB's DECIMAL(38,10), Glue's decimal(38,10)):
+    # compared where the catalog speaks the DDL's (Hive) names.
+    hive = {c.name: c.kind.athena for c in output_columns()} | dict(PARTITION_COLUMNS)
+    types = [f"{name}: {kind} (schema: {hive[name]})" for name, kind in actual
+             if name in hive and kind.islower() and kind.replace(" ", "") != hive[name].replace(" ", "")]
+    return dg.AssetCheckResult(
+        check_name="table_schema", passed=names == expected and not types, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"missing": [n for n in expected if n not in names], "unexpected": [n for n in names if n not in expected],
+                  "order matches": names == expected, "type differences": types})
 
 
 def _amounts(rows: list[tuple]) -> dict[str, str]:

@@ -27,6 +27,10 @@ class Warehouse(dg.ConfigurableResource):
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         raise NotImplementedError
 
+    def table_columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of a table's columns as the engine sees them, partition columns last."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         raise NotImplementedError
 
@@ -54,6 +58,9 @@ class DuckDBWarehouse(Warehouse):
         """Make the tables see these (yearmonth, batch_ts) partitions: locally, the table views
         read the lake's folders, so re-creating them is enough."""
         self.create(objects_of("table"))
+
+    def table_columns(self, table: str) -> list[tuple[str, str]]:
+        return [(name, kind) for name, kind, *_ in self.query(f'DESCRIBE "{table}"')]
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with duckdb.connect(self.database, read_only=True) as connection:
@@ -106,6 +113,10 @@ class AthenaWarehouse(Warehouse):
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         query_id = self.athena.run(sql, [str(p) for p in parameters] if parameters else None)
         return query_rows(self.athena.client(), query_id)
+
+    def table_columns(self, table: str) -> list[tuple[str, str]]:
+        found = self.glue.client().get_table(DatabaseName=self.glue.database, Name=table)["Table"]
+        return [(c["Name"], c["Type"]) for c in found["StorageDescriptor"]["Columns"] + found.get("PartitionKeys", [])]
 
     def describe(self) -> str:
         return f"Athena database {self.athena.database} (workgroup {self.athena.workgroup})"
