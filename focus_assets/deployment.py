@@ -34,44 +34,46 @@ def local_resources(home: Path) -> dict:
     }
 
 
-def _setting(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name, default)
-    if value is None:
-        raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variable {name} (see the README)")
-    return value
+REQUIRED = ("FOCUS_AWS_REGION", "FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET",
+            "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET", "FOCUS_ATHENA_OUTPUT")
 
 
 def _prefix(name: str) -> str:
-    """A key prefix from the environment, as a folder: '' or 'a/b/'."""
-    value = _setting(name, "").strip("/")
+    """An optional key prefix from the environment, as a folder: '' or 'a/b/'."""
+    value = os.environ.get(name, "").strip("/")
     return f"{value}/" if value else ""
 
 
 def aws_resources() -> dict:
-    region = _setting("FOCUS_AWS_REGION")
-    s3_endpoint = os.environ.get("FOCUS_S3_ENDPOINT_URL") or None
-    s3 = S3Resource(region_name=region, endpoint_url=s3_endpoint)
-    lake_bucket, lake_prefix = _setting("FOCUS_LAKE_BUCKET"), _prefix("FOCUS_LAKE_PREFIX")
-    database = _setting("FOCUS_ATHENA_DATABASE", "focus")
+    """Required settings are read at run time through EnvVar (checked here for a clear message
+    when one is missing); optional ones have defaults."""
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if missing:
+        raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variables {', '.join(missing)} (see the README)")
+    region = dg.EnvVar("FOCUS_AWS_REGION")
+    s3 = S3Resource(region_name=region, endpoint_url=os.environ.get("FOCUS_S3_ENDPOINT_URL") or None)
+    database = os.environ.get("FOCUS_ATHENA_DATABASE", "focus")
     endpoint = os.environ.get("FOCUS_ATHENA_ENDPOINT_URL") or None  # a local stand-in (tests)
     sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): table
                for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
+    lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX"))
     return {
-        "export_bucket": OssStore(endpoint=_setting("FOCUS_OSS_ENDPOINT"), bucket=_setting("FOCUS_OSS_BUCKET"),
+        "export_bucket": OssStore(endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"), bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
                                   prefix=_prefix("FOCUS_OSS_PREFIX"),
                                   access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
                                   access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET")),
-        "raw_bucket": S3Store(s3=s3, bucket=_setting("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX")),
-        "lake": S3Store(s3=s3, bucket=lake_bucket, prefix=lake_prefix),
+        "raw_bucket": S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX")),
+        "lake": lake,
         "warehouse": AthenaWarehouse(
             athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint,
-                                 workgroup=_setting("FOCUS_ATHENA_WORKGROUP", "primary"),
-                                 output_location=_setting("FOCUS_ATHENA_OUTPUT")),
+                                 workgroup=os.environ.get("FOCUS_ATHENA_WORKGROUP", "primary"),
+                                 output_location=dg.EnvVar("FOCUS_ATHENA_OUTPUT")),
             glue=GlueCatalog(region_name=region, database=database, endpoint_url=endpoint),
-            lake_location=f"s3://{lake_bucket}/{lake_prefix}".rstrip("/"),
+            lake=lake,
             source_tables=sources,
         ),
-        "export_settings": ExportSettings(export_prefix=_setting("FOCUS_EXPORT_PREFIX", "focus-export/")),
+        "export_settings": ExportSettings(export_prefix=os.environ.get("FOCUS_EXPORT_PREFIX", "focus-export/"),
+                                          source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai")),
     }
 
 

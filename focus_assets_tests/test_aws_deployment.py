@@ -95,3 +95,11 @@ def test_a_catalog_table_that_drifted_from_the_schema_fails_its_check(aws):
     [check] = [e.asset_check_evaluation_data for e in result.all_events
                if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == "table_schema"]
     assert not check.passed and check.metadata["missing"].value == ["x_SourceChanges"]
+
+
+def test_a_missing_setting_is_named(monkeypatch):
+    for name in ("FOCUS_RAW_BUCKET", "OSS_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FOCUS_DEPLOYMENT", "aws")
+    with pytest.raises(ValueError, match="needs the environment variables .*OSS_ACCESS_KEY_SECRET.*FOCUS_RAW_BUCKET"):
+        resources_for()

@@ -186,6 +186,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
                 for name, rows in member.repairs.items():
                     repairs[name] += rows
         checks = [_schema_check(files, sorted(missing), sorted(unknown)), _rules_check(files)]
+        preview = _preview(files)
     summary = total.to_dict()
     return dg.MaterializeResult(
         metadata={
@@ -198,6 +199,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
             "outputs": outputs,
             "dagster/column_schema": _column_schema(),
             "reconciliation": dg.MetadataValue.json(summary),
+            "preview": preview,
         },
         check_results=[
             dg.AssetCheckResult(check_name="reconciliation", passed=summary["reconciled"],
@@ -206,6 +208,20 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
             *checks,
         ],
     )
+
+
+_PREVIEW_COLUMNS = ["ChargePeriodStart", "BillingAccountName", "ServiceName", "BilledCost", "EffectiveCost",
+                    "BillingCurrency", "x_TagProject", "x_SourceLine"]
+
+
+def _preview(files: list) -> dg.MetadataValue:
+    """The first rows of the day's first file, a few columns, as a Markdown table."""
+    if not files:
+        return dg.MetadataValue.md("(no rows)")
+    rows = pl.read_parquet(files[0], columns=_PREVIEW_COLUMNS, n_rows=5)
+    lines = ["| " + " | ".join(rows.columns) + " |", "|" + " --- |" * rows.width]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows.iter_rows()]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def _schema_check(files: list, missing: list[str], unknown: list[str]) -> dg.AssetCheckResult:

@@ -13,6 +13,7 @@ from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
 from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, load_objects
 from .athena import AthenaQueries, GlueCatalog, query_rows
+from .stores import S3Store
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -80,11 +81,15 @@ class AthenaWarehouse(Warehouse):
 
     athena: AthenaQueries
     glue: GlueCatalog
-    lake_location: str  # s3://bucket/prefix, the lake's root
+    lake: S3Store  # the lake's bucket and prefix
     source_tables: dict[str, str] = {}  # adapter name -> table name in the catalog
 
+    @property
+    def lake_location(self) -> str:
+        return self.lake.location().rstrip("/")
+
     def _location(self, table: str) -> str:
-        return f"{self.lake_location.rstrip('/')}/{table}/"
+        return f"{self.lake_location}/{table}/"
 
     def create(self, names: set[str]) -> list[str]:
         created = []
