@@ -117,11 +117,6 @@ class Column:
     required_in_header: bool = False
     description: str = ""
 
-    @property
-    def is_input(self) -> bool:
-        """True for columns read from the export (FOCUS 1.0 and Alibaba's extensions)."""
-        return self.origin in (Origin.FOCUS_1_0, Origin.ALIBABA)
-
 
 _FOCUS_TYPES = {"String": Kind.STRING, "Decimal": Kind.DECIMAL, "Date/Time": Kind.TIMESTAMP, "JSON": Kind.STRING_MAP}
 

@@ -59,9 +59,6 @@ class ObjectStore(dg.ConfigurableResource):
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         raise NotImplementedError
 
-    def delete(self, key: str) -> None:
-        raise NotImplementedError
-
     def describe(self) -> str:
         raise NotImplementedError
 
@@ -134,9 +131,6 @@ class LocalFolderStore(ObjectStore):
 
     def location(self, key: str = "") -> str:
         return str(self.base / key)
-
-    def delete(self, key: str) -> None:
-        (self.base / key).unlink(missing_ok=True)
 
     @contextmanager
     def writable_root(self) -> Iterator[Path]:
@@ -248,9 +242,6 @@ class S3Store(ObjectStore):
         if self.s3.aws_access_key_id and self.s3.aws_secret_access_key:
             options.update(aws_access_key_id=self.s3.aws_access_key_id, aws_secret_access_key=self.s3.aws_secret_access_key)
         return options
-
-    def delete(self, key: str) -> None:
-        self._client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
         found = []

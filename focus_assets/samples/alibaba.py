@@ -228,10 +228,6 @@ def write_delivery(root: Path, delivery: SampleDelivery, rows_per_day: int = 60,
     return path
 
 
-def write_sample_export(root: Path, rows_per_day: int = 60, seed: int = 7, prefix: str = "focus-export") -> list[Path]:
-    return [write_delivery(root, d, rows_per_day, seed) for d in sample_deliveries(prefix)]
-
-
 def write_large_export(path: Path, rows: int, billing_month: str = "202601", seed: int = 7,
                        chunk_rows: int = 250_000, compresslevel: int = 1) -> Path:
     """One gzip export of `rows` rows (a month-to-date snapshot through day 28), written in chunks
