@@ -11,33 +11,15 @@ import pytest
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.deployment import resources_for
 from focus_assets.focus.schema import output_columns
-from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+from focus_assets.samples.alibaba import sample_deliveries
 
-from .local_aws import aws_and_oss
+from .local_aws import OSS_KEY_ID, OSS_SECRET, aws_deployment
 
 
 @pytest.fixture()
 def aws(tmp_path, monkeypatch):
-    with aws_and_oss() as (s3_endpoint, oss_endpoint):
-        environment = {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "FOCUS_DEPLOYMENT": "aws", "FOCUS_AWS_REGION": "us-east-1", "FOCUS_S3_ENDPOINT_URL": s3_endpoint,
-            "FOCUS_ATHENA_ENDPOINT_URL": s3_endpoint, "FOCUS_ATHENA_OUTPUT": "s3://focus-results/",
-            "FOCUS_RAW_BUCKET": "focus-raw", "FOCUS_RAW_PREFIX": "alibaba",
-            "FOCUS_LAKE_BUCKET": "focus-lake", "FOCUS_LAKE_PREFIX": "lake/",
-            "FOCUS_OSS_ENDPOINT": oss_endpoint, "FOCUS_OSS_BUCKET": "alibaba-export", "FOCUS_OSS_PREFIX": "bills",
-            "OSS_ACCESS_KEY_ID": "LTAI-test-key", "OSS_ACCESS_KEY_SECRET": "oss-secret-value",
-            "FOCUS_SOURCE_AZURE_TABLE": "azure_focus_export",
-        }
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-        for bucket in ("alibaba-export", "focus-raw", "focus-lake", "focus-results"):
-            client.create_bucket(Bucket=bucket)
-        for delivery in sample_deliveries():
-            path = write_delivery(tmp_path, delivery)
-            client.upload_file(str(path), "alibaba-export", f"bills/{delivery.key}")
-        yield s3_endpoint, client
+    with aws_deployment(tmp_path, monkeypatch) as deployment:
+        yield deployment.endpoint, deployment.s3
 
 
 def test_two_delivery_days_on_aws(aws):
@@ -50,7 +32,7 @@ def test_two_delivery_days_on_aws(aws):
                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
         assert checks["table_schema"] and checks["reconciliation"] and checks["focus_rules"]
         meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
-        assert "oss-secret-value" not in str(meta) and "LTAI-test-key" not in str(meta)
+        assert OSS_SECRET not in str(meta) and OSS_KEY_ID not in str(meta)
 
     raw = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="focus-raw")["Contents"])
     assert raw == sorted(f"alibaba/{d.key}" for d in sample_deliveries() if d.batch_ts[:8] in ("20260103", "20260105"))
@@ -60,8 +42,7 @@ def test_two_delivery_days_on_aws(aws):
     assert [k for k in lake if k.startswith("lake/alibaba_deliveries/")] == [
         "lake/alibaba_deliveries/202512_20260103T100000.parquet", "lake/alibaba_deliveries/202601_20260103T060000.parquet",
         "lake/alibaba_deliveries/202601_20260105T080000.parquet"]
-    options = {"aws_endpoint_url": endpoint, "aws_allow_http": "true", "aws_region": "us-east-1",
-               "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    options = {"aws_endpoint_url": endpoint, "aws_allow_http": "true", "aws_region": "us-east-1"}
     rows = pl.scan_parquet("s3://focus-lake/lake/focus_alibaba_normalized/yearmonth=202601/batch_ts=20260105T080000/*.parquet",
                            storage_options=options).select(pl.len()).collect().item()
     assert rows == 240

@@ -5,6 +5,7 @@ Thin glue: the transform, the SQL and the stores do the work; the assets pick th
 call them and attach what a person wants to see in the Dagster UI.
 """
 
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -19,9 +20,11 @@ from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
 from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unified_columns
 from ..focus.settings import Repairs, TransformSettings
+from ..focus.source import ExportFileError
 from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
-from ..resources.stores import ObjectStore, StoredObject
+from ..resources.athena import AthenaQueryError, CatalogError
+from ..resources.stores import ObjectStore, StorageError, StoredObject
 from ..resources.warehouse import Warehouse, objects_of
 from .partitions import delivery_days
 
@@ -48,6 +51,21 @@ class ExportSettings(dg.ConfigurableResource):
         settings = TransformSettings(source_timezone=self.source_timezone,
                                      repairs=Repairs(round_excess_decimals=self.round_excess_decimals))
         return replace(settings, key_pattern=self.key_pattern) if self.key_pattern else settings
+
+
+# Failures a user acts on (a bad export file, a storage or query refusal): the step fails with the
+# one-line message, which names the object or call and the problem, instead of a traceback.
+EXPECTED_FAILURES = (ExportFileError, StorageError, AthenaQueryError, CatalogError)
+
+
+def fails_clearly(asset_function):
+    @functools.wraps(asset_function)
+    def run(*args, **kwargs):
+        try:
+            return asset_function(*args, **kwargs)
+        except EXPECTED_FAILURES as exc:
+            raise dg.Failure(description=str(exc), metadata={"error": type(exc).__name__}) from None
+    return run
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,7 @@ def _deliveries(objects: list[DayObject]) -> list[str]:
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"oss"},
     description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp.",
 )
+@fails_clearly
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
                    export_settings: ExportSettings) -> dg.MaterializeResult:
     unplaced: list[str] = []
@@ -122,6 +141,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
     description="The day's export objects copied byte for byte into the raw bucket under the same key; "
                 "objects already there with the same size and ETag are skipped.",
 )
+@fails_clearly
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
     copied = skipped = copied_bytes = 0
@@ -164,6 +184,7 @@ TYPED_CHECKS = [
     description="The day's raw CSVs typed into FOCUS-aligned Snappy Parquet under "
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
 )
+@fails_clearly
 def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                         export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
@@ -285,6 +306,7 @@ def _published(lake: ObjectStore) -> dict[str, list[str]]:
     description="The table focus_alibaba_normalized and the delivery ledger; the day's deliveries are registered, "
                 "then published (a ledger row each), which makes them visible to the views.",
 )
+@fails_clearly
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                  warehouse: Warehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
     objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key,
@@ -344,6 +366,7 @@ def _amounts(rows: list[tuple]) -> dict[str, str]:
     description="The Alibaba views: the current snapshot per billing month (alibaba_focus), history, and cost "
                 "by day, service, account, region and tag, per currency.",
 )
+@fails_clearly
 def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "alibaba_"))
     current = warehouse.query(
@@ -358,6 +381,7 @@ def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
     description="focus_unified: every configured provider's FOCUS data in one shape (FOCUS 1.2 columns, "
                 "ServiceProviderName, HostProviderName, source provider and promoted tags).",
 )
+@fails_clearly
 def unified_focus_view(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "focus_"))
     totals = warehouse.query(

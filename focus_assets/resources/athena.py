@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from ..focus.schema import PARTITION_COLUMNS, Column, output_columns
 from ..focus.writer import OUTPUT_TABLE
+from .stores import aws_errors
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"})  # throttling and 5xx, with backoff
 _PARQUET_SERDE = {
@@ -26,7 +27,11 @@ _PARQUET_SERDE = {
 
 
 class AthenaQueryError(RuntimeError):
-    """A query that Athena failed or cancelled; the message is Athena's reason."""
+    """A query that Athena failed or cancelled, or refused; the message is Athena's reason."""
+
+
+class CatalogError(RuntimeError):
+    """A Glue call refused for good (after boto3's retries); the message is Glue's."""
 
 
 class AthenaQueries(dg.ConfigurableResource):
@@ -53,8 +58,9 @@ class AthenaQueries(dg.ConfigurableResource):
         }
         if parameters:
             request["ExecutionParameters"] = parameters
-        query_id = client.start_query_execution(**request)["QueryExecutionId"]
-        return wait_for_query(client, query_id, self.poll_seconds, self.max_poll_seconds, self.timeout_seconds)
+        with aws_errors(f"Athena query in workgroup {self.workgroup}", AthenaQueryError):
+            query_id = client.start_query_execution(**request)["QueryExecutionId"]
+            return wait_for_query(client, query_id, self.poll_seconds, self.max_poll_seconds, self.timeout_seconds)
 
 
 def wait_for_query(client, query_id: str, poll_seconds: float, max_poll_seconds: float, timeout_seconds: float) -> str:
@@ -87,7 +93,11 @@ class GlueCatalog(dg.ConfigurableResource):
                      partitioned: bool = True) -> bool:
         """Create the database and a table (default: the typed table, from the schema module) if
         missing. Returns True when it created the table."""
-        client = self.client()
+        with aws_errors(f"Glue creating table {self.database}.{table}", CatalogError):
+            return self._ensure_table(self.client(), location, table, columns, partitioned)
+
+    def _ensure_table(self, client, location: str, table: str, columns: tuple[Column, ...] | None,
+                      partitioned: bool) -> bool:
         try:
             client.create_database(DatabaseInput={"Name": self.database})
         except client.exceptions.AlreadyExistsException:
@@ -97,7 +107,7 @@ class GlueCatalog(dg.ConfigurableResource):
             return False
         except client.exceptions.EntityNotFoundException:
             pass
-        client.create_table(DatabaseName=self.database, TableInput={
+        table_input = {
             "Name": table,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "parquet.compression": "SNAPPY"},
@@ -107,13 +117,20 @@ class GlueCatalog(dg.ConfigurableResource):
                 "Location": location.rstrip("/") + "/",
                 **_PARQUET_SERDE,
             },
-        })
+        }
+        try:
+            client.create_table(DatabaseName=self.database, TableInput=table_input)
+        except client.exceptions.AlreadyExistsException:  # a concurrent run, or a retry of a call that got through
+            return False
         return True
 
     def register_partitions(self, location: str, partitions: list[tuple[str, str]], table: str = OUTPUT_TABLE) -> int:
         """Register (yearmonth, batch_ts) partitions not yet in the catalog: one batch call, whatever
         the number already there. Returns how many were added."""
-        client = self.client()
+        with aws_errors(f"Glue registering partitions of {self.database}.{table}", CatalogError):
+            return self._register_partitions(self.client(), location, partitions, table)
+
+    def _register_partitions(self, client, location: str, partitions: list[tuple[str, str]], table: str) -> int:
         existing = set()
         for yearmonth, batch_ts in partitions:
             try:
@@ -131,8 +148,10 @@ class GlueCatalog(dg.ConfigurableResource):
                     **_PARQUET_SERDE,
                 },
             } for yearmonth, batch_ts in new])
-            if result.get("Errors"):
-                raise RuntimeError(f"Glue refused partitions: {result['Errors']}")
+            # A retried call whose first attempt did reach Glue finds its partitions there already.
+            errors = [e for e in result.get("Errors", []) if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
+            if errors:
+                raise CatalogError(f"Glue refused partitions of {self.database}.{table}: {errors}")
         return len(new)
 
 

@@ -20,11 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
+import boto3.exceptions
 import boto3.s3.transfer
 import botocore.exceptions
 import dagster as dg
 import oss2
 from dagster_aws.s3 import S3Resource
+
+from ..focus.writer import staging_path
 
 _CHUNK = 1 << 20
 
@@ -66,7 +69,7 @@ class ObjectStore(dg.ConfigurableResource):
         """A URI of `key` that polars and the query engines read (a path, or s3://...)."""
         raise NotImplementedError
 
-    def storage_options(self) -> dict[str, str] | None:
+    def storage_options(self) -> dict[str, str | int] | None:
         """What polars needs to read `location()`s (None for local files)."""
         return None
 
@@ -141,7 +144,7 @@ class LocalFolderStore(ObjectStore):
         """Copy in, streamed, under a hidden name first and renamed when complete."""
         target = self.base / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.{os.getpid()}.staging")
+        staging = staging_path(target)
         with open(source, "rb") as reader, open(staging, "wb") as writer:
             shutil.copyfileobj(reader, writer, _CHUNK)
         os.replace(staging, target)
@@ -155,14 +158,28 @@ class LocalFolderStore(ObjectStore):
 _TRANSIENT_ATTEMPTS = 5
 
 
-def _with_retries(action, what: str, transient: tuple[type[BaseException], ...]):
-    """Run `action`, retrying transient errors with exponential backoff (0.2 s, 0.4 s, ...)."""
+class StorageError(OSError):
+    """A storage call that failed for good: one line with the service's own code and message."""
+
+
+def _oss_transient(exc: Exception) -> bool:
+    """Connection failures, 5xx and throttling are worth another try; 4xx answers are not."""
+    return isinstance(exc, (oss2.exceptions.RequestError, oss2.exceptions.InconsistentError)) or (
+        isinstance(exc, oss2.exceptions.ServerError) and (exc.status >= 500 or exc.status == 429))
+
+
+def _oss_call(action, what: str):
+    """Run an oss2 call, retrying transient errors with exponential backoff (0.2 s, 0.4 s, ...);
+    a permanent error becomes a StorageError naming the call and OSS's code and message."""
     for attempt in range(_TRANSIENT_ATTEMPTS):
         try:
             return action()
-        except transient:
-            if attempt == _TRANSIENT_ATTEMPTS - 1:
-                raise
+        except oss2.exceptions.OssError as exc:
+            if not _oss_transient(exc) or attempt == _TRANSIENT_ATTEMPTS - 1:
+                detail = (f"{exc.code or 'HTTP ' + str(exc.status)}: {exc.message or 'no message'}"
+                          if isinstance(exc, oss2.exceptions.ServerError) else type(exc).__name__)
+                raise StorageError(f"OSS {what} failed after {attempt + 1} attempt(s): {detail}"
+                                   f" (request id {exc.request_id or '-'})") from None
             time.sleep(0.2 * 2**attempt)
     raise AssertionError(what)  # unreachable
 
@@ -188,17 +205,24 @@ class OssStore(ObjectStore):
                             datetime.fromtimestamp(last_modified, tz=timezone.utc))
 
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
-        listing = oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix)
+        listing = _oss_call(lambda: list(oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix)),
+                            f"listing {self.describe()}{prefix}")
         return [self._stored(o.key, o.size, o.etag, o.last_modified) for o in listing if not o.is_prefix()]
 
     def list_folders(self, prefix: str = "") -> list[str]:
-        listing = oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix, delimiter="/")
+        listing = _oss_call(lambda: list(oss2.ObjectIteratorV2(self._bucket(), prefix=self.prefix + prefix, delimiter="/")),
+                            f"listing folders of {self.describe()}{prefix}")
         return sorted(o.key[len(self.prefix):] for o in listing if o.is_prefix())
 
     def head(self, key: str) -> StoredObject | None:
-        try:
-            meta = self._bucket().head_object(self.prefix + key)
-        except oss2.exceptions.NotFound:
+        def head_or_none():
+            try:
+                return self._bucket().head_object(self.prefix + key)
+            except oss2.exceptions.NotFound:
+                return None
+
+        meta = _oss_call(head_or_none, f"reading the metadata of {self.describe()}{key}")
+        if meta is None:
             return None
         return self._stored(self.prefix + key, meta.content_length, meta.etag, meta.last_modified)
 
@@ -206,17 +230,32 @@ class OssStore(ObjectStore):
     def local_copy(self, key: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="focus-assets-oss-") as folder:
             target = Path(folder) / Path(key).name
-            _with_retries(lambda: self._bucket().get_object_to_file(self.prefix + key, str(target)), key,
-                          (oss2.exceptions.ServerError, oss2.exceptions.RequestError))
+            _oss_call(lambda: self._bucket().get_object_to_file(self.prefix + key, str(target)),
+                      f"reading {self.describe()}{key}")
             yield target
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
-        _with_retries(lambda: self._bucket().put_object_from_file(self.prefix + key, str(source)), key,
-                      (oss2.exceptions.ServerError, oss2.exceptions.RequestError))
+        _oss_call(lambda: self._bucket().put_object_from_file(self.prefix + key, str(source)),
+                  f"writing {self.describe()}{key}")
         return self.head(key)
 
 
 _SINGLE_PART_BYTES = 64 * 1024**2  # below: one PUT, so the ETag is the MD5 and can be compared
+
+
+@contextmanager
+def aws_errors(what: str, error: type[Exception] = StorageError) -> Iterator[None]:
+    """boto3 has already retried transient errors (standard mode, with backoff); what is left is
+    permanent: one line naming the call (`what`, e.g. "S3 listing s3://b/p"), with the service's
+    code and message."""
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
+        cause = exc.__context__ if isinstance(exc.__context__, botocore.exceptions.ClientError) else exc  # upload_file wraps
+        if isinstance(cause, botocore.exceptions.ClientError):
+            detail = cause.response.get("Error", {})
+            raise error(f"{what} failed: {detail.get('Code', '?')}: {detail.get('Message') or 'no message'}") from None
+        raise error(f"{what} failed: {str(exc).splitlines()[0]}") from None
 
 
 class S3Store(ObjectStore):
@@ -235,8 +274,9 @@ class S3Store(ObjectStore):
     def location(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def storage_options(self) -> dict[str, str] | None:
-        options = {"aws_region": self.s3.region_name or "us-east-1"}
+    def storage_options(self) -> dict[str, str | int] | None:
+        # polars retries 5xx, throttling and dropped connections itself, with backoff
+        options = {"aws_region": self.s3.region_name or "us-east-1", "max_retries": 6}
         if self.s3.endpoint_url:
             options.update(aws_endpoint_url=self.s3.endpoint_url, aws_allow_http="true")
         if self.s3.aws_access_key_id and self.s3.aws_secret_access_key:
@@ -245,38 +285,43 @@ class S3Store(ObjectStore):
 
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
         found = []
-        for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            for item in page.get("Contents", []):
-                found.append(StoredObject(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"').lower(),
-                                          item["LastModified"]))
+        with aws_errors(f"S3 listing {self.describe()}{prefix}"):
+            for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    found.append(StoredObject(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"').lower(),
+                                              item["LastModified"]))
         return found
 
     def list_folders(self, prefix: str = "") -> list[str]:
         folders = []
-        for page in self._client().get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
-            folders.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []))
+        with aws_errors(f"S3 listing folders of {self.describe()}{prefix}"):
+            for page in self._client().get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
+                folders.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []))
         return sorted(folders)
 
     def head(self, key: str) -> StoredObject | None:
-        try:
-            meta = self._client().head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        with aws_errors(f"S3 reading the metadata of {self.describe()}{key}"):
+            try:
+                meta = self._client().head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
         return StoredObject(key, meta["ContentLength"], meta["ETag"].strip('"').lower(), meta["LastModified"])
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="focus-assets-s3-") as folder:
             target = Path(folder) / Path(key).name
-            self._client().download_file(self.bucket, self.prefix + key, str(target))  # streamed, retried by boto3
+            with aws_errors(f"S3 reading {self.describe()}{key}"):
+                self._client().download_file(self.bucket, self.prefix + key, str(target))  # streamed, retried by boto3
             yield target
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         config = boto3.s3.transfer.TransferConfig(multipart_threshold=_SINGLE_PART_BYTES)
-        self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config)
+        with aws_errors(f"S3 writing {self.describe()}{key}"):
+            self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config)
         copied = self.head(key)
         if etag is not None and copied.size < _SINGLE_PART_BYTES and copied.etag != etag:
             raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")

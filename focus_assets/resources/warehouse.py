@@ -3,6 +3,7 @@ catalog) on AWS. Either creates the objects of `sql/` over the lake and register
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +13,8 @@ from ..focus.ddl import LOCATION_PLACEHOLDER
 from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
 from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, load_objects
-from .athena import AthenaQueries, GlueCatalog, query_rows
-from .stores import S3Store
+from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
+from .stores import S3Store, aws_errors
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -52,7 +53,7 @@ class DuckDBWarehouse(Warehouse):
     def create(self, names: set[str]) -> list[str]:
         """Create (or replace) these objects of `sql/`; returns those created."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(self.database) as connection:
+        with _connect(self.database, read_only=False) as connection:
             return apply_to_duckdb(connection, Path(self.lake_root), self.sources(), names=names)
 
     def register(self, partitions: list[tuple[str, str]]) -> None:
@@ -64,12 +65,27 @@ class DuckDBWarehouse(Warehouse):
         return [(name, kind) for name, kind, *_ in self.query(f'DESCRIBE "{table}"')]
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
-        with duckdb.connect(self.database, read_only=True) as connection:
+        with _connect(self.database, read_only=True) as connection:
             connection.execute("SET TimeZone = 'UTC'")
             return connection.execute(sql, parameters or []).fetchall()
 
     def describe(self) -> str:
         return f"DuckDB {self.database}"
+
+
+def _connect(database: str, read_only: bool, timeout_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """Open the database file, waiting while another process holds it: DuckDB allows one writing
+    process at a time, and runs of several partitions (a backfill) share the file."""
+    wait, waited = 0.05, 0.0
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc) or waited >= timeout_seconds:
+                raise
+        time.sleep(wait)
+        waited += wait
+        wait = min(wait * 2, 1.0)
 
 
 def objects_of(kind: str, prefix: str = "") -> set[str]:
@@ -117,10 +133,12 @@ class AthenaWarehouse(Warehouse):
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         query_id = self.athena.run(sql, [str(p) for p in parameters] if parameters else None)
-        return query_rows(self.athena.client(), query_id)
+        with aws_errors(f"Athena reading the results of {query_id}", AthenaQueryError):
+            return query_rows(self.athena.client(), query_id)
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
-        found = self.glue.client().get_table(DatabaseName=self.glue.database, Name=table)["Table"]
+        with aws_errors(f"Glue reading table {self.glue.database}.{table}", CatalogError):
+            found = self.glue.client().get_table(DatabaseName=self.glue.database, Name=table)["Table"]
         return [(c["Name"], c["Type"]) for c in found["StorageDescriptor"]["Columns"] + found.get("PartitionKeys", [])]
 
     def describe(self) -> str:
