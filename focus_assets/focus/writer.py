@@ -8,6 +8,7 @@ a file, and a re-run replaces the file whole.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,24 @@ def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path
 
 
 def staging_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: a hidden name beside it, owned by
+    this process. Leftovers of processes that died before renaming (killed, out of memory) are
+    removed here, so a re-run cleans up after the run it replaces."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.staging"):
+        pid = leftover.name[len(path.name) + 2:-len(".staging")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.staging")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, row_group_rows: int) -> int:
