@@ -1,6 +1,8 @@
-"""`focus-assets convert`: the transform without Dagster.
+"""`focus-assets convert`: the transform without Dagster; `focus-assets policies`: the IAM and RAM
+policies of the aws deployment for the configuration in the environment.
 
     focus-assets convert FILE_OR_DIR... --out DIR [--source-timezone TZ] [--batch-ts STAMP]
+    focus-assets policies [--account-id ID] [--only NAME]
 
 Prints the reconciliation as JSON on stdout. Exit status: 0 when every input was read and
 reconciles; 1 when something does not reconcile; 2 when an input cannot be read (one line on
@@ -12,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import policies as policy_files
 from .focus.delivery import DeliveryError
+from .focus.names import UnsafeNameError
 from .focus.reconcile import Reconciliation
 from .focus.settings import Repairs, TransformSettings
 from .focus.source import ExportFileError
@@ -74,7 +79,11 @@ def settings_from_args(args: argparse.Namespace) -> TransformSettings:
 
 
 def convert(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except UnsafeNameError as exc:
+        print(f"focus-assets: error: {exc}", file=sys.stderr)
+        return 2
     total = Reconciliation()
     objects = []
     key = None
@@ -103,6 +112,21 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def policies(args: argparse.Namespace) -> int:
+    """Print the policies rendered for the environment's configuration, as JSON: all of them by
+    name, or (--only) the one policy document, ready for `aws iam create-policy`."""
+    environ = dict(os.environ)
+    if args.account_id:
+        environ["AWS_ACCOUNT_ID"] = args.account_id
+    try:
+        rendered = policy_files.render_all(environ, args.only)
+    except ValueError as exc:  # a missing setting, or an unsafe value (UnsafeNameError)
+        print(f"focus-assets: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rendered[args.only] if args.only else rendered, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focus-assets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--repair", action="append", default=[], metavar="NAME=on|off",
                    help="switch a repair on or off (repeatable): " + ", ".join(REPAIR_NAMES))
     c.set_defaults(run=convert)
+    p = commands.add_parser("policies", help="the IAM and RAM policies of the aws deployment, for the configuration "
+                            "in the environment (the FOCUS_* variables of the README)")
+    p.add_argument("--account-id", metavar="ID", help="the AWS account of the Glue catalog and the Athena workgroup "
+                   "(default: $AWS_ACCOUNT_ID)")
+    p.add_argument("--only", choices=sorted(policy_files.POLICIES), help="print this policy document alone")
+    p.set_defaults(run=policies)
     return parser
 
 

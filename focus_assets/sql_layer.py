@@ -7,7 +7,9 @@ same files are transpiled with sqlglot; an external table becomes a view over it
 
 Other providers' FOCUS data comes in through the adapter views `focus_source_<name>` (see
 `focus/unified.py`): each reads a table named in configuration (`SourceTable`). An adapter whose
-source is not configured is not created, and its branch is left out of `focus_unified`.
+source is not configured is not created, and its branch is left out of `focus_unified`. A
+configured table name is substituted into the SQL text, so it must be a plain identifier (or
+database.table): `names.table_name` refuses anything else before it is used.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlglot
 from sqlglot import expressions as exp
 
 from .focus.ddl import LOCATION_PLACEHOLDER
+from .focus.names import table_name
 from .focus.unified import ADAPTERS
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
@@ -122,7 +125,7 @@ def configured_sql(obj: SqlObject, sources: dict[str, SourceTable]) -> str | Non
             return obj.text
         if adapter.name not in sources:
             return None
-        return obj.text.replace(adapter.placeholder, sources[adapter.name].table)
+        return obj.text.replace(adapter.placeholder, source_table_name(adapter.name, sources[adapter.name]))
     if obj.name == UNIFIED_VIEW:
         kept = [a.view for a in ADAPTERS if a.table is not None or a.name in sources]
         union = "\nUNION ALL\n".join(f"SELECT * FROM {view}" for view in kept)
@@ -130,14 +133,23 @@ def configured_sql(obj: SqlObject, sources: dict[str, SourceTable]) -> str | Non
     return obj.text
 
 
-def _source_on_duckdb(source: SourceTable) -> str:
+def source_table_name(adapter: str, source: SourceTable) -> str:
+    """The source's table name, checked before it goes into SQL (named after its setting)."""
+    return table_name(source.table, f"FOCUS_SOURCE_{adapter.upper()}_TABLE")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_on_duckdb(adapter: str, source: SourceTable) -> str:
     path = Path(source.path)
     if path.suffix.lower() == ".csv":
-        reader = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
+        reader = f"read_csv({_literal(path.as_posix())}, header = true, all_varchar = true)"
     else:
         files = (path / "**" / "*.parquet") if path.is_dir() else path
-        reader = f"read_parquet('{files.as_posix()}')"
-    return f'CREATE OR REPLACE VIEW "{source.table}" AS SELECT * FROM {reader}'
+        reader = f"read_parquet({_literal(files.as_posix())})"
+    return f'CREATE OR REPLACE VIEW "{source_table_name(adapter, source)}" AS SELECT * FROM {reader}'
 
 
 def _drop(connection: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -154,9 +166,9 @@ def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sour
     the local lake, with the configured sources. Returns the names created, in order."""
     sources = sources or {}
     connection.execute("SET TimeZone = 'UTC'")  # date_trunc and casts to date in UTC, as in Athena
-    for source in sources.values():
+    for adapter, source in sources.items():
         if source.path is not None:
-            connection.execute(_source_on_duckdb(source))
+            connection.execute(_source_on_duckdb(adapter, source))
     created = []
     for obj in load_objects(sql_dir):
         if names is not None and obj.name not in names:

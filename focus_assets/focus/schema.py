@@ -17,6 +17,8 @@ from enum import Enum
 import polars as pl
 import pyarrow as pa
 
+from .names import tag_key
+
 # Money, prices and quantities: 28 integer digits and 10 decimal places, so that a month (or a
 # year) of line items sums exactly without overflow.
 DECIMAL_PRECISION = 38
@@ -294,7 +296,9 @@ _INPUT_BY_NAME = {c.name: c for c in INPUT_COLUMNS}
 
 
 def promoted_tag_column(tag: str) -> Column:
-    return Column(f"x_Tag{tag}", Kind.STRING, Origin.PIPELINE,
+    """The column of a promoted tag; the tag must be a plain identifier (names.tag_key), since the
+    column name goes into DDL and views."""
+    return Column(f"x_Tag{tag_key(tag)}", Kind.STRING, Origin.PIPELINE,
                   description=f"value of tag '{tag}' (key matched case-insensitively)")
 
 

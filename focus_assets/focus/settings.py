@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .names import UnsafeNameError, tag_key
 from .schema import DEFAULT_PROMOTED_TAGS
 
 # The FinOps Foundation paper's layout: a billing-month folder, then a delivery (batch) folder,
@@ -64,3 +65,15 @@ class TransformSettings:
     piece_bytes: int = 16 * 1024**2
     # A compressed object that expands past this is refused (zip bombs).
     max_uncompressed_bytes: int = 64 * 1024**3
+
+    def __post_init__(self) -> None:
+        # Promoted tags become columns (x_Tag<Key>) in the Parquet, the Glue table and the views'
+        # SQL: each must be a plain identifier, and two may not differ only in case (Athena's
+        # column names are case-insensitive).
+        seen: dict[str, str] = {}
+        for tag in self.promoted_tags:
+            tag_key(tag, "promoted_tags")
+            if tag.lower() in seen:
+                raise UnsafeNameError(f"promoted_tags={tag!r} is refused: it repeats {seen[tag.lower()]!r} "
+                                      "(Athena's column names are case-insensitive)")
+            seen[tag.lower()] = tag
