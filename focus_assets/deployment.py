@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from .alibaba.assets import ExportSettings
+from .focus import names
 from .resources.athena import AthenaQueries, GlueCatalog
 from .resources.stores import LocalFolderStore, OssStore, S3Store
 from .resources.warehouse import AthenaWarehouse, DuckDBWarehouse
@@ -38,41 +39,46 @@ REQUIRED = ("FOCUS_AWS_REGION", "FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_A
             "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET", "FOCUS_ATHENA_OUTPUT")
 
 
-def _prefix(name: str) -> str:
-    """An optional key prefix from the environment, as a folder: '' or 'a/b/'."""
-    value = os.environ.get(name, "").strip("/")
-    return f"{value}/" if value else ""
+def _prefix(name: str, default: str = "") -> str:
+    """An optional key prefix from the environment, checked, as a folder: '' or 'a/b/'."""
+    return names.key_prefix(os.environ.get(name, default), name)
 
 
 def aws_resources() -> dict:
     """Required settings are read at run time through EnvVar (checked here for a clear message
-    when one is missing); optional ones have defaults."""
+    when one is missing); optional ones have defaults. Every name that reaches SQL, a path or a
+    policy is checked here, at load, against the rules of `focus/names.py`."""
     missing = [name for name in REQUIRED if not os.environ.get(name)]
     if missing:
         raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variables {', '.join(missing)} (see the README)")
+    for name in ("FOCUS_OSS_BUCKET", "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET"):
+        names.bucket(os.environ[name], name)
+    names.s3_uri(os.environ["FOCUS_ATHENA_OUTPUT"])
     region = dg.EnvVar("FOCUS_AWS_REGION")
     s3 = S3Resource(region_name=region, endpoint_url=os.environ.get("FOCUS_S3_ENDPOINT_URL") or None)
-    database = os.environ.get("FOCUS_ATHENA_DATABASE", "focus")
+    database = names.athena_database(os.environ.get("FOCUS_ATHENA_DATABASE", "focus"))
+    workgroup = names.workgroup(os.environ.get("FOCUS_ATHENA_WORKGROUP", "primary"))
     endpoint = os.environ.get("FOCUS_ATHENA_ENDPOINT_URL") or None  # a local stand-in (tests)
-    sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): table
+    sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
                for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
     lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX"))
+    # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
+    token = {"security_token": dg.EnvVar("OSS_SECURITY_TOKEN")} if os.environ.get("OSS_SECURITY_TOKEN") else {}
     return {
         "export_bucket": OssStore(endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"), bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
                                   prefix=_prefix("FOCUS_OSS_PREFIX"),
                                   access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
-                                  access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET")),
+                                  access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"), **token),
         "raw_bucket": S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX")),
         "lake": lake,
         "warehouse": AthenaWarehouse(
-            athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint,
-                                 workgroup=os.environ.get("FOCUS_ATHENA_WORKGROUP", "primary"),
+            athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint, workgroup=workgroup,
                                  output_location=dg.EnvVar("FOCUS_ATHENA_OUTPUT")),
             glue=GlueCatalog(region_name=region, database=database, endpoint_url=endpoint),
             lake=lake,
             source_tables=sources,
         ),
-        "export_settings": ExportSettings(export_prefix=os.environ.get("FOCUS_EXPORT_PREFIX", "focus-export/"),
+        "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
                                           source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai")),
     }
 

@@ -7,10 +7,13 @@ import boto3
 import dagster as dg
 import polars as pl
 import pytest
+from dagster_aws.s3 import S3Resource
 
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.deployment import resources_for
+from focus_assets.focus.names import UnsafeNameError
 from focus_assets.focus.schema import output_columns
+from focus_assets.resources.stores import S3Store
 from focus_assets.samples.alibaba import sample_deliveries
 
 from .local_aws import OSS_KEY_ID, OSS_SECRET, aws_deployment
@@ -84,3 +87,37 @@ def test_a_missing_setting_is_named(monkeypatch):
     monkeypatch.setenv("FOCUS_DEPLOYMENT", "aws")
     with pytest.raises(ValueError, match="needs the environment variables .*OSS_ACCESS_KEY_SECRET.*FOCUS_RAW_BUCKET"):
         resources_for()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("FOCUS_ATHENA_DATABASE", "focus; DROP TABLE focus_alibaba_normalized"),
+    ("FOCUS_ATHENA_WORKGROUP", "primary' --"),
+    ("FOCUS_SOURCE_AZURE_TABLE", "azure UNION SELECT * FROM secrets"),
+    ("FOCUS_RAW_PREFIX", "../other-team"),
+    ("FOCUS_LAKE_PREFIX", "lake/../../"),
+    ("FOCUS_EXPORT_PREFIX", "focus-export/${AWS_SECRET_ACCESS_KEY}"),
+    ("FOCUS_LAKE_BUCKET", "focus-lake/../other"),
+    ("FOCUS_ATHENA_OUTPUT", "s3://results/'; DROP"),
+])
+def test_injection_and_traversal_in_configuration_are_refused_by_name(aws, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UnsafeNameError, match=f"^{name}=.* is refused: "):
+        resources_for()
+
+
+def test_an_object_key_that_leads_out_of_its_folder_is_refused_and_reported(aws, tmp_path):
+    endpoint, s3 = aws
+    bad = "bills/focus-export/202601/20260105T080000/../../../../escape/1234_BillingItemDetail_202601.csv"
+    s3.put_object(Bucket="alibaba-export", Key=bad, Body=b"BilledCost\n1\n")
+    result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources_for())
+    meta = result.asset_materializations_for_node("raw_oss_export")[0].metadata
+    [note] = meta["objects not placed (no delivery stamp, or key refused)"].value
+    assert "is refused" in note and "'..' segment" in note
+    assert meta["objects"].value == 1  # the day's good object, still processed
+    raw = [o["Key"] for o in s3.list_objects_v2(Bucket="focus-raw")["Contents"]]
+    assert not [k for k in raw if "escape" in k]
+    lake = S3Store(s3=S3Resource(region_name="us-east-1", endpoint_url=endpoint), bucket="focus-lake")
+    with pytest.raises(UnsafeNameError, match="is refused"):
+        lake.upload(tmp_path, "lake/../../outside.parquet")
+    with pytest.raises(UnsafeNameError, match="is refused"), lake.local_copy("lake/.."):
+        pass

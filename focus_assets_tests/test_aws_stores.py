@@ -3,6 +3,7 @@ server, and the first two assets on them: OSS export → raw S3 copy."""
 
 import boto3
 import dagster as dg
+import oss2
 import pytest
 from dagster_aws.s3 import S3Resource
 
@@ -70,3 +71,12 @@ def test_the_sensor_plans_runs_from_oss(endpoints):
     runs, cursor, notes = plan_runs(oss, ExportSettings(), None)
     assert [day for day, _ in runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not notes
     assert plan_runs(oss, ExportSettings(), cursor)[0] == []
+
+
+def test_temporary_oss_credentials_with_a_security_token(endpoints):
+    """STS credentials (e.g. from RAM OIDC federation) sign with their token."""
+    _, oss_endpoint, _ = endpoints
+    oss = OssStore(endpoint=oss_endpoint, bucket="alibaba-export", prefix="bills/", access_key_id="STS.test",
+                   access_key_secret="not-a-secret", security_token="sts-token")
+    assert isinstance(oss._bucket().auth, oss2.StsAuth)
+    assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]

@@ -11,6 +11,7 @@ import pytest
 
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.deployment import local_resources
+from focus_assets.focus.names import UnsafeNameError
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
 
@@ -104,5 +105,17 @@ def test_an_object_that_cannot_be_placed_is_reported_not_dropped(tmp_path):
     bad.write_text("BilledCost\n1\n")
     meta = materialize_day(local_resources(tmp_path), "2026-01-02")["raw_oss_export"]
     assert meta["objects"] == 1
-    [note] = meta["objects not placed (no delivery stamp)"]
+    [note] = meta["objects not placed (no delivery stamp, or key refused)"]
     assert "20261399T000000" in note
+
+
+@pytest.mark.parametrize("key", ["../outside.csv", "a/../../outside.csv", "/etc/passwd", "a/./b.csv", "a\\..\\b.csv"])
+def test_the_local_folder_store_refuses_keys_that_lead_out_of_it(tmp_path, key):
+    store = local_resources(tmp_path)["raw_bucket"]
+    source = tmp_path / "source.csv"
+    source.write_text("BilledCost\n1\n")
+    with pytest.raises(UnsafeNameError, match="is refused"):
+        store.upload(source, key)
+    with pytest.raises(UnsafeNameError, match="is refused"):
+        store.head(key)
+    assert not (tmp_path / "outside.csv").exists()

@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
+from ..focus.names import UnsafeNameError, object_key
 from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
 from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unified_columns
@@ -90,15 +91,17 @@ def _month_prefixes(store: ObjectStore, prefix: str, day: str) -> list[str]:
 def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefix: str = "",
                 unplaced: list[str] | None = None) -> list[DayObject]:
     """The export objects delivered on `day` (YYYY-MM-DD, source timezone). Objects whose key
-    cannot be placed (no delivery stamp) are listed in `unplaced`, never dropped silently."""
+    cannot be placed (no delivery stamp) or is refused (e.g. a '..' segment) are listed in
+    `unplaced`, never dropped silently."""
     found = []
     for folder in _month_prefixes(store, prefix, day):
         for stored in store.list_objects(folder):
             if not stored.key.lower().endswith(EXPORT_SUFFIXES):
                 continue
             try:
+                object_key(stored.key)  # refused: a key that would lead out of a folder
                 delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
-            except DeliveryError as exc:
+            except (DeliveryError, UnsafeNameError) as exc:
                 if unplaced is not None:
                     unplaced.append(str(exc))
                 continue
@@ -127,7 +130,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
                      f"{o.delivery.batch_ts} |" for o in objects)
     return dg.MaterializeResult(metadata={
         "objects": len(objects),
-        "objects not placed (no delivery stamp)": unplaced,
+        "objects not placed (no delivery stamp, or key refused)": unplaced,
         "bytes": sum(o.stored.size for o in objects),
         "deliveries": _deliveries(objects),
         "bucket": export_bucket.describe(),

@@ -27,6 +27,7 @@ import dagster as dg
 import oss2
 from dagster_aws.s3 import S3Resource
 
+from ..focus.names import object_key
 from ..focus.writer import staging_path
 
 _CHUNK = 1 << 20
@@ -124,13 +125,16 @@ class LocalFolderStore(ObjectStore):
             return []
         return sorted(f"{prefix}{p.name}/" for p in start.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+    def _path(self, key: str) -> Path:
+        return self.base / object_key(key)  # a key never leads out of the folder
+
     def head(self, key: str) -> StoredObject | None:
-        path = self.base / key
+        path = self._path(key)
         return self._object(path) if path.is_file() else None
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
-        yield self.base / key
+        yield self._path(key)
 
     def location(self, key: str = "") -> str:
         return str(self.base / key)
@@ -142,7 +146,7 @@ class LocalFolderStore(ObjectStore):
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         """Copy in, streamed, under a hidden name first and renamed when complete."""
-        target = self.base / key
+        target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = staging_path(target)
         with open(source, "rb") as reader, open(staging, "wb") as writer:
@@ -193,9 +197,13 @@ class OssStore(ObjectStore):
     prefix: str = ""
     access_key_id: str
     access_key_secret: str
+    # Temporary credentials (STS, e.g. from RAM OIDC federation) come with a token.
+    security_token: str | None = None
 
     def _bucket(self) -> oss2.Bucket:
-        return oss2.Bucket(oss2.Auth(self.access_key_id, self.access_key_secret), self.endpoint, self.bucket)
+        auth = (oss2.StsAuth(self.access_key_id, self.access_key_secret, self.security_token) if self.security_token
+                else oss2.Auth(self.access_key_id, self.access_key_secret))
+        return oss2.Bucket(auth, self.endpoint, self.bucket)
 
     def describe(self) -> str:
         return f"oss://{self.bucket}/{self.prefix}"
@@ -221,7 +229,7 @@ class OssStore(ObjectStore):
             except oss2.exceptions.NotFound:
                 return None
 
-        meta = _oss_call(head_or_none, f"reading the metadata of {self.describe()}{key}")
+        meta = _oss_call(head_or_none, f"reading the metadata of {self.describe()}{object_key(key)}")
         if meta is None:
             return None
         return self._stored(self.prefix + key, meta.content_length, meta.etag, meta.last_modified)
@@ -229,13 +237,13 @@ class OssStore(ObjectStore):
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="focus-assets-oss-") as folder:
-            target = Path(folder) / Path(key).name
+            target = Path(folder) / Path(object_key(key)).name
             _oss_call(lambda: self._bucket().get_object_to_file(self.prefix + key, str(target)),
                       f"reading {self.describe()}{key}")
             yield target
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
-        _oss_call(lambda: self._bucket().put_object_from_file(self.prefix + key, str(source)),
+        _oss_call(lambda: self._bucket().put_object_from_file(self.prefix + object_key(key), str(source)),
                   f"writing {self.describe()}{key}")
         return self.head(key)
 
@@ -281,6 +289,8 @@ class S3Store(ObjectStore):
             options.update(aws_endpoint_url=self.s3.endpoint_url, aws_allow_http="true")
         if self.s3.aws_access_key_id and self.s3.aws_secret_access_key:
             options.update(aws_access_key_id=self.s3.aws_access_key_id, aws_secret_access_key=self.s3.aws_secret_access_key)
+            if self.s3.aws_session_token:
+                options.update(aws_session_token=self.s3.aws_session_token)
         return options
 
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
@@ -301,7 +311,7 @@ class S3Store(ObjectStore):
         return sorted(folders)
 
     def head(self, key: str) -> StoredObject | None:
-        with aws_errors(f"S3 reading the metadata of {self.describe()}{key}"):
+        with aws_errors(f"S3 reading the metadata of {self.describe()}{object_key(key)}"):
             try:
                 meta = self._client().head_object(Bucket=self.bucket, Key=self.prefix + key)
             except botocore.exceptions.ClientError as exc:
@@ -313,14 +323,14 @@ class S3Store(ObjectStore):
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="focus-assets-s3-") as folder:
-            target = Path(folder) / Path(key).name
+            target = Path(folder) / Path(object_key(key)).name
             with aws_errors(f"S3 reading {self.describe()}{key}"):
                 self._client().download_file(self.bucket, self.prefix + key, str(target))  # streamed, retried by boto3
             yield target
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         config = boto3.s3.transfer.TransferConfig(multipart_threshold=_SINGLE_PART_BYTES)
-        with aws_errors(f"S3 writing {self.describe()}{key}"):
+        with aws_errors(f"S3 writing {self.describe()}{object_key(key)}"):
             self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config)
         copied = self.head(key)
         if etag is not None and copied.size < _SINGLE_PART_BYTES and copied.etag != etag:
