@@ -82,12 +82,29 @@ def read_csv_members(
         start = following[0] if following else None
 
 
+# What is saved in place of an export when a download goes wrong, by its first bytes (upper case).
+_NOT_CSV = ((b"%PDF-", "a PDF document"), (b"<!DOCTYPE HTML", "an HTML page"), (b"<HTML", "an HTML page"),
+            (b"<?XML", "an XML document"))
+
+
+def _not_csv(header_bytes: bytes) -> str | None:
+    """The problem to report when the object is a known kind of non-CSV, e.g.
+    "not a CSV: looks like an HTML page ('<!DOCTYPE html>')"; else None."""
+    start = header_bytes.lstrip()
+    kind = next((kind for magic, kind in _NOT_CSV if start[:len(magic)].upper() == magic), None)
+    if kind is None:
+        return None
+    first_line = start[:200].decode("utf-8", errors="replace").splitlines()[0][:60]
+    return f"not a CSV: looks like {kind} ({first_line!r})"
+
+
 def parse_header(header_bytes: bytes, label: str, *, case_insensitive: bool = True) -> Header:
     """Read the header record and match it to the schema's input columns."""
     try:
         text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ExportFileError(label, f"header is not UTF-8 ({exc.reason} at byte {exc.start})", line=1) from None
+        problem = _not_csv(header_bytes) or f"header is not UTF-8 ({exc.reason} at byte {exc.start})"
+        raise ExportFileError(label, problem, line=1) from None
     try:
         names = next(csv.reader(io.StringIO(text, newline="")), [])
     except csv.Error as exc:
@@ -118,6 +135,8 @@ def parse_header(header_bytes: bytes, label: str, *, case_insensitive: bool = Tr
     missing = tuple(c.name for c in INPUT_COLUMNS if c.name not in rename.values())
     required = [c.name for c in INPUT_COLUMNS if c.required_in_header and c.name in missing]
     if required:
+        if not_csv := _not_csv(header_bytes):
+            raise ExportFileError(label, f"{not_csv}; header lacks required column(s) {', '.join(required)}", line=1)
         hint = ""
         if len(names) == 1:
             hint = f"; the header is a single column ({names[0][:60]!r}): wrong delimiter, or not a CSV?"

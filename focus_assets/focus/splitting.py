@@ -76,9 +76,9 @@ def object_events(path: Path, object_key: str, *, max_uncompressed_bytes: int,
     def member(name: str | None, stream: BinaryIO) -> Iterator[MemberStart | CsvPiece]:
         label = member_name(object_key, name)
         records = _record_blocks(_LimitedStream(stream, max_uncompressed_bytes, label), piece_bytes)
-        header, first_block = _split_header(records, label)
+        header, first_block, unclosed = _split_header(records, label)
         yield MemberStart(name, header)
-        yield from _pieces(header, first_block, records)
+        yield from _pieces(header, (first_block, first_block.count(b"\n"), unclosed), records, label)
 
     if fmt == "csv":
         with open(path, "rb") as stream:
@@ -129,10 +129,11 @@ class _LimitedStream:
 _READ_BYTES = 1 << 20  # decompress and scan in cache-sized reads
 
 
-def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytes, int, bool]]:
     """Blocks of about `block_bytes` that each end at a record boundary (the last one may not
-    end with a line break), with the number of line breaks in each. A record longer than a block
-    makes the block grow until the record ends."""
+    end with a line break), with the number of line breaks in each and whether the block ends
+    inside quotes (only the last one can: a quote opened and never closed). A record longer than
+    a block makes the block grow until the record ends."""
     reads: list[bytes] = []
     size = quotes = breaks = 0
     while True:
@@ -147,7 +148,7 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         if not reads:
             return
         if not data:  # end of stream: the rest is the last block
-            yield b"".join(reads), breaks
+            yield b"".join(reads), breaks, quotes % 2 == 1
             return
         # Cut after the last line break outside quotes; it lies in the latest read unless that
         # read holds no boundary (a long quoted field), in which case keep reading.
@@ -157,7 +158,7 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
             continue
         tail = last[cut:]
         reads[-1] = last[:cut]
-        yield b"".join(reads), breaks - tail.count(b"\n")
+        yield b"".join(reads), breaks - tail.count(b"\n"), False
         reads = [tail] if tail else []
         size, quotes, breaks = len(tail), tail.count(b'"'), tail.count(b"\n")
 
@@ -178,15 +179,15 @@ def _last_record_boundary(buffer: bytes, parity_before: int) -> int:
         end = position
 
 
-def _split_header(blocks: Iterator[tuple[bytes, int]], label: str) -> tuple[bytes, bytes]:
-    """(header record, rest of the first block), BOM removed."""
-    first, _ = next(blocks, (b"", 0))
+def _split_header(blocks: Iterator[tuple[bytes, int, bool]], label: str) -> tuple[bytes, bytes, bool]:
+    """(header record, rest of the first block, whether that rest ends inside quotes), BOM removed."""
+    first, _, unclosed = next(blocks, (b"", 0, False))
     if first.startswith(_BOM):
         first = first[len(_BOM):]
     if not first.strip():
         raise ExportFileError(label, "no header row (the object holds no CSV text)", line=1)
     cut = _first_record_boundary(first)
-    return (first, b"") if cut == 0 else (first[:cut], first[cut:])
+    return (first, b"", False) if cut == 0 else (first[:cut], first[cut:], unclosed)
 
 
 def _first_record_boundary(buffer: bytes) -> int:
@@ -199,10 +200,33 @@ def _first_record_boundary(buffer: bytes) -> int:
             return position + 1
 
 
-def _pieces(header: bytes, first: bytes, rest: Iterator[tuple[bytes, int]]) -> Iterator[CsvPiece]:
+def _pieces(header: bytes, first: tuple[bytes, int, bool], rest: Iterator[tuple[bytes, int, bool]],
+            label: str) -> Iterator[CsvPiece]:
     """The member's records as pieces, each with the line its first record starts on."""
     line = 1 + header.count(b"\n") + (0 if header.endswith(b"\n") else 1)
-    blocks = chain([(first, first.count(b"\n"))] if first else [], rest)
-    for block, breaks in blocks:
+    blocks = chain([first] if first[0] else [], rest)
+    for block, breaks, unclosed in blocks:
+        if unclosed:  # the parser would take the rest of the object as one field, or refuse it
+            raise ExportFileError(label, "unterminated quoted field: the quote opened on this line never closes",
+                                  line=line + block.count(b"\n", 0, _unclosed_quote(block)))
         yield CsvPiece(block, line, breaks, block.endswith(b"\n"))
         line += breaks
+
+
+def _unclosed_quote(block: bytes) -> int:
+    """The position of the quote that opens the field left open at the end of `block` (which
+    starts outside quotes and ends inside them). In a quoted field a doubled quote is a quote."""
+    position = 0
+    while True:
+        opening = block.find(b'"', position)  # outside quotes: a quote opens a field
+        if opening < 0:  # not reached when the block ends inside quotes
+            return len(block)
+        close = opening + 1
+        while True:
+            close = block.find(b'"', close)
+            if close < 0:
+                return opening
+            if block[close + 1:close + 2] != b'"':
+                break
+            close += 2
+        position = close + 1

@@ -100,7 +100,8 @@ def convert_object(
     last_modified: datetime | None = None,
 ) -> ObjectReport:
     """Transform one export object. Raises ExportFileError (one line, naming the object) when it
-    cannot be read; then nothing of the failing member is published."""
+    cannot be read; then nothing of the object is published (an object is a unit of delivery:
+    half a .zip would be half a bill)."""
     settings = settings or TransformSettings()
     delivery = resolve_delivery(object_key, settings.key_pattern, batch_ts=batch_ts, last_modified=last_modified)
     members = read_csv_members(
@@ -109,7 +110,17 @@ def convert_object(
         piece_bytes=settings.piece_bytes,
         case_insensitive=settings.repairs.match_column_names_case_insensitively,
     )
-    return ObjectReport(object_key, [_convert_member(m, delivery, Path(out_root), settings) for m in members])
+    reports: list[MemberReport] = []
+    try:
+        for member in members:
+            reports.append(_convert_member(member, delivery, Path(out_root), settings))
+    except BaseException:
+        for published in reports:  # the members before the failing one
+            for path in (published.output, published.quarantine_output):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+        raise
+    return ObjectReport(object_key, reports)
 
 
 def _output_name(member: CsvMember) -> str:
