@@ -3,13 +3,17 @@ the OSS adapter) answers the first requests of each service with 500, 503, throt
 dropped connection; the run retries and ends exactly as a clean run does. A permanent refusal
 fails the step with one line carrying the service's own code and message."""
 
+import os
+
 import dagster as dg
 import pytest
 
-from focus_assets.alibaba.assets import ASSETS
+from focus_assets.alibaba.assets import ASSETS, ExportSettings
+from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.deployment import resources_for
+from focus_assets.resources.stores import OssStore
 
-from .local_aws import OSS_SECRET, TRANSIENT, FaultPlan, aws_deployment
+from .local_aws import OSS_KEY_ID, OSS_SECRET, TRANSIENT, FaultPlan, aws_deployment
 
 DAYS = ("2026-01-03", "2026-01-05")
 
@@ -54,3 +58,15 @@ def test_a_permanent_refusal_fails_the_step_with_the_services_message(tmp_path, 
     assert "\n" not in text and OSS_SECRET not in text
     later = ASSETS[[a.key.to_user_string() for a in ASSETS].index(failing_step) + 1:]
     assert not any(result.asset_materializations_for_node(a.key.to_user_string()) for a in later)
+
+
+def test_the_sensor_plans_the_same_runs_through_faults(tmp_path, monkeypatch):
+    plan = FaultPlan(transient={"oss": ["500", "drop", "throttle"]})  # a tick lists three times
+    with aws_deployment(tmp_path, monkeypatch, plan):
+        store = OssStore(endpoint=os.environ["FOCUS_OSS_ENDPOINT"], bucket="alibaba-export", prefix="bills/",
+                         access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET)
+        faulty = plan_runs(store, ExportSettings(), None)
+        plan.armed = False
+        assert plan_runs(store, ExportSettings(), None) == faulty
+    assert [day for day, _ in faulty[0]] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+    assert plan.pending() == {}
