@@ -16,6 +16,7 @@ from focus_assets.focus.schema import output_columns
 from focus_assets.resources.stores import S3Store
 from focus_assets.samples.alibaba import sample_deliveries
 
+from .helpers import KEY, csv_text
 from .local_aws import OSS_KEY_ID, OSS_SECRET, aws_deployment
 
 
@@ -121,3 +122,15 @@ def test_an_object_key_that_leads_out_of_its_folder_is_refused_and_reported(aws,
         lake.upload(tmp_path, "lake/../../outside.parquet")
     with pytest.raises(UnsafeNameError, match="is refused"), lake.local_copy("lake/.."):
         pass
+
+
+def test_a_redelivery_without_its_bad_row_leaves_no_stale_quarantine_in_s3(aws):
+    _, s3 = aws
+    for rows, quarantined in (([{"BilledCost": "1.00"}, {"BilledCost": "one"}], 1),
+                              ([{"BilledCost": "1.00"}, {"BilledCost": "1.50"}], 0)):  # the same key, corrected
+        s3.put_object(Bucket="alibaba-export", Key=f"bills/{KEY}", Body=csv_text(rows).encode())
+        result = dg.materialize(ASSETS, partition_key="2026-01-06", resources=resources_for())
+        assert result.asset_materializations_for_node("typed_focus_parquet")[0].metadata["rows quarantined"].value == quarantined
+        lake = [o["Key"] for o in s3.list_objects_v2(Bucket="focus-lake", Prefix="lake/focus_alibaba_quarantine/")
+                .get("Contents", [])]
+        assert len(lake) == quarantined

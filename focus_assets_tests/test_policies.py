@@ -47,6 +47,7 @@ ACTIONS = {
     ("s3", "head_object"): {"s3:GetObject"},
     ("s3", "download_file"): {"s3:GetObject"},
     ("s3", "upload_file"): {"s3:PutObject", "s3:AbortMultipartUpload"},
+    ("s3", "delete_object"): {"s3:DeleteObject"},
     ("athena", "start_query_execution"): {"athena:StartQueryExecution"},
     ("athena", "get_query_execution"): {"athena:GetQueryExecution"},
     ("athena", "get_query_results"): {"athena:GetQueryResults"},
@@ -185,8 +186,9 @@ def test_the_iam_policy_allows_what_the_code_calls_and_nothing_else(rendered):
     expected = set(ATHENA_ON_BEHALF)
     for service, call in set().union(*_scan().calls.values()):
         for action in ACTIONS[(service, call)]:
-            if service == "s3":  # S3Store serves the raw bucket and the lake
-                expected |= {(action, bucket if action in _BUCKET_LEVEL else objects) for bucket, objects in (RAW, LAKE)}
+            if service == "s3":  # S3Store serves the raw bucket and the lake; only the lake has files removed
+                stores = (LAKE,) if call == "delete_object" else (RAW, LAKE)
+                expected |= {(action, bucket if action in _BUCKET_LEVEL else objects) for bucket, objects in stores}
             elif service == "athena":
                 expected.add((action, WORKGROUP))
             elif service == "glue":

@@ -10,12 +10,17 @@ import hashlib
 import signal
 import subprocess
 import sys
+import zipfile
 
+import dagster as dg
 import pytest
+
+from focus_assets.alibaba.assets import ASSETS
 
 from focus_assets.deployment import local_resources
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
+from .helpers import KEY, csv_text, write_export
 from .test_dagster_local import materialize_day
 
 BEFORE, KILLED = "2026-01-02", "2026-01-03"  # the killed day brings December's final file and a January snapshot
@@ -110,3 +115,30 @@ def test_a_delivery_arriving_after_a_later_one_of_its_month_never_becomes_curren
     assert current(resources)["202601"] == clean["all"]["202601"]
     history = resources["warehouse"].query("SELECT DISTINCT batch_ts FROM alibaba_focus_history WHERE yearmonth = '202601'")
     assert sorted(history) == [("20260104T070000",), ("20260105T080000",)]
+
+
+def test_a_failing_rerun_of_a_published_day_leaves_the_lake_and_views_as_they_were(tmp_path):
+    home = new_home(tmp_path)
+    resources = local_resources(home)
+    materialize_day(resources, "2026-01-05")
+    lake, shown = digests(home / "lake"), current(resources)
+    zip_key = next(d.key for d in sample_deliveries() if d.batch_ts.startswith("20260105"))
+    with zipfile.ZipFile(home / "oss" / zip_key) as archive:  # re-delivered: its second member cut short
+        members = [(name, archive.read(name)) for name in sorted(archive.namelist())]
+    write_export(home / "oss" / zip_key, [members[0], (members[1][0], members[1][1][: len(members[1][1]) // 2])])
+    result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources, raise_on_error=False)
+    assert not result.success
+    assert digests(home / "lake") == lake and current(resources) == shown
+
+
+def test_a_redelivery_without_its_bad_row_leaves_no_stale_quarantine(tmp_path):
+    resources = local_resources(tmp_path)
+    path = tmp_path / "oss" / KEY
+    write_export(path, csv_text([{"BilledCost": "1.00"}, {"BilledCost": "one"}]))
+    first = materialize_day(resources, "2026-01-06")
+    assert first["typed_focus_parquet"]["rows quarantined"] == 1
+    write_export(path, csv_text([{"BilledCost": "1.00"}, {"BilledCost": "1.50"}]))  # the same key, corrected
+    again = materialize_day(resources, "2026-01-06")
+    assert again["typed_focus_parquet"]["rows quarantined"] == 0
+    assert not list((tmp_path / "lake" / "focus_alibaba_quarantine").rglob("*.parquet"))
+    assert resources["warehouse"].query("SELECT rows_written, rows_quarantined FROM alibaba_deliveries") == [(2, 0)]

@@ -193,13 +193,16 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
     settings = export_settings.transform_settings()
     total = Reconciliation()
     outputs, months, repairs = [], set(), defaultdict(int)
-    missing, unknown = set(), set()
-    with lake.writable_root() as root:  # the lake itself locally; a staging folder stored to S3 after
+    missing, unknown, unwritten = set(), set(), []
+    # Written to a staging folder, stored in the lake only when every object converted: a failing
+    # day leaves the lake (and what the views show) as it was.
+    with lake.writable_root() as root:
         files = []
         for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
             with raw_bucket.local_copy(item.stored.key) as path:
                 report = convert_object(path, item.stored.key, root, settings, last_modified=item.stored.last_modified)
             for member in report.members:
+                unwritten += member.unwritten_keys()
                 total.merge(member.reconciliation)
                 months.add(member.yearmonth)
                 missing.update(member.header.missing)
@@ -211,6 +214,8 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
                     repairs[name] += rows
         checks = [_schema_check(files, sorted(missing), sorted(unknown)), _rules_check(files)]
         preview = _preview(files)
+    for key in unwritten:  # e.g. a re-delivery that now has no quarantined rows: none left from before
+        lake.delete(key)
     summary = total.to_dict()
     return dg.MaterializeResult(
         metadata={

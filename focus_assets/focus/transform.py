@@ -50,6 +50,16 @@ class MemberReport:
     empty_records_skipped: int = 0
     all_null_columns: list[str] = field(default_factory=list)
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
+    file_name: str = ""  # of the member's output and quarantine files
+
+    def unwritten_keys(self) -> list[str]:
+        """The member's output and quarantine keys (relative to the output root) that this run did
+        not write, because it had no such rows: a file an earlier run left there is stale."""
+        if self.yearmonth is None:
+            return []
+        written = {OUTPUT_TABLE: self.output, QUARANTINE_TABLE: self.quarantine_output}
+        return [(partition_dir(Path(), table, self.yearmonth, self.delivery.batch_ts) / self.file_name).as_posix()
+                for table, path in written.items() if path is None]
 
     def to_dict(self) -> dict:
         return {
@@ -160,13 +170,13 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
 
 
 def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, settings: TransformSettings) -> MemberReport:
-    report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth)
+    report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth,
+                          file_name=_output_name(member))
     batches = _typed_batches(member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings)
     first = next(batches, None)
     if first is None:  # a header and no rows: nothing to publish, and nothing left from a run before
-        if report.yearmonth is not None:
-            for table in (OUTPUT_TABLE, QUARANTINE_TABLE):
-                (partition_dir(out_root, table, report.yearmonth, delivery.batch_ts) / _output_name(member)).unlink(missing_ok=True)
+        for key in report.unwritten_keys():
+            (out_root / key).unlink(missing_ok=True)
         return report
     if report.yearmonth is None:  # the key names no month: the billing month of the rows
         start = first.good["BillingPeriodStart"].drop_nulls().head(1).to_list()
@@ -174,7 +184,7 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
             raise ExportFileError(member.name, "no billing month: the key names none and the first rows have no BillingPeriodStart")
         report.yearmonth = billing_month(start[0], settings.source_timezone)
 
-    name = _output_name(member)
+    name = report.file_name
     output = partition_dir(out_root, OUTPUT_TABLE, report.yearmonth, delivery.batch_ts) / name
     quarantine = ParquetPartWriter(partition_dir(out_root, QUARANTINE_TABLE, report.yearmonth, delivery.batch_ts) / name,
                                    quarantine_arrow_schema(), settings.row_group_rows)

@@ -36,12 +36,13 @@ def staging_path(path: Path) -> Path:
     removed here, so a re-run cleans up after the run it replaces."""
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.staging"):
         pid = leftover.name[len(path.name) + 2:-len(".staging")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.staging")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine is running (a staging file's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

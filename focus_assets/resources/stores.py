@@ -28,7 +28,7 @@ import oss2
 from dagster_aws.s3 import S3Resource
 
 from ..focus.names import object_key
-from ..focus.writer import staging_path
+from ..focus.writer import process_alive, staging_path
 
 _CHUNK = 1 << 20
 
@@ -61,6 +61,10 @@ class ObjectStore(dg.ConfigurableResource):
         yield Path()  # pragma: no cover
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove `key` if it is there."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -116,8 +120,8 @@ class LocalFolderStore(ObjectStore):
         start = self.base / prefix
         if not start.exists():
             return []
-        return [self._object(p) for p in sorted(start.rglob("*"))
-                if p.is_file() and not p.name.startswith(".")]
+        return [self._object(p) for p in sorted(start.rglob("*"))  # hidden files and folders are staging
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
 
     def list_folders(self, prefix: str = "") -> list[str]:
         start = self.base / prefix
@@ -141,8 +145,26 @@ class LocalFolderStore(ObjectStore):
 
     @contextmanager
     def writable_root(self) -> Iterator[Path]:
+        """A hidden staging folder in the store, moved into place file by file (renames) when the
+        block succeeds and removed when it fails: a failed run leaves what was there untouched."""
         self.base.mkdir(parents=True, exist_ok=True)
-        yield self.base
+        for leftover in self.base.glob(".staging-*"):  # of runs killed before they could clean up
+            pid = leftover.name.split("-")[1]
+            if pid.isdigit() and not process_alive(int(pid)):
+                shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=self.base))
+        try:
+            yield staging
+            for path in sorted(staging.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    target = self._path(path.relative_to(staging).as_posix())
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         """Copy in, streamed, under a hidden name first and renamed when complete."""
@@ -327,6 +349,10 @@ class S3Store(ObjectStore):
             with aws_errors(f"S3 reading {self.describe()}{key}"):
                 self._client().download_file(self.bucket, self.prefix + key, str(target))  # streamed, retried by boto3
             yield target
+
+    def delete(self, key: str) -> None:
+        with aws_errors(f"S3 deleting {self.describe()}{object_key(key)}"):
+            self._client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def upload(self, source: Path, key: str, etag: str | None = None) -> StoredObject:
         config = boto3.s3.transfer.TransferConfig(multipart_threshold=_SINGLE_PART_BYTES)
