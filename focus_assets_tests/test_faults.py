@@ -42,6 +42,7 @@ def test_transient_faults_on_every_service_change_nothing(tmp_path, monkeypatch)
      "OSS reading oss://alibaba-export/bills/focus-export/202601/20260105T080000/"),
     ("s3", "PUT", "/focus-lake/", "typed_focus_parquet", "S3 writing s3://focus-lake/lake/focus_alibaba_normalized/"),
     ("glue", "POST", "/", "athena_table", "Glue creating table focus.focus_alibaba_normalized"),
+    ("athena", "POST", "/", "provider_views", "Athena query in workgroup primary"),
 ])
 def test_a_permanent_refusal_fails_the_step_with_the_services_message(tmp_path, monkeypatch, service, method, path,
                                                                        failing_step, message):
