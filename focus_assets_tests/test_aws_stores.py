@@ -78,5 +78,5 @@ def test_temporary_oss_credentials_with_a_security_token(endpoints):
     _, oss_endpoint, _ = endpoints
     oss = OssStore(endpoint=oss_endpoint, bucket="alibaba-export", prefix="bills/", access_key_id="STS.test",
                    access_key_secret="not-a-secret", security_token="sts-token")
-    assert isinstance(oss._bucket().auth, oss2.StsAuth)
+    assert isinstance(oss.open().client.auth, oss2.StsAuth)
     assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]

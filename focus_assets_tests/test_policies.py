@@ -59,6 +59,7 @@ ACTIONS = {
     ("oss", "ObjectIteratorV2"): {"oss:ListObjects"},
     ("oss", "head_object"): {"oss:GetObject"},
     ("oss", "get_object_to_file"): {"oss:GetObject"},
+    ("oss", "get_symlink"): {"oss:GetObject"},  # reading a symlink needs GetObject (Function Compute resolves them)
     ("oss", "put_object_from_file"): {"oss:PutObject"},
 }
 _BUCKET_LEVEL = {"s3:ListBucket", "s3:GetBucketLocation"}
@@ -110,9 +111,11 @@ class _Calls(ast.NodeVisitor):
         if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
             name = node.args[0].value
         where = tuple(self.scope[:2])
+        if where and where[0] == "ObjectStore":  # the Dagster resources only delegate to storage/
+            return self.generic_visit(node)
         if receiver == "self":
             self.self_calls[where].add(name)
-        if where and where[0] == "OssStore":
+        if where and where[0] == "OssBucket":
             services = ["oss"] if name in self.operations["oss"] else []
         else:
             services = [s for s in ("s3", "athena", "glue") if name in self.operations[s]]
@@ -135,7 +138,7 @@ class _Calls(ast.NodeVisitor):
 
 def _scan() -> _Calls:
     scanner = _Calls(_operations())
-    for path in sorted((PACKAGE / "resources").glob("*.py")):
+    for path in sorted([*(PACKAGE / "resources").glob("*.py"), *(PACKAGE / "storage").glob("*.py")]):
         scanner.visit(ast.parse(path.read_text()))
     return scanner
 
@@ -199,9 +202,12 @@ def test_the_iam_policy_allows_what_the_code_calls_and_nothing_else(rendered):
 
 def test_the_ram_policy_allows_listing_and_reading_the_export_and_nothing_else(rendered):
     methods = _export_bucket_methods()
-    assert {"list_objects", "list_folders", "local_copy"} <= methods  # the scan still finds the assets' calls
+    assert {"list_objects", "list_folders", "open"} <= methods  # the scan still finds the assets' calls
+    # the opened bucket is the source of storage.replication.copy_if_changed (in Dagster and in
+    # the Function Compute handler, which also resolves symlinks)
+    methods |= {"head", "local_copy", "symlink_target"}
     scanner = _scan()
-    calls = set().union(*(scanner.closure(("OssStore", m)) for m in methods))
+    calls = set().union(*(scanner.closure(("OssBucket", m)) for m in methods))
     actions = set().union(*(ACTIONS[c] for c in calls))
     assert actions == {"oss:ListObjects", "oss:GetObject"}  # the export bucket is only read
     assert _grants(rendered["alibaba-ram-export-reader"]) == {("oss:ListObjects", OSS_BUCKET), ("oss:GetObject", OSS_EXPORT)}

@@ -40,13 +40,13 @@ def test_a_new_day_and_a_redelivered_object(bucket):
     runs, cursor = tick(bucket)
     new_day = SampleDelivery("focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
                              "202601", "20260106T090000", 5)
-    write_delivery(bucket.base, new_day)
+    write_delivery(bucket.open().base, new_day)
     runs, cursor = tick(bucket, cursor)
     assert [day for day, _ in runs] == ["2026-01-06"]
     first_key = runs[0][1]
     assert tick(bucket, cursor)[0] == []
     # Alibaba delivers the same object again with other content: a new ETag, a new run
-    write_delivery(bucket.base, new_day, seed=99)
+    write_delivery(bucket.open().base, new_day, seed=99)
     runs, cursor = tick(bucket, cursor)
     assert [day for day, _ in runs] == ["2026-01-06"] and runs[0][1] != first_key
 
@@ -55,7 +55,7 @@ def test_the_final_delivery_of_the_previous_month_is_seen(bucket):
     runs, cursor = tick(bucket)
     late_final = SampleDelivery("focus-export/202512/20260104T110000/1234567890123456_26842_BillingItemDetail_202512.zip",
                                 "202512", "20260104T110000", 31)
-    write_delivery(bucket.base, late_final)
+    write_delivery(bucket.open().base, late_final)
     runs, _ = tick(bucket, cursor)
     assert [day for day, _ in runs] == ["2026-01-04"]
 
@@ -64,7 +64,7 @@ def test_only_the_latest_months_are_listed_again(bucket, monkeypatch):
     _, cursor = tick(bucket)
     older = SampleDelivery("focus-export/202511/20251203T100000/1234567890123456_26842_BillingItemDetail_202511.csv",
                            "202511", "20251203T100000", 30)
-    write_delivery(bucket.base, older)
+    write_delivery(bucket.open().base, older)
     listed = []
     original = LocalFolderStore.list_objects
     monkeypatch.setattr(LocalFolderStore, "list_objects",

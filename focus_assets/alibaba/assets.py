@@ -26,6 +26,7 @@ from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 from ..resources.athena import AthenaQueryError, CatalogError
 from ..resources.stores import ObjectStore, StorageError, StoredObject
+from ..storage.replication import copy_if_changed
 from ..resources.warehouse import Warehouse, objects_of
 from .partitions import delivery_days
 
@@ -148,16 +149,14 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
     copied = skipped = copied_bytes = 0
+    source, target = export_bucket.open(), raw_bucket.open()
     for item in day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
-                          export_settings.export_prefix):
-        existing = raw_bucket.head(item.stored.key)
-        if existing is not None and (existing.size, existing.etag) == (item.stored.size, item.stored.etag):
+                            export_settings.export_prefix):
+        if copy_if_changed(source, target, item.stored.key, item.stored):
+            copied += 1
+            copied_bytes += item.stored.size
+        else:
             skipped += 1
-            continue
-        with export_bucket.local_copy(item.stored.key) as path:
-            raw_bucket.upload(path, item.stored.key, etag=item.stored.etag)
-        copied += 1
-        copied_bytes += item.stored.size
     return dg.MaterializeResult(metadata={
         "copied": copied, "skipped (same size and ETag)": skipped, "bytes copied": copied_bytes,
         "bucket": raw_bucket.describe(),

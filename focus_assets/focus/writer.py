@@ -8,7 +8,6 @@ a file, and a re-run replaces the file whole.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
+from ..storage.staging import staging_path
 from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS
 
 OUTPUT_TABLE = "focus_alibaba_normalized"
@@ -28,28 +28,6 @@ LEDGER_TABLE = "alibaba_deliveries"
 def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path:
     (month_key, _), (batch_key, _) = PARTITION_COLUMNS
     return Path(root) / table / f"{month_key}={yearmonth}" / f"{batch_key}={batch_ts}"
-
-
-def staging_path(path: Path) -> Path:
-    """Where `path` is written before it is renamed into place: a hidden name beside it, owned by
-    this process. Leftovers of processes that died before renaming (killed, out of memory) are
-    removed here, so a re-run cleans up after the run it replaces."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.staging"):
-        pid = leftover.name[len(path.name) + 2:-len(".staging")]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            leftover.unlink(missing_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.staging")
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of this machine is running (a staging file's owner)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, row_group_rows: int) -> int:

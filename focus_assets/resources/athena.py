@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from ..focus.schema import PARTITION_COLUMNS, Column, output_columns
 from ..focus.writer import OUTPUT_TABLE
-from .stores import aws_errors
+from ..storage.s3 import aws_errors
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"})  # throttling and 5xx, with backoff
 _PARQUET_SERDE = {

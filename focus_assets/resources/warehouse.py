@@ -14,7 +14,8 @@ from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
 from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, load_objects
 from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
-from .stores import S3Store, aws_errors
+from ..storage.s3 import aws_errors
+from .stores import S3Store
 
 
 class Warehouse(dg.ConfigurableResource):

@@ -1,0 +1,107 @@
+"""A folder playing a bucket (the embedded default, and tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..focus.names import object_key
+from .base import CHUNK, Bucket, StoredObject, md5_of
+from .staging import process_alive, staging_path
+
+
+class LocalFolder(Bucket):
+    """Keys are paths under `root/prefix`; the ETag is the MD5 of the content, as S3 and OSS give
+    for a single-part upload. Hidden files and folders are staging (and metadata) and never listed."""
+
+    def __init__(self, root: str | Path, prefix: str = ""):
+        self.base = Path(root) / prefix
+
+    def describe(self) -> str:
+        return f"folder {self.base}"
+
+    def _object(self, path: Path) -> StoredObject:
+        stat = path.stat()
+        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5_of(path),
+                            datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc))
+
+    def _path(self, key: str) -> Path:
+        return self.base / object_key(key)  # a key never leads out of the folder
+
+    def _metadata_path(self, key: str) -> Path:
+        path = self._path(key)
+        return path.with_name(f".{path.name}.metadata.json")
+
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        start = self.base / prefix
+        if not start.exists():
+            return []
+        return [self._object(p) for p in sorted(start.rglob("*"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        start = self.base / prefix
+        if not start.is_dir():
+            return []
+        return sorted(f"{prefix}{p.name}/" for p in start.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def head(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        return self._object(path) if path.is_file() else None
+
+    def metadata(self, key: str) -> dict[str, str]:
+        path = self._metadata_path(key)
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        yield self._path(key)
+
+    def location(self, key: str = "") -> str:
+        return str(self.base / key)
+
+    @contextmanager
+    def writable_root(self) -> Iterator[Path]:
+        """A hidden staging folder in the store, moved into place file by file (renames) when the
+        block succeeds and removed when it fails: a failed run leaves what was there untouched."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        for leftover in self.base.glob(".staging-*"):  # of runs killed before they could clean up
+            pid = leftover.name.split("-")[1]
+            if pid.isdigit() and not process_alive(int(pid)):
+                shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=self.base))
+        try:
+            yield staging
+            for path in sorted(staging.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    target = self._path(path.relative_to(staging).as_posix())
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+        self._metadata_path(key).unlink(missing_ok=True)
+
+    def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
+               ) -> StoredObject:
+        """Copy in, streamed, under a hidden name first and renamed when complete."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = staging_path(target)
+        with open(source, "rb") as reader, open(staging, "wb") as writer:
+            shutil.copyfileobj(reader, writer, CHUNK)
+        if metadata:
+            self._metadata_path(key).write_text(json.dumps(metadata, sort_keys=True))
+        os.replace(staging, target)
+        copied = self._object(target)
+        if etag is not None and copied.etag != etag:
+            raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")
+        return copied
