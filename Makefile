@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench ui install clean
+.PHONY: demo demo-push test bench ui install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m focus_assets.demo
+
+# The same, in push mode: a stand-in for Alibaba's Function Compute copies the export into raw/.
+demo-push: $(STAMP)
+	FOCUS_INGESTION_MODE=push $(BIN)/python -m focus_assets.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

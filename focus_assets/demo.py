@@ -24,11 +24,13 @@ import duckdb
 import polars as pl
 
 from .alibaba.assets import ASSETS
-from .deployment import local_resources
+from .deployment import ingestion_mode, local_resources
 from .focus.settings import TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
 from .resources.warehouse import DuckDBWarehouse
+from .storage.local import LocalFolder
+from .storage.replication import copy_if_changed
 from .samples.alibaba import sample_deliveries, write_delivery
 from .samples.providers import write_sample_sources
 
@@ -69,6 +71,13 @@ def _checks(result: dg.ExecuteInProcessResult) -> str:
     return ", ".join(marks)
 
 
+def push_deliveries(oss: Path, raw: Path, prefix: str = "focus-export/") -> int:
+    """The stand-in for Function Compute on the embedded default: every export object copied into
+    the raw folder by `storage.replication.copy_if_changed`, as the function copies OSS to S3."""
+    source, target = LocalFolder(oss), LocalFolder(raw)
+    return sum(copy_if_changed(source, target, found.key, found) for found in source.list_objects(prefix))
+
+
 def main() -> int:
     home = Path(os.environ.get("FOCUS_HOME", ".focus")).resolve()
     oss, lake = home / "oss", home / "lake"
@@ -82,7 +91,12 @@ def main() -> int:
         write_delivery(oss, delivery)
         print(f"  {delivery.key}")
     sources = write_sample_sources(home / "sources")  # AWS, Azure, OCI and datacenter sample data
-    resources = local_resources(home)
+    mode = ingestion_mode()
+    if mode == "push":
+        copied = push_deliveries(oss, home / "raw")
+        print(f"\nPush mode: {copied} objects copied into {home / 'raw'} the way the Function Compute function "
+              "(deploy/function_compute) does on each OSS trigger, with the same copy routine; Dagster reads only there.")
+    resources = local_resources(home, mode)
     resources["warehouse"] = DuckDBWarehouse(
         database=str(home / "warehouse.duckdb"), lake_root=str(lake),
         source_tables={name: s.table for name, s in sources.items()},

@@ -24,19 +24,31 @@ from .resources.stores import LocalFolderStore, OssStore, S3Store
 from .resources.warehouse import AthenaWarehouse, DuckDBWarehouse
 
 
-def local_resources(home: Path) -> dict:
+def ingestion_mode() -> str:
+    """FOCUS_INGESTION_MODE: `pull` (Dagster copies from OSS, the default) or `push` (Alibaba's
+    Function Compute copies into the raw bucket; Dagster reads only that bucket)."""
+    mode = os.environ.get("FOCUS_INGESTION_MODE", "pull")
+    if mode not in ("pull", "push"):
+        raise ValueError(f"FOCUS_INGESTION_MODE={mode!r}: 'pull' or 'push'")
+    return mode
+
+
+def local_resources(home: Path, mode: str = "pull") -> dict:
+    """The embedded default. In push mode the stand-in for Function Compute is
+    `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder)."""
     home = Path(home).resolve()
+    raw = LocalFolderStore(root=str(home / "raw"))
     return {
-        "export_bucket": LocalFolderStore(root=str(home / "oss")),
-        "raw_bucket": LocalFolderStore(root=str(home / "raw")),
+        "export_bucket": raw if mode == "push" else LocalFolderStore(root=str(home / "oss")),
+        "raw_bucket": raw,
         "lake": LocalFolderStore(root=str(home / "lake")),
         "warehouse": DuckDBWarehouse(database=str(home / "warehouse.duckdb"), lake_root=str(home / "lake")),
-        "export_settings": ExportSettings(),
+        "export_settings": ExportSettings(ingestion_mode=mode),
     }
 
 
-REQUIRED = ("FOCUS_AWS_REGION", "FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET",
-            "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET", "FOCUS_ATHENA_OUTPUT")
+REQUIRED = ("FOCUS_AWS_REGION", "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET", "FOCUS_ATHENA_OUTPUT")
+REQUIRED_TO_PULL = ("FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET")
 
 
 def _prefix(name: str, default: str = "") -> str:
@@ -48,10 +60,12 @@ def aws_resources() -> dict:
     """Required settings are read at run time through EnvVar (checked here for a clear message
     when one is missing); optional ones have defaults. Every name that reaches SQL, a path or a
     policy is checked here, at load, against the rules of `focus/names.py`."""
-    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    mode = ingestion_mode()
+    required = REQUIRED + (REQUIRED_TO_PULL if mode == "pull" else ())
+    missing = [name for name in required if not os.environ.get(name)]
     if missing:
         raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variables {', '.join(missing)} (see the README)")
-    for name in ("FOCUS_OSS_BUCKET", "FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET"):
+    for name in ("FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET") + (("FOCUS_OSS_BUCKET",) if mode == "pull" else ()):
         names.bucket(os.environ[name], name)
     names.s3_uri(os.environ["FOCUS_ATHENA_OUTPUT"])
     region = dg.EnvVar("FOCUS_AWS_REGION")
@@ -62,14 +76,18 @@ def aws_resources() -> dict:
     sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
                for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
     lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX"))
-    # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
-    token = {"security_token": dg.EnvVar("OSS_SECURITY_TOKEN")} if os.environ.get("OSS_SECURITY_TOKEN") else {}
+    raw = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX"))
+    if mode == "push":  # the Function Compute function copies into the raw bucket: no OSS access here
+        export = raw
+    else:
+        # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
+        token = {"security_token": dg.EnvVar("OSS_SECURITY_TOKEN")} if os.environ.get("OSS_SECURITY_TOKEN") else {}
+        export = OssStore(endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"), bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
+                          prefix=_prefix("FOCUS_OSS_PREFIX"), access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
+                          access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"), **token)
     return {
-        "export_bucket": OssStore(endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"), bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
-                                  prefix=_prefix("FOCUS_OSS_PREFIX"),
-                                  access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
-                                  access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"), **token),
-        "raw_bucket": S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX")),
+        "export_bucket": export,
+        "raw_bucket": raw,
         "lake": lake,
         "warehouse": AthenaWarehouse(
             athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint, workgroup=workgroup,
@@ -79,14 +97,15 @@ def aws_resources() -> dict:
             source_tables=sources,
         ),
         "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
-                                          source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai")),
+                                          source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai"),
+                                          ingestion_mode=mode),
     }
 
 
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
-        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")))
+        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode())
     if deployment == "aws":
         return aws_resources()
     raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")

@@ -16,3 +16,21 @@ def test_the_demo_runs_end_to_end_and_reconciles(tmp_path, monkeypatch, capsys):
     assert "quarantined  line 7: BilledCost: not a number ('1,234.50')" in out
     assert "kept         line 20: Tags unparseable" in out
     assert "truncated.csv.gz: corrupt or truncated compressed data" in out
+
+
+def test_the_demo_in_push_mode_shows_the_same_figures(tmp_path, monkeypatch, capsys):
+    """Push mode: the Function Compute stand-in copies into raw/, Dagster lists and verifies only
+    there; every figure is the same as in pull mode."""
+    outputs = {}
+    for mode in ("pull", "push"):
+        monkeypatch.setenv("FOCUS_HOME", str(tmp_path / mode))
+        monkeypatch.setenv("FOCUS_INGESTION_MODE", mode)
+        assert demo.main() == 0
+        outputs[mode] = capsys.readouterr().out
+    assert "Push mode: 5 objects copied into" in outputs["push"] and "Push mode" not in outputs["pull"]
+
+    def figures(out: str) -> list[str]:  # every line with an amount, without the paths that differ
+        return [line for line in out.splitlines() if ("CNY" in line or "USD" in line or "EUR" in line)
+                and str(tmp_path) not in line]
+
+    assert figures(outputs["push"]) == figures(outputs["pull"]) and len(figures(outputs["pull"])) > 15

@@ -9,6 +9,7 @@ import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import Literal
 from decimal import Decimal
 
 import dagster as dg
@@ -26,7 +27,7 @@ from ..focus.transform import convert_object
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 from ..resources.athena import AthenaQueryError, CatalogError
 from ..resources.stores import ObjectStore, StorageError, StoredObject
-from ..storage.replication import copy_if_changed
+from ..storage.replication import copy_if_changed, verify_copy
 from ..resources.warehouse import Warehouse, objects_of
 from .partitions import delivery_days
 
@@ -48,6 +49,10 @@ class ExportSettings(dg.ConfigurableResource):
 
     # Round money with more than 10 decimal places (the reconciliation then shows the difference).
     round_excess_decimals: bool = False
+    # pull: Dagster copies the export from OSS into the raw bucket (raw_s3_csv). push: Alibaba's
+    # Function Compute copies it on an OSS trigger (deploy/function_compute/); the deployment then
+    # gives the raw bucket as export_bucket, and raw_s3_csv verifies the copies it finds.
+    ingestion_mode: Literal["pull", "push"] = "pull"
 
     def transform_settings(self) -> TransformSettings:
         settings = TransformSettings(source_timezone=self.source_timezone,
@@ -117,7 +122,8 @@ def _deliveries(objects: list[DayObject]) -> list[str]:
 
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"oss"},
-    description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp.",
+    description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp "
+                "(listed in the OSS bucket; in push mode, in the raw bucket the Function Compute copies into).",
 )
 @fails_clearly
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
@@ -134,7 +140,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
         "objects not placed (no delivery stamp, or key refused)": unplaced,
         "bytes": sum(o.stored.size for o in objects),
         "deliveries": _deliveries(objects),
-        "bucket": export_bucket.describe(),
+        "bucket": export_bucket.describe(), "ingestion": export_settings.ingestion_mode,
         "object list": dg.MetadataValue.md(
             "| key | bytes | ETag | billing month | batch_ts |\n| --- | ---: | --- | --- | --- |\n" + rows),
     })
@@ -143,22 +149,34 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"s3"}, deps=[raw_oss_export],
     description="The day's export objects copied byte for byte into the raw bucket under the same key; "
-                "objects already there with the same size and ETag are skipped.",
+                "objects already there with the same size and ETag are skipped. In push mode (Function "
+                "Compute copies them), the copies found are verified against the source's size and ETag.",
 )
 @fails_clearly
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
+    objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
+                          export_settings.export_prefix)
+    if export_settings.ingestion_mode == "push":
+        target = raw_bucket.open()
+        problems = [p for item in objects if (p := verify_copy(target, item.stored.key, item.stored))]
+        if problems:
+            raise dg.Failure(description=f"{len(problems)} copies in {raw_bucket.describe()} do not match their "
+                                         f"source: {'; '.join(problems)}", metadata={"problems": problems})
+        return dg.MaterializeResult(metadata={
+            "ingestion": "push (copied by Function Compute)", "verified": len(objects),
+            "bytes": sum(o.stored.size for o in objects), "bucket": raw_bucket.describe(),
+        })
     copied = skipped = copied_bytes = 0
     source, target = export_bucket.open(), raw_bucket.open()
-    for item in day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
-                            export_settings.export_prefix):
+    for item in objects:
         if copy_if_changed(source, target, item.stored.key, item.stored):
             copied += 1
             copied_bytes += item.stored.size
         else:
             skipped += 1
     return dg.MaterializeResult(metadata={
-        "copied": copied, "skipped (same size and ETag)": skipped, "bytes copied": copied_bytes,
+        "ingestion": "pull", "copied": copied, "skipped (same size and ETag)": skipped, "bytes copied": copied_bytes,
         "bucket": raw_bucket.describe(),
     })
 
