@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-push test bench ui install clean
+.PHONY: demo demo-push test bench ui install clean function-zip
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -32,5 +32,10 @@ ui: $(STAMP)
 	mkdir -p .focus/dagster
 	DAGSTER_HOME=$(abspath .focus/dagster) $(BIN)/dagster dev -w workspace.yaml
 
+# The push mode's Function Compute package (deploy/function_compute, docs/function_compute.md):
+# dependencies for the Python 3.12 runtime are built with a local Python 3.12 (PYTHON312=...).
+function-zip: $(STAMP)
+	$(BIN)/python deploy/function_compute/package.py --out dist/focus-assets-function.zip
+
 clean:
-	rm -rf $(VENV) .focus .pytest_cache benchmarks/.data
+	rm -rf $(VENV) .focus .pytest_cache benchmarks/.data dist

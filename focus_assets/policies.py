@@ -2,10 +2,13 @@
 
 `docs/policies/aws-iam-pipeline.json` is the IAM policy of the pipeline's role (S3, Glue,
 Athena); `docs/policies/alibaba-ram-export-reader.json` the RAM policy that reads the export (list
-and get under the export prefix, nothing else). Their `${NAME}` placeholders are named after the
-environment variables the aws deployment reads, plus `AWS_ACCOUNT_ID` and the bucket and prefix
-of `FOCUS_ATHENA_OUTPUT`. Every value is checked with `focus.names` before it goes into an ARN
-(a `*` or `${...}` in a prefix would widen the grant). Pure: no Dagster, no cloud call.
+and get under the export prefix, nothing else). `aws-iam-function.json` and
+`alibaba-ram-function.json` are those of the push mode's Function Compute handler (its AWS keys:
+copy into the raw bucket under the export prefix; its RAM role: get under the export prefix).
+Their `${NAME}` placeholders are named after the environment variables the aws deployment reads,
+plus `AWS_ACCOUNT_ID` and the bucket and prefix of `FOCUS_ATHENA_OUTPUT`. Every value is checked
+with `focus.names` before it goes into an ARN (a `*` or `${...}` in a prefix would widen the
+grant). Pure: no Dagster, no cloud call.
 
     focus-assets policies [--account-id ID] [--only NAME]
 """
@@ -20,7 +23,9 @@ from pathlib import Path
 from .focus import names
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "docs" / "policies"
-POLICIES = {name: POLICY_DIR / f"{name}.json" for name in ("aws-iam-pipeline", "alibaba-ram-export-reader")}
+# The pipeline's two, and the two of the push mode's Function Compute handler (docs/function_compute.md).
+POLICIES = {name: POLICY_DIR / f"{name}.json" for name in ("aws-iam-pipeline", "alibaba-ram-export-reader",
+                                                          "aws-iam-function", "alibaba-ram-function")}
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 

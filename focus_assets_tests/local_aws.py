@@ -35,9 +35,14 @@ def free_port() -> int:
 class OssDialect:
     def __init__(self, app):
         self.app = app
+        # OSS symlinks, which moto lacks: "/bucket/key" -> x-oss-symlink-target as sent (URL-quoted
+        # by oss2's put_symlink, unquoted by its get_symlink). Answered here, without faults.
+        self.symlinks: dict[str, str] = {}
 
     def __call__(self, environ, start_response):
         query = environ.get("QUERY_STRING", "")
+        if {"symlink", "symlink="} & set(query.split("&")):
+            return self._symlink(environ, start_response)
         environ["QUERY_STRING"] = "&".join(p for p in query.split("&") if p and not p.endswith("="))
         captured = {}
 
@@ -52,6 +57,23 @@ class OssDialect:
             body = body.replace(b"</StorageClass>", b"</StorageClass><Type>Normal</Type>")
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
         start_response(captured["status"], headers)
+        return [body]
+
+    def _symlink(self, environ, start_response):
+        """PUT /bucket/key?symlink (header x-oss-symlink-target) and GET or HEAD of it."""
+        path, body, headers = environ.get("PATH_INFO", ""), b"", []
+        if environ["REQUEST_METHOD"] == "PUT":
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            self.symlinks[path] = environ.get("HTTP_X_OSS_SYMLINK_TARGET", "")
+            status = "200 OK"
+        elif path in self.symlinks:
+            status, headers = "200 OK", [("x-oss-symlink-target", self.symlinks[path])]
+        else:
+            status = "404 Not Found"
+            body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
+                    b"<Message>The specified key does not exist.</Message><RequestId>symlink</RequestId></Error>")
+            headers = [("Content-Type", "application/xml")]
+        start_response(status, headers + [("x-oss-request-id", "symlink"), ("Content-Length", str(len(body)))])
         return [body]
 
 

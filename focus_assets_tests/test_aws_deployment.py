@@ -86,7 +86,7 @@ def test_a_missing_setting_is_named(monkeypatch):
     for name in ("FOCUS_RAW_BUCKET", "OSS_ACCESS_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FOCUS_DEPLOYMENT", "aws")
-    with pytest.raises(ValueError, match="needs the environment variables .*OSS_ACCESS_KEY_SECRET.*FOCUS_RAW_BUCKET"):
+    with pytest.raises(ValueError, match="needs the environment variables .*FOCUS_RAW_BUCKET.*OSS_ACCESS_KEY_SECRET"):
         resources_for()
 
 

@@ -215,6 +215,20 @@ def test_the_ram_policy_allows_listing_and_reading_the_export_and_nothing_else(r
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["bills/focus-export/*"]}}
 
 
+def test_the_function_policies_allow_what_the_push_handler_calls_and_nothing_else(rendered):
+    """The Function Compute handler reads the event's object (OssBucket head, local_copy,
+    symlink_target) and copies it with replication.copy_if_changed (S3Bucket head, metadata,
+    upload), under the export prefix only."""
+    scanner = _scan()
+    oss = set().union(*(scanner.closure(("OssBucket", m)) for m in ("head", "local_copy", "symlink_target")))
+    s3 = set().union(*(scanner.closure(("S3Bucket", m)) for m in ("head", "metadata", "upload")))
+    raw_export = "arn:aws:s3:::finops-raw/alibaba/raw/focus-export/*"
+    # HeadObject of a copy not made yet answers 404 only to a caller allowed s3:ListBucket (else 403)
+    expected = {(action, raw_export) for call in s3 for action in ACTIONS[call]} | {("s3:ListBucket", RAW[0])}
+    assert _grants(rendered["aws-iam-function"]) == expected
+    assert _grants(rendered["alibaba-ram-function"]) == {(action, OSS_EXPORT) for call in oss for action in ACTIONS[call]}
+
+
 def test_resources_name_only_the_configured_buckets_prefixes_database_and_workgroup(rendered):
     s3_buckets, s3_objects, glue, athena = set(), set(), set(), set()
     for _, resource in _grants(rendered["aws-iam-pipeline"]):

@@ -1,16 +1,28 @@
 """Push mode: Alibaba's Function Compute copies the export into the raw bucket; Dagster lists,
 verifies and types only what landed there, and its sensor watches the raw prefix."""
 
+import importlib.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
 import dagster as dg
 
 from focus_assets.alibaba.assets import ASSETS, ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.demo import push_deliveries
+from focus_assets.definitions import defs
 from focus_assets.deployment import local_resources, resources_for
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
+from .local_aws import OSS_KEY_ID, OSS_SECRET, aws_deployment
 from .test_dagster_local import materialize_day
 from .test_run_safety import current, digests
+
+FUNCTION = Path(__file__).resolve().parents[1] / "deploy" / "function_compute" / "index.py"
 
 
 def test_push_mode_on_the_embedded_default_equals_pull_mode(tmp_path):
@@ -58,3 +70,64 @@ def test_push_mode_needs_no_oss_settings(monkeypatch):
     resources = resources_for()
     assert resources["export_bucket"] is resources["raw_bucket"]
     assert resources["export_settings"] == ExportSettings(ingestion_mode="push")
+
+
+def load_function():
+    """deploy/function_compute/index.py, as Function Compute loads it."""
+    spec = importlib.util.spec_from_file_location("function_compute_index", FUNCTION)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    levels = {name: logging.getLogger(name).level for name in ("oss2", "botocore", "boto3", "s3transfer", "urllib3")}
+    spec.loader.exec_module(module)
+    for name, level in levels.items():  # the function quiets client loggers; other tests want them as they were
+        logging.getLogger(name).setLevel(level)
+    return module
+
+
+def oss_trigger(key: str, size: int, etag: str) -> bytes:
+    return json.dumps({"events": [{
+        "eventName": "ObjectCreated:PutObject", "eventSource": "acs:oss", "eventTime": "2026-01-05T00:00:00.000Z",
+        "eventVersion": "1.0", "region": "cn-hangzhou",
+        "oss": {"bucket": {"arn": "acs:oss:cn-hangzhou:1234567890:alibaba-export", "name": "alibaba-export",
+                           "ownerIdentity": "1234567890"},
+                "object": {"deltaSize": size, "eTag": etag.upper(), "key": key, "size": size},
+                "ossSchemaVersion": "1.0", "ruleId": "focus-export-rule"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {"requestId": "0"},
+        "userIdentity": {"principalId": "1234567890"}}]}).encode()
+
+
+def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_pull(tmp_path, monkeypatch):
+    days = ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+    materialized = days[1::2]  # two of them are enough to compare, and keep the test short
+    with aws_deployment(tmp_path / "pull", monkeypatch) as pulled:
+        for day in materialized:
+            assert dg.materialize(ASSETS, partition_key=day, resources=resources_for()).success
+        expected = pulled.state()
+
+    with aws_deployment(tmp_path / "push", monkeypatch) as pushed:
+        function = load_function()
+        for name, value in {"S3_BUCKET_NAME": "focus-raw", "S3_PREFIX": "alibaba", "S3_REGION": "us-east-1",
+                            "S3_ENDPOINT_URL": pushed.endpoint, "OSS_ENDPOINT": os.environ["FOCUS_OSS_ENDPOINT"],
+                            "OSS_PREFIX": "bills", "EXPORT_PREFIX": "focus-export/"}.items():
+            monkeypatch.setenv(name, value)
+        context = SimpleNamespace(credentials=SimpleNamespace(access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET,
+                                                              security_token=None), request_id="test")
+        for stored in pushed.s3.list_objects_v2(Bucket="alibaba-export")["Contents"]:  # one trigger per object
+            if not any(stored["Key"].split("/")[-2].startswith(day.replace("-", "")) for day in materialized):
+                continue  # the other days' objects stay in OSS
+            result = json.loads(function.handler(oss_trigger(stored["Key"], stored["Size"], stored["ETag"].strip('"')),
+                                                 context))
+            assert len(result["copied"]) == 1, result
+        monkeypatch.setenv("FOCUS_INGESTION_MODE", "push")
+        for name in ("FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"):
+            monkeypatch.delenv(name)  # the AWS side has no access to OSS
+        resources = resources_for()
+        sensor = defs.get_sensor_def("new_alibaba_deliveries")  # ticked with the push-mode resources: lists S3
+        with dg.build_sensor_context(resources=resources) as context:
+            tick = sensor(context)
+        assert sorted(r.partition_key for r in tick.run_requests) == materialized
+        for day in materialized:
+            result = dg.materialize(ASSETS, partition_key=day, resources=resources)
+            assert result.success
+            assert result.asset_materializations_for_node("raw_s3_csv")[0].metadata["verified"].value >= 1
+        assert pushed.state() == expected  # raw copies, typed Parquet, ledger, Glue and SQL: as in pull mode
