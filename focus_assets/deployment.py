@@ -33,7 +33,12 @@ def ingestion_mode() -> str:
     return mode
 
 
-def local_resources(home: Path, mode: str = "pull") -> dict:
+def catch_up() -> bool:
+    """FOCUS_CATCH_UP=1: type only the newest delivery of each billing month (ExportSettings.catch_up)."""
+    return os.environ.get("FOCUS_CATCH_UP", "").lower() in ("1", "true", "yes", "on")
+
+
+def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> dict:
     """The embedded default. In push mode the stand-in for Function Compute is
     `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder)."""
     home = Path(home).resolve()
@@ -43,7 +48,7 @@ def local_resources(home: Path, mode: str = "pull") -> dict:
         "raw_bucket": raw,
         "lake": LocalFolderStore(root=str(home / "lake")),
         "warehouse": DuckDBWarehouse(database=str(home / "warehouse.duckdb"), lake_root=str(home / "lake")),
-        "export_settings": ExportSettings(ingestion_mode=mode),
+        "export_settings": ExportSettings(ingestion_mode=mode, catch_up=catch_up),
     }
 
 
@@ -98,14 +103,14 @@ def aws_resources() -> dict:
         ),
         "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
                                           source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai"),
-                                          ingestion_mode=mode),
+                                          ingestion_mode=mode, catch_up=catch_up()),
     }
 
 
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
-        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode())
+        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode(), catch_up())
     if deployment == "aws":
         return aws_resources()
     raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")

@@ -53,6 +53,10 @@ class ExportSettings(dg.ConfigurableResource):
     # Function Compute copies it on an OSS trigger (deploy/function_compute/); the deployment then
     # gives the raw bucket as export_bucket, and raw_s3_csv verifies the copies it finds.
     ingestion_mode: Literal["pull", "push"] = "pull"
+    # Catch-up (a backfill of many daily snapshots): type only the newest delivery of each billing
+    # month the export bucket holds; older ones are superseded (only the latest is current) and stay
+    # in the raw bucket, to be typed on demand by re-running their day with catch_up off.
+    catch_up: bool = False
 
     def transform_settings(self) -> TransformSettings:
         settings = TransformSettings(source_timezone=self.source_timezone,
@@ -114,6 +118,26 @@ def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefi
             if delivery_day(delivery, stored.last_modified, settings.source_timezone) == day:
                 found.append(DayObject(stored, delivery))
     return found
+
+
+def newest_deliveries(store: ObjectStore, settings: TransformSettings, prefix: str, months: set[str]) -> dict[str, str]:
+    """The newest delivery stamp (batch_ts) of each of these billing months in `store`."""
+    newest: dict[str, str] = {}
+    for month in sorted(months):
+        for stored in store.list_objects(f"{prefix}{month}/"):
+            try:
+                delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
+            except DeliveryError:
+                continue
+            if delivery.yearmonth == month and delivery.batch_ts > newest.get(month, ""):
+                newest[month] = delivery.batch_ts
+    return newest
+
+
+def superseded(objects: list[DayObject], newest: dict[str, str]) -> tuple[list[DayObject], list[DayObject]]:
+    """(objects to type, objects of a delivery that a newer one of its month replaces)."""
+    older = [o for o in objects if o.delivery.yearmonth and o.delivery.batch_ts < newest.get(o.delivery.yearmonth, "")]
+    return [o for o in objects if o not in older], older
 
 
 def _deliveries(objects: list[DayObject]) -> list[str]:
@@ -205,9 +229,15 @@ TYPED_CHECKS = [
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
 )
 @fails_clearly
-def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
-                        export_settings: ExportSettings) -> dg.MaterializeResult:
+def typed_focus_parquet(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
+                        lake: ObjectStore, export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
+    objects = day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix)
+    skipped: list[DayObject] = []
+    if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
+        months = {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
+        newest = newest_deliveries(export_bucket, settings, export_settings.export_prefix, months)
+        objects, skipped = superseded(objects, newest)
     total = Reconciliation()
     outputs, months, repairs = [], set(), defaultdict(int)
     missing, unknown, unwritten = set(), set(), []
@@ -215,7 +245,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
     # day leaves the lake (and what the views show) as it was.
     with lake.writable_root() as root:
         files = []
-        for item in day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix):
+        for item in objects:
             with raw_bucket.local_copy(item.stored.key) as path:
                 report = convert_object(path, item.stored.key, root, settings, last_modified=item.stored.last_modified)
             for member in report.members:
@@ -242,6 +272,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, raw_bucket: ObjectSto
             "BilledCost per currency": {c: m["BilledCost"]["written"] for c, m in summary["money"].items()},
             "billing months": sorted(m for m in months if m),
             "repairs (rows)": dict(sorted(repairs.items())),
+            "superseded deliveries not typed (catch-up)": _deliveries(skipped),
             "outputs": outputs,
             "dagster/column_schema": _column_schema(),
             "reconciliation": dg.MetadataValue.json(summary),

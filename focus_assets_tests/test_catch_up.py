@@ -1,0 +1,41 @@
+"""Catch-up: in a backfill of daily month-to-date snapshots, only the newest delivery of each
+billing month is typed; the current view is the same as without it, and a superseded delivery
+can still be typed on demand."""
+
+from focus_assets.deployment import local_resources
+from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+
+from .test_dagster_local import materialize_day
+from .test_run_safety import current
+
+DAYS = ["2026-01-02", "2026-01-03", "2026-01-04"]  # January snapshots of the 2nd-4th, December's final file on the 3rd
+
+
+def history(resources) -> list[tuple]:
+    return resources["warehouse"].query("SELECT DISTINCT yearmonth, batch_ts FROM alibaba_focus_history ORDER BY ALL")
+
+
+def test_catch_up_types_only_the_newest_delivery_of_each_month(tmp_path):
+    homes = {}
+    for mode in ("full", "catch_up"):
+        homes[mode] = tmp_path / mode
+        for delivery in sample_deliveries():
+            if delivery.batch_ts[:8] <= "20260104":
+                write_delivery(homes[mode] / "oss", delivery)
+    full, fast = local_resources(homes["full"]), local_resources(homes["catch_up"], catch_up=True)
+    typed = {}
+    for day in DAYS:
+        materialize_day(full, day)
+        typed[day] = materialize_day(fast, day)["typed_focus_parquet"]
+    assert typed["2026-01-02"]["superseded deliveries not typed (catch-up)"] == ["202601/20260102T050000"]
+    assert typed["2026-01-02"]["dagster/row_count"] == 0
+    assert typed["2026-01-03"]["superseded deliveries not typed (catch-up)"] == ["202601/20260103T060000"]
+    assert typed["2026-01-03"]["billing months"] == ["202512"]  # December's final file is the newest of its month
+    assert typed["2026-01-04"]["superseded deliveries not typed (catch-up)"] == []
+    assert current(fast) == current(full)
+    assert history(fast) == [("202512", "20260103T100000"), ("202601", "20260104T070000")]
+
+    on_demand = local_resources(homes["catch_up"])  # catch-up off: the superseded day, typed after all
+    materialize_day(on_demand, "2026-01-02")
+    assert ("202601", "20260102T050000") in history(on_demand)
+    assert current(on_demand) == current(full)  # history, never current
