@@ -15,7 +15,7 @@ import re
 import socket
 import threading
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -106,7 +106,13 @@ class FaultPlan:
     armed: bool = True  # off while a test sets up its buckets
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     injected: list[tuple[str, str, str]] = field(default_factory=list)  # (service, fault, request)
+    # every request that reached the injector, armed or not: (service, operation) -> count
+    calls: Counter = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, service: str, environ) -> None:
+        with self._lock:
+            self.calls[(service, _operation(environ))] += 1
 
     def fault_for(self, service: str, method: str, path: str) -> str | None:
         with self._lock:
@@ -142,6 +148,23 @@ class FaultPlan:
         return {s: len(f) - done[s] for s, f in self.transient.items() if len(f) > done[s]}
 
 
+_LISTING = {"list-type", "prefix", "delimiter", "continuation-token", "start-after", "max-keys", "marker",
+            "encoding-type", "fetch-owner"}
+
+
+def _operation(environ) -> str:
+    """Glue's or Athena's operation (X-Amz-Target); for S3 and OSS, "LIST" for a listing of a
+    bucket (path-style), else the HTTP method."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rpartition(".")[2]
+    method, bucket = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "").strip("/")
+    names = {p.partition("=")[0] for p in environ.get("QUERY_STRING", "").split("&") if p}
+    if method == "GET" and bucket and "/" not in bucket and names <= _LISTING:
+        return "LIST"
+    return method
+
+
 def _service(environ) -> str:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     return "glue" if target.startswith("AWSGlue") else "athena" if target.startswith("AmazonAthena") else "s3"
@@ -159,6 +182,7 @@ class FaultInjector:
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
         service = "oss" if self.dialect == "oss" else _service(environ)
+        self.plan.count(service, environ)
         fault = self.plan.fault_for(service, environ["REQUEST_METHOD"], path)
         if fault is None:
             return self.app(environ, start_response)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
 
 from ..storage.base import Bucket, StorageError, StoredObject
 from ..storage.local import LocalFolder
@@ -103,9 +104,15 @@ class S3Store(ObjectStore):
     s3: S3Resource
     bucket: str
     prefix: str = ""
+    # One client for the resource's life: S3Resource.get_client() builds a new boto3 session each
+    # time (~100 ms), which would dominate a sensor tick or a day of small calls.
+    _opened: S3Bucket | None = PrivateAttr(default=None)
 
     def open(self) -> S3Bucket:
-        return S3Bucket(self.s3.get_client, self.bucket, self.prefix)
+        if self._opened is None:
+            client = self.s3.get_client()  # boto3 clients are thread-safe
+            self._opened = S3Bucket(lambda: client, self.bucket, self.prefix)
+        return self._opened
 
     def storage_options(self) -> dict[str, str | int] | None:
         # polars retries 5xx, throttling and dropped connections itself, with backoff

@@ -19,8 +19,11 @@ from __future__ import annotations
 import calendar
 import gzip
 import io
+import itertools
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -241,3 +244,33 @@ def write_large_export(path: Path, rows: int, billing_month: str = "202601", see
                 data = data.split(b"\n", 1)[1]  # the header once
             out.write(data)
     return Path(path)
+
+
+def history_deliveries(newest: date = date(2026, 1, 5)) -> Iterator[tuple[str, str]]:
+    """(billing month, stamp) of every delivery up to `newest`, newest first, without end: a
+    month-to-date snapshot on the 2nd to the last day of month M (08:00) and M's final file on the
+    3rd of M+1 (10:00), both in M's folder."""
+    day = newest
+    while True:
+        if day.day == 3:
+            previous = day.replace(day=1) - timedelta(days=1)
+            yield f"{previous:%Y%m}", f"{day:%Y%m%d}T100000"
+        if day.day >= 2:
+            yield f"{day:%Y%m}", f"{day:%Y%m%d}T080000"
+        day -= timedelta(days=1)
+
+
+def delivery_keys(billing_month: str, stamp: str, prefix: str = "focus-export", files: int = 2) -> list[str]:
+    """The keys of one delivery: a file per billing account."""
+    return [f"{prefix}/{billing_month}/{stamp}/{account}_{site}_BillingItemDetail_{billing_month}.csv.gz"
+            for account, _, _, _, site in ACCOUNTS[:files]]
+
+
+def history_keys(objects: int, prefix: str = "focus-export", newest: date = date(2026, 1, 5),
+                 files: int = 2) -> list[str]:
+    """The keys of the newest `objects` objects of a long export history, newest first (the oldest
+    delivery may be cut short): for measuring what listing costs, so no contents. With two files a
+    delivery, the two latest billing months hold 70 objects; more objects add older months."""
+    keys = itertools.chain.from_iterable(delivery_keys(month, stamp, prefix, files)
+                                         for month, stamp in history_deliveries(newest))
+    return list(itertools.islice(keys, objects))

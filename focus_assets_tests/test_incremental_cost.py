@@ -1,0 +1,99 @@
+"""What the sensor and the partition registration cost does not grow with the history: requests
+counted at moto's server (no timing). The figures at scale: benchmarks/incremental.py."""
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from focus_assets.alibaba.assets import ExportSettings
+from focus_assets.alibaba.sensors import plan_runs
+from focus_assets.focus.writer import OUTPUT_TABLE
+from focus_assets.resources.athena import GlueCatalog
+from focus_assets.resources.stores import OssStore
+from focus_assets.samples.alibaba import history_deliveries, history_keys
+from focus_assets.storage.s3 import S3Bucket
+
+from .local_aws import FaultPlan, aws_and_oss
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+SIZES = (50, 500)  # export objects: 2 and 10 billing months
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Both local servers, and the export of each size in a bucket of its own (through HTTP)."""
+    plan = FaultPlan()
+    with aws_and_oss(plan) as (s3_endpoint, oss_endpoint):
+        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
+        for n in SIZES:
+            client.create_bucket(Bucket=f"export-{n}")
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda key, n=n: client.put_object(Bucket=f"export-{n}", Key=key, Body=b"x"),
+                              history_keys(n)))
+        yield plan, s3_endpoint, oss_endpoint
+
+
+def requests_of(plan: FaultPlan, action):
+    """(the result, the requests the server received meanwhile, by (service, operation))."""
+    before = plan.calls.copy()
+    result = action()
+    return result, dict(plan.calls - before)
+
+
+def export_store(kind: str, servers, n: int):
+    """The bucket that S3Store (push mode) or OssStore (pull mode) opens; the S3 one keeps its boto3
+    client (S3Store makes one per call, which costs time, not requests)."""
+    _, s3_endpoint, oss_endpoint = servers
+    if kind == "s3":
+        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
+        return S3Bucket(lambda: client, f"export-{n}")
+    return OssStore(endpoint=oss_endpoint, bucket=f"export-{n}", access_key_id="LTAI-test", access_key_secret="test")
+
+
+@pytest.mark.parametrize("kind", ["s3", "oss"])
+def test_a_quiet_tick_lists_the_same_with_ten_times_the_history(servers, kind):
+    plan = servers[0]
+    first, quiet = {}, {}
+    for n in SIZES:
+        store = export_store(kind, servers, n)
+        (runs, cursor, _), first[n] = requests_of(plan, lambda store=store: plan_runs(store, ExportSettings(), None))
+        assert runs
+        (runs, again, _), quiet[n] = requests_of(plan, lambda store=store, cursor=cursor: plan_runs(
+            store, ExportSettings(), cursor))
+        assert runs == [] and again == cursor
+    # the first tick lists every month (more at 500 objects); a quiet one the month folders and the two latest months
+    months = {n: len({key.split("/")[1] for key in history_keys(n)}) for n in SIZES}
+    assert months == {50: 2, 500: 10}
+    assert first == {n: {(kind, "LIST"): 1 + months[n]} for n in SIZES}
+    assert quiet[SIZES[0]] == quiet[SIZES[1]] == {(kind, "LIST"): 3}
+
+
+@pytest.mark.parametrize("kind", ["s3", "oss"])
+def test_a_list_request_returns_up_to_a_thousand_keys(servers, kind):
+    """oss2 asks for 100 keys a page unless told: the OSS store asks for OSS's maximum, 1,000."""
+    store = export_store(kind, servers, SIZES[1])
+    listed, requests = requests_of(servers[0], lambda: store.list_objects("focus-export/"))
+    assert len(listed) == SIZES[1] and requests == {(kind, "LIST"): 1}
+
+
+def test_registering_a_partition_costs_the_same_with_200_registered(servers, monkeypatch):
+    plan, s3_endpoint, _ = servers
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    new = ("202601", "20260106T080000")
+    calls = {}
+    for earlier in (1, 200):
+        glue = GlueCatalog(region_name="us-east-1", database=f"focus_{earlier}", endpoint_url=s3_endpoint)
+        location = "s3://focus-lake/lake/focus_alibaba_normalized/"
+        glue.ensure_table(location)
+        existing = list(itertools.islice(history_deliveries(), earlier))
+        for start in range(0, earlier, 100):
+            glue.client().batch_create_partition(DatabaseName=glue.database, TableName=OUTPUT_TABLE, PartitionInputList=[
+                {"Values": list(p), "StorageDescriptor": {"Location": f"{location}yearmonth={p[0]}/batch_ts={p[1]}/"}}
+                for p in existing[start:start + 100]])
+        added, calls[earlier] = requests_of(plan, lambda glue=glue, location=location: glue.register_partitions(
+            location, [new]))
+        assert added == 1
+    assert calls[1] == calls[200] == {("glue", "GetPartition"): 1, ("glue", "BatchCreatePartition"): 1}
