@@ -276,8 +276,8 @@ def conclusion(sensor: list[dict], glue: list[dict], msck: list[dict], setup: di
         + " on OSS). A quiet tick's wall time on moto: "
         + ", ".join(f"{STORES[s]} {quiet[s][0]['ms']:.0f} ms at {sizes[0]:,} and {quiet[s][-1]['ms']:.0f} ms at "
                     f"{sizes[-1]:,}" for s in STORES)
-        + f"; the S3 store's is mostly client setup, a new boto3 session per listing (~{setup['s3_client_ms']:.0f} ms "
-        "each, dagster-aws's S3Resource.get_client), and moto adds time with the bucket's size because it scans every "
+        + f"; the S3 store builds its boto3 client once (~{setup['s3_client_ms']:.0f} ms, dagster-aws's "
+        "S3Resource.get_client), and moto adds time with the bucket's size because it scans every "
         "key to answer a prefix listing, where S3 and OSS look keys up in an index.",
         f"Registering a new partition makes {glue[0]['glue_calls']} Glue calls on day {glue[0]['day']:,} and "
         f"{glue[-1]['glue_calls']} on day {glue[-1]['day']:,} (one GetPartition per new partition, one "
@@ -321,13 +321,13 @@ def main() -> None:
         glue = glue_registration(plan, aws, earlier, repeat)
         msck = msck_listing(plan, s3, lambda bucket: S3Store(s3=s3_resource, bucket=bucket, prefix=LAKE_PREFIX),
                             lake_partitions, repeat)
-        # What the stores pay before any request: S3Store opens a boto3 session per call
-        # (dagster-aws's S3Resource.get_client), OssStore an oss2.Bucket.
+        # What the stores pay before any request: S3Store builds a boto3 client once
+        # (dagster-aws's S3Resource.get_client), OssStore an oss2.Bucket per call.
         setup = {"s3_client_ms": measured(plan, s3_resource.get_client, max(repeat, 5))[1],
                  "oss_bucket_ms": measured(plan, lambda: stores["oss"][0]("oss-100").open(), max(repeat, 5))[1]}
         setup = {k: round(v, 1) for k, v in setup.items()}
     print_tables(sensor, glue, msck)
-    print(f"\n   opening a store, no request: S3Store (a boto3 session per call) {setup['s3_client_ms']:.0f} ms, "
+    print(f"\n   opening a store, no request: S3Store (its boto3 client, once) {setup['s3_client_ms']:.0f} ms, "
           f"OssStore {setup['oss_bucket_ms']:.1f} ms (median)")
     text = conclusion(sensor, glue, msck, setup)
     print(f"\n{text}\n\n({time.perf_counter() - started:.0f} s in all)")
