@@ -119,3 +119,19 @@ def test_the_local_folder_store_refuses_keys_that_lead_out_of_it(tmp_path, key):
     with pytest.raises(UnsafeNameError, match="is refused"):
         store.head(key)
     assert not (tmp_path / "outside.csv").exists()
+
+
+def test_a_run_never_reads_the_lakes_files_to_list_them(tmp_path, monkeypatch):
+    """The lake grows every day: listing its partitions must not hash (read) every file in it,
+    or each run would cost more than the one before."""
+    from focus_assets.storage import local
+
+    for delivery in sample_deliveries():
+        write_delivery(tmp_path / "oss", delivery)
+    resources = local_resources(tmp_path)
+    materialize_day(resources, "2026-01-03")
+    hashed = []
+    real_md5 = local.md5_of
+    monkeypatch.setattr(local, "md5_of", lambda path: hashed.append(path) or real_md5(path))
+    materialize_day(resources, "2026-01-05")
+    assert hashed and not [p for p in hashed if (tmp_path / "lake") in p.parents]  # export objects only

@@ -31,8 +31,8 @@ class ObjectStore(dg.ConfigurableResource):
     def open(self) -> Bucket:
         raise NotImplementedError
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
-        return self.open().list_objects(prefix)
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
+        return self.open().list_objects(prefix, etags)
 
     def list_folders(self, prefix: str = "") -> list[str]:
         return self.open().list_folders(prefix)

@@ -28,7 +28,9 @@ class StorageError(OSError):
 class Bucket:
     """A bucket, or a prefix in one. Keys are relative to the prefix."""
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
+        """The objects under `prefix`. etags=False: the ETag may be left empty where it costs
+        reading the object (a local folder hashes each file), for listings that need only keys."""
         raise NotImplementedError
 
     def list_folders(self, prefix: str = "") -> list[str]:

@@ -26,9 +26,9 @@ class LocalFolder(Bucket):
     def describe(self) -> str:
         return f"folder {self.base}"
 
-    def _object(self, path: Path) -> StoredObject:
+    def _object(self, path: Path, etag: bool = True) -> StoredObject:
         stat = path.stat()
-        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5_of(path),
+        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5_of(path) if etag else "",
                             datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc))
 
     def _path(self, key: str) -> Path:
@@ -38,11 +38,11 @@ class LocalFolder(Bucket):
         path = self._path(key)
         return path.with_name(f".{path.name}.metadata.json")
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
         start = self.base / prefix
         if not start.exists():
             return []
-        return [self._object(p) for p in sorted(start.rglob("*"))
+        return [self._object(p, etags) for p in sorted(start.rglob("*"))
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
 
     def list_folders(self, prefix: str = "") -> list[str]:

@@ -59,7 +59,7 @@ class OssBucket(Bucket):
         return StoredObject(key[len(self.prefix):], size, etag.strip('"').lower(),
                             datetime.fromtimestamp(last_modified, tz=timezone.utc))
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:  # ETags come with the listing
         listing = _oss_call(lambda: list(oss2.ObjectIteratorV2(self.client, prefix=self.prefix + prefix,
                                                                max_keys=LIST_PAGE_KEYS)),
                             f"listing {self.describe()}{prefix}")

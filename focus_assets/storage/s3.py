@@ -44,7 +44,7 @@ class S3Bucket(Bucket):
     def location(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:  # ETags come with the listing
         found = []
         with aws_errors(f"S3 listing {self.describe()}{prefix}"):
             for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
