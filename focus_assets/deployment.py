@@ -33,7 +33,7 @@ def ingestion_mode() -> str:
     return mode
 
 
-def catch_up() -> bool:
+def catch_up_enabled() -> bool:
     """FOCUS_CATCH_UP=1: type only the newest delivery of each billing month (ExportSettings.catch_up)."""
     return os.environ.get("FOCUS_CATCH_UP", "").lower() in ("1", "true", "yes", "on")
 
@@ -103,14 +103,14 @@ def aws_resources() -> dict:
         ),
         "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
                                           source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai"),
-                                          ingestion_mode=mode, catch_up=catch_up()),
+                                          ingestion_mode=mode, catch_up=catch_up_enabled()),
     }
 
 
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
-        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode(), catch_up())
+        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode(), catch_up_enabled())
     if deployment == "aws":
         return aws_resources()
     raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -64,3 +65,9 @@ def convert_text(tmp_path: Path, text: str, *, key: str = KEY, settings: Transfo
 def read_outputs(report: ObjectReport, which: str) -> pl.DataFrame:
     paths = [getattr(m, which) for m in report.members if getattr(m, which)]
     return pl.concat([pl.read_parquet(p) for p in paths]) if paths else pl.DataFrame()
+
+
+def digests(root: Path, pattern: str = "*") -> dict[str, str]:
+    """The files under `root` matching `pattern` (hidden ones included), by content."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob(pattern)) if p.is_file()}

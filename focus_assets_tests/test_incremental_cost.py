@@ -43,8 +43,8 @@ def requests_of(plan: FaultPlan, action):
 
 
 def export_store(kind: str, servers, n: int):
-    """The bucket that S3Store (push mode) or OssStore (pull mode) opens; the S3 one keeps its boto3
-    client (S3Store makes one per call, which costs time, not requests)."""
+    """The bucket that S3Store (push mode) or OssStore (pull mode) opens, the S3 one on a client of
+    its own (the test counts requests, not client setup)."""
     _, s3_endpoint, oss_endpoint = servers
     if kind == "s3":
         client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)

@@ -18,9 +18,10 @@ from focus_assets.definitions import defs
 from focus_assets.deployment import local_resources, resources_for
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
+from .helpers import digests
 from .local_aws import OSS_KEY_ID, OSS_SECRET, aws_deployment
 from .test_dagster_local import materialize_day
-from .test_run_safety import current, digests
+from .test_run_safety import current
 
 FUNCTION = Path(__file__).resolve().parents[1] / "deploy" / "function_compute" / "index.py"
 

@@ -3,7 +3,6 @@ CSV text, and byte-stable re-runs."""
 
 import csv
 import gzip
-import hashlib
 import io
 import zipfile
 from collections import defaultdict
@@ -17,6 +16,8 @@ import pytest
 from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.transform import convert_object
 from focus_assets.samples.alibaba import HEADER, TAGS, sample_deliveries, write_delivery, write_large_export
+
+from .helpers import digests
 
 
 def independent_rows(path: Path) -> list[dict[str, str]]:
@@ -92,11 +93,6 @@ def test_the_generator_is_deterministic(tmp_path):
     assert first.read_bytes() == second.read_bytes()
     other_seed = write_delivery(tmp_path / "c", sample_deliveries()[1], seed=8)
     assert other_seed.read_bytes() != first.read_bytes()
-
-
-def digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_reruns_are_byte_stable(export, tmp_path):

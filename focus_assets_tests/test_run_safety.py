@@ -6,7 +6,6 @@ byte for byte where a clean run ends, with no staging leftovers. Two backfills o
 days, at the same time, end as one clean backfill; a delivery that arrives after a later one of
 the same month never becomes current."""
 
-import hashlib
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from focus_assets.alibaba.assets import ASSETS
 from focus_assets.deployment import local_resources
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
-from .helpers import KEY, csv_text, write_export
+from .helpers import KEY, csv_text, digests, write_export
 from .test_dagster_local import materialize_day
 
 BEFORE, KILLED = "2026-01-02", "2026-01-03"  # the killed day brings December's final file and a January snapshot
@@ -31,12 +30,6 @@ def new_home(path):
     for delivery in sample_deliveries():
         write_delivery(path / "oss", delivery)
     return path
-
-
-def digests(root):
-    """Every file under `root`, hidden ones included, by content."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def current(resources) -> dict[str, tuple]:

@@ -22,9 +22,9 @@ def copy_if_changed(source: Bucket, target: Bucket, key: str, found: StoredObjec
         raise FileNotFoundError(f"{source.describe()}{key}: no such object")
     target_key = target_key or key
     existing = target.head(target_key)
-    if existing is not None and existing.size == found.size and found.etag in (
-            existing.etag, target.metadata(target_key).get(SOURCE_ETAG)):
-        return False
+    if existing is not None and existing.size == found.size and (
+            existing.etag == found.etag or target.metadata(target_key).get(SOURCE_ETAG) == found.etag):
+        return False  # the metadata (another request on S3) only when the ETags differ: multipart copies
     # A multipart upload's ETag ("<md5 of md5s>-<parts>") is no content MD5: then size alone is checked.
     content_md5 = found.etag if re.fullmatch(r"[0-9a-f]{32}", found.etag) else None
     with source.local_copy(key) as path:
