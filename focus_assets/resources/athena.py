@@ -15,7 +15,7 @@ import dagster as dg
 from botocore.config import Config
 
 from ..focus.schema import PARTITION_COLUMNS, Column, output_columns
-from ..focus.writer import OUTPUT_TABLE
+from ..focus.writer import COMPRESSION, OUTPUT_TABLE
 from ..storage.s3 import aws_errors
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"})  # throttling and 5xx, with backoff
@@ -110,7 +110,7 @@ class GlueCatalog(dg.ConfigurableResource):
         table_input = {
             "Name": table,
             "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "parquet", "parquet.compression": "SNAPPY"},
+            "Parameters": {"classification": "parquet", "parquet.compression": COMPRESSION.upper()},
             "PartitionKeys": [{"Name": name, "Type": kind} for name, kind in PARTITION_COLUMNS] if partitioned else [],
             "StorageDescriptor": {
                 "Columns": [{"Name": c.name, "Type": c.kind.athena} for c in (columns or output_columns())],

@@ -10,4 +10,4 @@ CREATE EXTERNAL TABLE IF NOT EXISTS alibaba_deliveries (
 )
 STORED AS PARQUET
 LOCATION '${LAKE_LOCATION}/alibaba_deliveries/'
-TBLPROPERTIES ('parquet.compression' = 'SNAPPY')
+TBLPROPERTIES ('parquet.compression' = 'ZSTD')

@@ -72,4 +72,4 @@ CREATE EXTERNAL TABLE IF NOT EXISTS focus_alibaba_normalized (
 PARTITIONED BY (yearmonth string, batch_ts string)
 STORED AS PARQUET
 LOCATION '${LAKE_LOCATION}/focus_alibaba_normalized/'
-TBLPROPERTIES ('parquet.compression' = 'SNAPPY')
+TBLPROPERTIES ('parquet.compression' = 'ZSTD')
