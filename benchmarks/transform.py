@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each engine's fastest run is shown")
     parser.add_argument("--stages", action="store_true", help="also time the transform's stages on one thread")
     parser.add_argument("--data", type=Path, default=HERE / ".data")
+    parser.add_argument("--results", type=Path, default=HERE / "results", help="where transform-<rows>.json goes")
     args = parser.parse_args()
 
     args.data.mkdir(parents=True, exist_ok=True)
@@ -155,8 +156,8 @@ def main() -> None:
         print(f"  {'in all':<20}{sum(stages.values()):>7.2f}")
     shutil.rmtree(out, ignore_errors=True)
 
-    results = HERE / "results" / f"transform-{args.rows}.json"
-    results.parent.mkdir(exist_ok=True)
+    results = args.results / f"transform-{args.rows}.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps({
         "date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
         "rows": args.rows, "gzip_mb": round(export.stat().st_size / 1e6), "rounds": args.repeat,

@@ -23,6 +23,6 @@ def maintenance():
 
 
 weekly_maintenance = dg.ScheduleDefinition(
-    job=maintenance, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
+    name="weekly_maintenance", job=maintenance, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
     description="Sunday 03:00 Asia/Shanghai: re-register every partition.",
 )

@@ -1,0 +1,309 @@
+"""The docs cannot rot: every shell block in README.md and docs/*.md runs here, as written.
+
+Each ```sh block runs as one bash script in a sandbox folder that looks like the project after
+`make demo`: `.venv` is this interpreter's environment, `.focus` holds the demo's data, the `aws`
+CLI talks to moto's server (AWS_ENDPOINT_URL), and DAGSTER_HOME is a temporary instance. Two
+kinds of command are not run inside the block, only recorded and then checked against the test
+that does run them: `make <target>` (MAKE_TARGETS names the test that runs each target's recipe)
+and the long-running servers (`dagster-webserver`, `dagster-daemon run`, `dagster dev`), which
+`test_the_servers_the_docs_start_come_up` starts for real.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from .local_aws import aws_and_oss, free_port, reset_moto
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BIN = Path(sys.executable).parent
+
+# Each make target the docs mention, and where its recipe is run.
+MAKE_TARGETS = {
+    "demo": "test_demo.py::test_the_demo_runs_end_to_end_and_reconciles",
+    "demo-push": "test_demo.py::test_the_demo_in_push_mode_shows_the_same_figures",
+    "test": ".ci/run",
+    "install": ".ci/run",
+    "bench": "test_docs.py::test_make_bench_runs_on_a_small_export",
+    "ui": "test_docs.py::test_the_servers_the_docs_start_come_up",
+    "function-zip": "test_function_compute.py::test_the_package_holds_the_handler_and_its_modules_and_is_the_same_each_time",
+}
+# The servers' command lines in the docs, as run by test_the_servers_the_docs_start_come_up.
+SERVER_COMMANDS = {
+    "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000",
+    "dagster-daemon run -w workspace.yaml",
+}
+
+_FENCE = re.compile(r"^\s*```(\w*)\s*$")
+
+
+def fenced_blocks(language: str) -> list[tuple[str, int, str]]:
+    """(file relative to the repo, line of the fence, text) of every block fenced as `language`."""
+    blocks = []
+    for doc in DOCS:
+        lines = doc.read_text().splitlines()
+        start, opened = None, None
+        for number, line in enumerate(lines, 1):
+            match = _FENCE.match(line)
+            if not match:
+                continue
+            if start is None:
+                start, opened = number, match.group(1)
+            else:
+                if opened == language:
+                    indent = len(lines[start - 1]) - len(lines[start - 1].lstrip())
+                    body = "\n".join(text[indent:] for text in lines[start:number - 1])
+                    blocks.append((doc.relative_to(ROOT).as_posix(), start, body + "\n"))
+                start = None
+    return blocks
+
+
+SHELL_BLOCKS = fenced_blocks("sh")
+
+
+def _test_exists(reference: str) -> bool:
+    if reference == ".ci/run":  # CI runs `make test`, which installs first
+        return "make test" in (ROOT / ".ci" / "run").read_text()
+    file, name = reference.split("::")
+    return f"def {name}(" in (ROOT / "focus_assets_tests" / file).read_text()
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> Path:
+    """The demo's data, as `make demo` leaves it in .focus/."""
+    home = tmp_path_factory.mktemp("demo") / ".focus"
+    subprocess.run([sys.executable, "-m", "focus_assets.demo"], cwd=ROOT, check=True, capture_output=True,
+                   env={**_clean_environment(), "FOCUS_HOME": str(home)}, timeout=600)
+    return home
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    with aws_and_oss() as (endpoint, _):
+        yield endpoint
+
+
+def _clean_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith(("FOCUS_", "OSS_", "AWS_", "DAGSTER_"))}
+
+
+def _sandbox(tmp_path: Path, demo_home: Path, endpoint: str) -> tuple[Path, dict[str, str], Path]:
+    """A folder that looks like the project after `make demo`, its environment, and the log the
+    shims write to."""
+    sandbox = tmp_path / "project"
+    sandbox.mkdir()
+    (sandbox / ".venv").symlink_to(Path(sys.prefix))
+    (sandbox / ".focus").symlink_to(demo_home)
+    for name in ("workspace.yaml", "pyproject.toml", "Makefile"):
+        (sandbox / name).write_bytes((ROOT / name).read_bytes())
+    log = tmp_path / "recorded.txt"
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    recorder = f'#!/bin/sh\necho "$(basename "$0") $*" >> {shlex.quote(str(log))}\n'
+    for name in ("make", "dagster-webserver", "dagster-daemon"):
+        (shims / name).write_text(recorder)
+    # `dagster dev` is a server: recorded; the other dagster commands run.
+    (shims / "dagster").write_text(
+        f'#!/bin/sh\nif [ "$1" = dev ]; then echo "dagster $*" >> {shlex.quote(str(log))}; exit 0; fi\n'
+        f'exec {shlex.quote(str(BIN / "dagster"))} "$@"\n')
+    for shim in shims.iterdir():
+        shim.chmod(0o755)
+    (tmp_path / "dagster_home").mkdir()
+    environment = {
+        **_clean_environment(),
+        "PATH": f"{shims}:{BIN}:{os.environ['PATH']}",
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    return sandbox, environment, log
+
+
+def _run_block(text: str, sandbox: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=sandbox, env=environment,
+                          capture_output=True, text=True, timeout=600)
+
+
+DOCUMENTS_WITH_SHELL = sorted({file for file, _, _ in SHELL_BLOCKS})
+
+
+@pytest.mark.parametrize("document", DOCUMENTS_WITH_SHELL)
+def test_every_shell_block_runs_as_written(document, tmp_path, demo_home, moto_endpoint):
+    """A document's blocks run in order in one shell, as a reader following the page would (a
+    variable exported in one block is set in the next)."""
+    reset_moto(moto_endpoint)
+    sandbox, environment, log = _sandbox(tmp_path, demo_home, moto_endpoint)
+    blocks = [(line, text) for file, line, text in SHELL_BLOCKS if file == document]
+    script = "".join(f'echo "@@ block at line {line}" >&2\n{text}' for line, text in blocks)
+    result = _run_block(script, sandbox, environment)
+    if result.returncode != 0:
+        failed = int(re.findall(r"@@ block at line (\d+)", result.stderr)[-1])
+        raise AssertionError(f"{document}:{failed} failed:\n{dict(blocks)[failed]}\n--- stdout\n{result.stdout}"
+                             f"\n--- stderr\n{result.stderr[-3000:]}")
+    for recorded in (log.read_text().splitlines() if log.exists() else []):
+        command, *arguments = recorded.split()
+        if command == "make":
+            target = next(a for a in arguments if "=" not in a)
+            assert target in MAKE_TARGETS, f"{document}: `make {target}` is run by no test (MAKE_TARGETS)"
+        else:
+            assert recorded in SERVER_COMMANDS | {"dagster dev -w workspace.yaml"}, \
+                f"{document}: `{recorded}` is started by no test (SERVER_COMMANDS)"
+
+
+def test_there_are_shell_blocks_in_the_readme_and_the_deployment_guide():
+    files = {file for file, _, _ in SHELL_BLOCKS}
+    assert {"README.md", "docs/deploy.md", "docs/security.md"} <= files
+
+
+def test_every_make_target_the_docs_name_exists_and_is_run_by_a_test():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+    mentioned = {target for doc in DOCS for target in re.findall(r"\bmake ([a-z][a-z-]*)", doc.read_text())}
+    assert mentioned, "the docs name no make target"
+    assert mentioned <= targets, f"the docs name make targets the Makefile lacks: {sorted(mentioned - targets)}"
+    assert mentioned <= set(MAKE_TARGETS), f"no test runs: {sorted(mentioned - set(MAKE_TARGETS))}"
+    for target, reference in MAKE_TARGETS.items():
+        assert target in targets and _test_exists(reference), (target, reference)
+
+
+def test_the_deploy_guide_creates_what_the_pipeline_needs(tmp_path, demo_home, moto_endpoint):
+    reset_moto(moto_endpoint)
+    sandbox, environment, _ = _sandbox(tmp_path, demo_home, moto_endpoint)
+    block = next(text for file, _, text in SHELL_BLOCKS if file == "docs/deploy.md" and "create-work-group" in text)
+    result = _run_block(block, sandbox, environment)
+    assert result.returncode == 0, result.stderr
+
+    def client(service):
+        return boto3.client(service, endpoint_url=moto_endpoint, region_name="eu-central-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+    buckets = {b["Name"] for b in client("s3").list_buckets()["Buckets"]}
+    assert {"finops-alibaba-raw", "finops-lake", "finops-athena-results"} <= buckets
+    assert client("glue").get_database(Name="finops")["Database"]["Name"] == "finops"
+    workgroup = client("athena").get_work_group(WorkGroup="finops-etl")["WorkGroup"]["Configuration"]
+    assert workgroup["ResultConfiguration"]["OutputLocation"] == "s3://finops-athena-results/focus/"
+    policies = {p["PolicyName"] for p in client("iam").list_policies(Scope="Local")["Policies"]}
+    assert "focus-assets-pipeline" in policies
+    assert "arn:aws:s3:::finops-lake/focus/*" in (sandbox / "pipeline.json").read_text()
+
+
+def test_the_dagster_yaml_example_is_a_valid_instance(tmp_path):
+    from dagster import DagsterInstance
+
+    blocks = [text for file, _, text in fenced_blocks("yaml") if file == "docs/deploy.md"]
+    assert len(blocks) == 1
+    (tmp_path / "dagster.yaml").write_text(blocks[0])
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == yaml.safe_load(blocks[0])[
+            "run_coordinator"]["config"]["max_concurrent_runs"]
+        assert instance.run_retries_enabled
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float) -> bytes:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_the_servers_the_docs_start_come_up(tmp_path, demo_home):
+    """`make ui` (dagster dev), and the webserver and daemon of the deployment guide, each serving
+    this project's definitions from workspace.yaml."""
+    environment = {**_clean_environment(), "FOCUS_HOME": str(demo_home), "DAGSTER_HOME": str(tmp_path),
+                   "PATH": f"{BIN}:{os.environ['PATH']}"}
+    port = free_port()
+    started = []
+    try:
+        webserver = "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000".replace("3000", str(port))
+        started.append(subprocess.Popen(shlex.split(webserver), cwd=ROOT, env=environment, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        assert b"dagster_webserver_version" in _wait_for(f"http://127.0.0.1:{port}/server_info", started[-1], 120)
+        query = b'{"query": "{ assetNodes { assetKey { path } } }"}'
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assets = response.read().decode()
+        for name in ("raw_oss_export", "typed_focus_parquet", "unified_focus_view"):
+            assert name in assets
+        _stop(started[-1])
+
+        log = tmp_path / "daemon.log"
+        with open(log, "w") as output:
+            started.append(subprocess.Popen(shlex.split("dagster-daemon run -w workspace.yaml"), cwd=ROOT, env=environment,
+                                            start_new_session=True, stdout=output, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 120
+            while "SensorDaemon" not in log.read_text() and time.monotonic() < deadline:
+                assert started[-1].poll() is None, log.read_text()
+                time.sleep(0.5)
+            time.sleep(15)  # the daemons load the code location and tick
+        text = log.read_text()
+        assert "SensorDaemon" in text and started[-1].poll() is None, text
+        assert "Traceback" not in text and "Error" not in text, text
+        _stop(started[-1])
+
+        dev_port = free_port()
+        started.append(subprocess.Popen([str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-p", str(dev_port)], cwd=ROOT,
+                                        env=environment, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_for(f"http://127.0.0.1:{dev_port}/server_info", started[-1], 120)
+    finally:
+        for process in started:
+            _stop(process)
+    assert "dagster dev -w workspace.yaml" in (ROOT / "Makefile").read_text()  # what `make ui` runs
+
+
+def test_dg_check_defs_passes():
+    result = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**_clean_environment(), "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_make_bench_runs_on_a_small_export(tmp_path):
+    recipe = re.search(r"^bench:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert recipe == "$(BIN)/python benchmarks/transform.py"
+    result = subprocess.run([sys.executable, "benchmarks/transform.py", "--rows", "2000", "--repeat", "1",
+                             "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for engine in ("focus-assets convert", "polars copy", "duckdb copy"):
+        assert engine in result.stdout
+    assert (tmp_path / "results" / "transform-2000.json").exists()
+
+
+def test_the_sql_contract_page_is_what_the_views_are(demo_home):
+    """docs/sql-contract.md is generated from sql/ and the schema module over the demo's warehouse
+    (`docs/sql_contract.py`); it must be regenerated when a view or a column changes."""
+    spec = importlib.util.spec_from_file_location("sql_contract", ROOT / "docs" / "sql_contract.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = module.render(demo_home / "warehouse.duckdb")
+    assert (ROOT / "docs" / "sql-contract.md").read_text() == expected, \
+        "docs/sql-contract.md is stale: run `.venv/bin/python docs/sql_contract.py` after `make demo`"
