@@ -61,3 +61,19 @@ def test_a_failed_query_raises_with_athenas_reason():
         "State": "FAILED", "StateChangeReason": "line 1:8: Column 'billedcosts' cannot be resolved"}}})
     with stubber, pytest.raises(AthenaQueryError, match="q-1 failed: line 1:8: Column 'billedcosts' cannot be resolved"):
         wait_for_query(client, "q-1", 0.001, 0.01, 5)
+
+
+def test_more_partitions_than_glue_takes_in_one_call_are_registered_in_batches(endpoint, monkeypatch):
+    """Glue's BatchCreatePartition takes at most 100 partitions (moto does not enforce it)."""
+    glue = GlueCatalog(region_name="us-east-1", database="focus_many", endpoint_url=endpoint)
+    glue.ensure_table(LOCATION)
+    batches = []
+    client = glue.client()
+    client.meta.events.register("provide-client-params.glue.BatchCreatePartition",
+                                lambda params, **_: batches.append(len(params["PartitionInputList"])))
+    monkeypatch.setattr(GlueCatalog, "client", lambda self: client)
+    partitions = [(f"2026{month:02d}", f"2026{month:02d}{day:02d}T080000") for month in range(1, 10) for day in range(1, 29)]
+    assert glue.register_partitions(LOCATION, partitions) == 252
+    assert batches == [100, 100, 52]
+    found = client.get_paginator("get_partitions").paginate(DatabaseName="focus_many", TableName="focus_alibaba_normalized")
+    assert sum(len(page["Partitions"]) for page in found) == 252

@@ -18,6 +18,10 @@ from ..focus.schema import PARTITION_COLUMNS, Column, output_columns
 from ..focus.writer import COMPRESSION, OUTPUT_TABLE
 from ..storage.s3 import aws_errors
 
+# Glue's BatchCreatePartition takes at most 100 partitions a call (a first registration of a
+# long history, or the maintenance job after a table is recreated, has more).
+GLUE_BATCH_PARTITIONS = 100
+
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"})  # throttling and 5xx, with backoff
 _PARQUET_SERDE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -125,8 +129,8 @@ class GlueCatalog(dg.ConfigurableResource):
         return True
 
     def register_partitions(self, location: str, partitions: list[tuple[str, str]], table: str = OUTPUT_TABLE) -> int:
-        """Register (yearmonth, batch_ts) partitions not yet in the catalog: one batch call, whatever
-        the number already there. Returns how many were added."""
+        """Register (yearmonth, batch_ts) partitions not yet in the catalog: one batch call per 100
+        new ones, whatever the number already there. Returns how many were added."""
         with aws_errors(f"Glue registering partitions of {self.database}.{table}", CatalogError):
             return self._register_partitions(self.client(), location, partitions, table)
 
@@ -139,7 +143,7 @@ class GlueCatalog(dg.ConfigurableResource):
             except client.exceptions.EntityNotFoundException:
                 pass
         new = [p for p in dict.fromkeys(partitions) if p not in existing]
-        if new:
+        for start in range(0, len(new), GLUE_BATCH_PARTITIONS):
             result = client.batch_create_partition(DatabaseName=self.database, TableName=table, PartitionInputList=[{
                 "Values": [yearmonth, batch_ts],
                 "StorageDescriptor": {
@@ -147,7 +151,7 @@ class GlueCatalog(dg.ConfigurableResource):
                     "Location": f"{location.rstrip('/')}/yearmonth={yearmonth}/batch_ts={batch_ts}/",
                     **_PARQUET_SERDE,
                 },
-            } for yearmonth, batch_ts in new])
+            } for yearmonth, batch_ts in new[start:start + GLUE_BATCH_PARTITIONS]])
             # A retried call whose first attempt did reach Glue finds its partitions there already.
             errors = [e for e in result.get("Errors", []) if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
             if errors:
