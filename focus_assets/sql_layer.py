@@ -14,6 +14,7 @@ database.table): `names.table_name` refuses anything else before it is used.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,21 @@ def _drop(connection: duckdb.DuckDBPyConnection, name: str) -> None:
         "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name, name]).fetchall()
     for (kind,) in kinds:
         connection.execute(f'DROP {kind} "{name}"')
+
+
+def connect_duckdb(database: str, read_only: bool, timeout_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """Open the database file, waiting while another process holds it: DuckDB allows one writing
+    process at a time, and runs of several partitions (a backfill) share the file."""
+    wait, waited = 0.05, 0.0
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc) or waited >= timeout_seconds:
+                raise
+        time.sleep(wait)
+        waited += wait
+        wait = min(wait * 2, 1.0)
 
 
 def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sources: dict[str, SourceTable] | None = None,

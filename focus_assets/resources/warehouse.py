@@ -3,16 +3,14 @@ catalog) on AWS. Either creates the objects of `sql/` over the lake and register
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from ..focus.ddl import LOCATION_PLACEHOLDER
 from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
-from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, load_objects
+from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, connect_duckdb, load_objects
 from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
 from ..storage.s3 import aws_errors
 from .stores import S3Store
@@ -54,7 +52,7 @@ class DuckDBWarehouse(Warehouse):
     def create(self, names: set[str]) -> list[str]:
         """Create (or replace) these objects of `sql/`; returns those created."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with _connect(self.database, read_only=False) as connection:
+        with connect_duckdb(self.database, read_only=False) as connection:
             return apply_to_duckdb(connection, Path(self.lake_root), self.sources(), names=names)
 
     def register(self, partitions: list[tuple[str, str]]) -> None:
@@ -66,27 +64,12 @@ class DuckDBWarehouse(Warehouse):
         return [(name, kind) for name, kind, *_ in self.query(f'DESCRIBE "{table}"')]
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
-        with _connect(self.database, read_only=True) as connection:
+        with connect_duckdb(self.database, read_only=True) as connection:
             connection.execute("SET TimeZone = 'UTC'")
             return connection.execute(sql, parameters or []).fetchall()
 
     def describe(self) -> str:
         return f"DuckDB {self.database}"
-
-
-def _connect(database: str, read_only: bool, timeout_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
-    """Open the database file, waiting while another process holds it: DuckDB allows one writing
-    process at a time, and runs of several partitions (a backfill) share the file."""
-    wait, waited = 0.05, 0.0
-    while True:
-        try:
-            return duckdb.connect(database, read_only=read_only)
-        except duckdb.IOException as exc:
-            if "Could not set lock" not in str(exc) or waited >= timeout_seconds:
-                raise
-        time.sleep(wait)
-        waited += wait
-        wait = min(wait * 2, 1.0)
 
 
 def objects_of(kind: str, prefix: str = "") -> set[str]:

@@ -36,10 +36,11 @@ ACCOUNTS = (
 )
 SUB_ACCOUNTS = (("5011223344556677", "platform"), ("5022334455667788", "analytics"), ("5033445566778899", "web"))
 # (ServiceName, ServiceCategory, commodity code, commodity name, billing item code, item name,
-#  PricingUnit, ResourceType, resource id prefix, ChargeFrequency)
+#  PricingUnit (in FOCUS's UnitFormat: nothing documents Alibaba's own unit strings), ResourceType,
+#  resource id prefix, ChargeFrequency)
 SERVICES = (
     ("Elastic Compute Service", "Compute", "ecs", "ECS", "ecs_instance", "Instance", "Hours", "Instance", "i-bp1", "Usage-Based"),
-    ("Object Storage Service", "Storage", "oss", "OSS", "oss_storage", "Storage Capacity", "GB-Month", "Bucket", "oss-", "Usage-Based"),
+    ("Object Storage Service", "Storage", "oss", "OSS", "oss_storage", "Storage Capacity", "GB-Months", "Bucket", "oss-", "Usage-Based"),
     ("ApsaraDB RDS", "Databases", "rds", "RDS", "rds_instance", "Instance Type", "Hours", "DBInstance", "rm-bp1", "Recurring"),
     ("Server Load Balancer", "Networking", "slb", "SLB", "slb_lcu", "LCU", "LCU-Hours", "LoadBalancer", "lb-bp1", "Usage-Based"),
     ("Content Delivery Network", "Networking", "cdn", "CDN", "cdn_traffic", "Downstream Traffic", "GB", "Domain", "cdn-", "Usage-Based"),
