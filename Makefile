@@ -3,14 +3,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The FOCUS validator lives in its own venv: focus-validator 2.x needs Python 3.12 (found by
+# conformance/find-python312.sh, or PYTHON312=...), numpy<2 and pyarrow<22 (conformance/requirements.txt).
+VALIDATOR_VENV  := .venv-validator
+VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed-stamp
 
-.PHONY: demo demo-push test bench ui install clean function-zip
+.PHONY: demo demo-push test bench ui install clean function-zip conformance screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
+
+$(VALIDATOR_STAMP): conformance/requirements.txt conformance/find-python312.sh
+	@python312=$$(sh conformance/find-python312.sh) && echo "$(VALIDATOR_VENV) with $$python312" && \
+		rm -rf $(VALIDATOR_VENV) && "$$python312" -m venv $(VALIDATOR_VENV)
+	$(VALIDATOR_VENV)/bin/pip install --quiet --disable-pip-version-check -r conformance/requirements.txt
+	@touch $(VALIDATOR_STAMP)
 
 install: $(STAMP)
 
@@ -21,7 +31,8 @@ demo: $(STAMP)
 demo-push: $(STAMP)
 	FOCUS_INGESTION_MODE=push $(BIN)/python -m focus_assets.demo
 
-test: $(STAMP)
+# The suite runs the FOCUS validator too (focus_assets_tests/test_conformance.py), hence its venv.
+test: $(STAMP) $(VALIDATOR_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -30,7 +41,19 @@ bench: $(STAMP)
 # The Dagster UI on the same data as the demo (FOCUS_HOME, default .focus/): http://127.0.0.1:3000
 ui: $(STAMP)
 	mkdir -p .focus/dagster
-	DAGSTER_HOME=$(abspath .focus/dagster) $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(abspath .focus/dagster) $(if $(wildcard $(VALIDATOR_VENV)/bin/focus-validator),FOCUS_VALIDATOR=$(abspath $(VALIDATOR_VENV))/bin/focus-validator) $(BIN)/dagster dev -w workspace.yaml
+
+# FOCUS conformance of alibaba_focus and focus_unified (focus-validator, FOCUS 1.2 rules, offline),
+# every failure attributed: the report is FOCUS_HOME/conformance/report.md (FOCUS_HOME default .focus/).
+# Runs the demo first when there is no warehouse yet. Fails when a failure is the pipeline's.
+conformance: $(STAMP) $(VALIDATOR_STAMP)
+	@test -f "$${FOCUS_HOME:-.focus}/warehouse.duckdb" || $(BIN)/python -m focus_assets.demo
+	FOCUS_VALIDATOR=$(abspath $(VALIDATOR_VENV))/bin/focus-validator $(BIN)/python -m focus_assets.conformance
+
+# docs/images/dagster-lineage.png and docs/images/cost-report.png, taken by headless Chromium
+# (Debian: apt-get install chromium) on the demo's data in a temporary folder: docs/screenshots.py.
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py --out docs/images
 
 # The push mode's Function Compute package (deploy/function_compute, docs/function_compute.md):
 # dependencies for the Python 3.12 runtime are built with a local Python 3.12 (PYTHON312=...).
@@ -38,4 +61,4 @@ function-zip: $(STAMP)
 	$(BIN)/python deploy/function_compute/package.py --out dist/focus-assets-function.zip
 
 clean:
-	rm -rf $(VENV) .focus .pytest_cache benchmarks/.data dist
+	rm -rf $(VENV) $(VALIDATOR_VENV) .focus .pytest_cache benchmarks/.data dist

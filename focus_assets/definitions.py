@@ -3,19 +3,26 @@
 import dagster as dg
 
 from .alibaba.assets import ASSETS
+from .alibaba.conformance import conformance_checks
 from .alibaba.maintenance import maintenance, weekly_maintenance
 from .alibaba.sensors import alibaba_sensor
 from .deployment import resources_for
+from .reporting.assets import REPORT_ASSETS
 
 alibaba_daily = dg.define_asset_job(
-    "alibaba_daily", selection=dg.AssetSelection.assets(*ASSETS),
-    description="Every asset for one delivery day: copy, type, register and publish, refresh the views.",
+    "alibaba_daily", selection=dg.AssetSelection.assets(*ASSETS, *REPORT_ASSETS),
+    description="Every asset for one delivery day: copy, type, register and publish, refresh the views; then "
+                "the cost report (not partitioned: it renders the whole warehouse).",
 )
 
+resources = resources_for()
+
 defs = dg.Definitions(
-    assets=ASSETS,
+    assets=[*ASSETS, *REPORT_ASSETS],
+    # focus_conformance (FOCUS validator) only when FOCUS_VALIDATOR is set: see alibaba/conformance.py
+    asset_checks=conformance_checks(resources["warehouse"]),
     jobs=[alibaba_daily, maintenance],
     schedules=[weekly_maintenance],
     sensors=[alibaba_sensor(alibaba_daily)],
-    resources=resources_for(),
+    resources=resources,
 )

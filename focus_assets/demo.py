@@ -28,6 +28,7 @@ from .deployment import ingestion_mode, local_resources
 from .focus.settings import TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
+from .reporting.assets import REPORT_ASSETS
 from .resources.warehouse import DuckDBWarehouse
 from .storage.local import LocalFolder
 from .storage.replication import copy_if_changed
@@ -78,10 +79,12 @@ def push_deliveries(oss: Path, raw: Path, prefix: str = "focus-export/") -> int:
     return sum(copy_if_changed(source, target, found.key, found) for found in source.list_objects(prefix))
 
 
-def main() -> int:
+def main(instance: dg.DagsterInstance | None = None) -> int:
+    """`instance`: where the runs are recorded (docs/screenshots.py passes the UI's); else a
+    temporary one."""
     home = Path(os.environ.get("FOCUS_HOME", ".focus")).resolve()
     oss, lake = home / "oss", home / "lake"
-    for folder in (oss, home / "raw", lake, home / "sources", home / "damaged"):
+    for folder in (oss, home / "raw", lake, home / "sources", home / "damaged", home / "reports"):
         shutil.rmtree(folder, ignore_errors=True)
     (home / "warehouse.duckdb").unlink(missing_ok=True)
 
@@ -111,7 +114,8 @@ def main() -> int:
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     all_ok = True
     for day in days:
-        result = dg.materialize(ASSETS, partition_key=day, resources=resources, run_config=quiet, raise_on_error=False)
+        result = dg.materialize(ASSETS, partition_key=day, resources=resources, run_config=quiet, raise_on_error=False,
+                                instance=instance)
         all_ok &= result.success
         meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
         typed = meta.get("typed_focus_parquet", {})
@@ -119,6 +123,10 @@ def main() -> int:
         print(f"{day:<14}{meta['raw_oss_export']['objects'].value:>8}{typed['dagster/row_count'].value:>7}"
               f"{typed['rows quarantined'].value:>9}  {billed:<36}{_checks(result)}")
         repairs = typed["repairs (rows)"].value
+    # The cost report renders the whole warehouse: once, after the last day (the job renders it in every run).
+    report = dg.materialize(REPORT_ASSETS, resources=resources, run_config=quiet, raise_on_error=False,
+                            instance=instance)
+    all_ok &= report.success
     print(f"\nRepairs on the last day (rows): {repairs}")
     print("(schema_stability WARN: Alibaba's header omits ChargeDescription, ConsumedQuantity and ConsumedUnit, which "
           "become typed nulls, and carries x_ResourceGroup, kept in x_ExtraColumns)")
@@ -171,6 +179,13 @@ def main() -> int:
     con.close()
 
     show_bad_input(home / "damaged", TransformSettings())
+    if report.success:
+        [event] = report.get_asset_materialization_events()
+        meta = event.materialization.metadata
+        print(f"\nCost report (asset cost_report, {meta['charts'].value} charts, one HTML file that opens offline): "
+              f"{meta['report'].value}")
+    else:
+        print("\nCost report (asset cost_report): FAILED, see the error above")
     print(f"\nBrowse the lineage and re-run partitions: make ui   |   convert files directly: "
           f".venv/bin/focus-assets convert {oss} --out /tmp/focus-out")
     return 0 if all_ok and reconciled else 1

@@ -47,6 +47,7 @@ def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> d
         "export_bucket": raw if mode == "push" else LocalFolderStore(root=str(home / "oss")),
         "raw_bucket": raw,
         "lake": LocalFolderStore(root=str(home / "lake")),
+        "reports": LocalFolderStore(root=str(home / "reports")),  # the cost report (focus_assets/reporting)
         "warehouse": DuckDBWarehouse(database=str(home / "warehouse.duckdb"), lake_root=str(home / "lake")),
         "export_settings": ExportSettings(ingestion_mode=mode, catch_up=catch_up),
     }
@@ -81,6 +82,7 @@ def aws_resources() -> dict:
     sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
                for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
     lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX"))
+    reports = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX") + "reports/")
     raw = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX"))
     if mode == "push":  # the Function Compute function copies into the raw bucket: no OSS access here
         export = raw
@@ -94,6 +96,7 @@ def aws_resources() -> dict:
         "export_bucket": export,
         "raw_bucket": raw,
         "lake": lake,
+        "reports": reports,  # the cost report, in the lake bucket's reports/ folder
         "warehouse": AthenaWarehouse(
             athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint, workgroup=workgroup,
                                  output_location=dg.EnvVar("FOCUS_ATHENA_OUTPUT")),
