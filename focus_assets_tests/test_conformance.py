@@ -348,3 +348,20 @@ def test_the_check_result_severity_follows_the_attributions():
     assert error.metadata["failures attributed to the pipeline"].value == 1
     assert error.metadata["focus_unified: failures by attribution"].value[PIPELINE] == 1
     assert "R-1" in error.metadata["report"].value
+
+
+def test_make_conformance_with_relative_paths_validates(validator, warehouse):
+    """What `make conformance` runs, from the project folder with FOCUS_HOME relative (the default
+    `.focus`): the validator runs in folders of its own, so every path it is given is absolute.
+    (Relative paths once left every dataset unvalidated.)"""
+    installed(validator)
+    import os
+    import sys
+    result = subprocess.run(
+        [sys.executable, "-m", "focus_assets.conformance", "--validator", str(SCRIPT), "--out", "relative-run"],
+        cwd=warehouse.parent, env={**os.environ, "FOCUS_HOME": warehouse.name}, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Not validated" not in result.stdout and "**Failures attributed to the pipeline: 0**." in result.stdout
+    report = (warehouse.parent / "relative-run" / "report.md").read_text()
+    assert "| alibaba_focus | 2,100 | 578 |" in report

@@ -297,7 +297,8 @@ def run_conformance(database: Path | str, workdir: Path | str | None = None, *, 
     started = time.monotonic()
     installation = locate(validator)
     temporary = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="focus-conformance-")) if temporary else Path(workdir)
+    # Absolute: the validator runs in working directories of its own.
+    work = Path(tempfile.mkdtemp(prefix="focus-conformance-")) if temporary else Path(workdir).resolve()
     try:
         if not temporary:
             shutil.rmtree(work, ignore_errors=True)

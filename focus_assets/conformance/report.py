@@ -86,6 +86,9 @@ def render(result: ConformanceResult) -> str:
     pipeline = result.pipeline_failures()
     lines += ["", f"**Failures attributed to the pipeline: {len(pipeline)}**"
               + (" (" + ", ".join(f"{n} {f.rule_id}" for n, f in pipeline) + ")." if pipeline else ".")]
+    unvalidated = [d.name for d in result.datasets if d.error]
+    if unvalidated:  # no verdict at all: never read as zero failures
+        lines += ["", f"**Not validated: {', '.join(unvalidated)}** (the reason is in the table above)."]
     for d in result.datasets:
         if d.sources:
             lines += ["", f"`{d.name}` reads {len(d.sources)} sources, each also validated alone to know whose rows "

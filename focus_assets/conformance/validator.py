@@ -132,7 +132,7 @@ def run_jobs(installation: Installation, jobs: list[Job], workdir: Path, process
              timeout_seconds: float = 900) -> dict[Path, str | None]:
     """Validate each job's file; returns output -> None (written) or the error. The jobs are shared
     among `processes` runners, each in its own working directory with the currency codes."""
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the runners run in folders of their own
     groups = [jobs[i::processes] for i in range(max(1, min(processes, len(jobs))))]
     running = []
     for number, group in enumerate(groups):
