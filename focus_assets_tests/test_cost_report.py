@@ -327,7 +327,9 @@ def test_on_aws_the_report_goes_to_the_lake_bucket(tmp_path, monkeypatch):
         assert result.success
         [event] = result.get_asset_materialization_events()
         assert event.materialization.metadata["report"].value == "s3://focus-lake/lake/reports/cost_report.html"
-        body = deployment.s3.get_object(Bucket="focus-lake", Key="lake/reports/cost_report.html")["Body"].read()
+        stored = deployment.s3.get_object(Bucket="focus-lake", Key="lake/reports/cost_report.html")
+        assert stored["ContentType"] == "text/html; charset=utf-8"  # opens in a browser, not downloaded
+        body = stored["Body"].read()
         assert b"FOCUS cost report" in body and b'class="no-data"' in body
         athena = boto3.client("athena", endpoint_url=deployment.endpoint, region_name="us-east-1")
         sent = [athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]

@@ -15,6 +15,8 @@ from ..focus.names import object_key
 from .base import Bucket, StorageError, StoredObject
 
 SINGLE_PART_BYTES = 64 * 1024**2  # below: one PUT, so the ETag is the MD5 and can be compared
+# Objects people open in a browser (the cost report): served as what they are, not downloaded.
+_CONTENT_TYPES = {".html": "text/html; charset=utf-8"}
 
 
 @contextmanager
@@ -95,9 +97,11 @@ class S3Bucket(Bucket):
     def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
                ) -> StoredObject:
         config = boto3.s3.transfer.TransferConfig(multipart_threshold=SINGLE_PART_BYTES)
-        extra = {"Metadata": metadata} if metadata else None
+        extra = {"Metadata": metadata} if metadata else {}
+        if content_type := _CONTENT_TYPES.get(Path(key).suffix):
+            extra["ContentType"] = content_type
         with aws_errors(f"S3 writing {self.describe()}{object_key(key)}"):
-            self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config, ExtraArgs=extra)
+            self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config, ExtraArgs=extra or None)
         copied = self.head(key)
         if etag is not None and copied.size < SINGLE_PART_BYTES and copied.etag != etag:
             raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")
