@@ -15,11 +15,9 @@ import importlib.util
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -220,32 +218,19 @@ def test_the_dagster_yaml_example_is_a_valid_instance(tmp_path):
         assert instance.run_retries_enabled
 
 
-def _wait_for(url: str, process: subprocess.Popen, seconds: float) -> bytes:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{process.args} exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {seconds} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+def _docs_script(name: str):
+    """A script of docs/ as a module (they are run by `make`, not installed)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_the_servers_the_docs_start_come_up(tmp_path, demo_home):
     """The webserver and the daemon of the deployment guide, each serving this project's
     definitions from workspace.yaml. (`dagster dev`, what `make ui` runs, is started by the
-    screenshots script's test.)"""
+    screenshots script's test.) Started, waited for and stopped as docs/screenshots.py does."""
+    servers = _docs_script("screenshots")
     environment = {**_clean_environment(), "FOCUS_HOME": str(demo_home), "DAGSTER_HOME": str(tmp_path),
                    "PATH": f"{BIN}:{os.environ['PATH']}"}
     port = free_port()
@@ -254,33 +239,26 @@ def test_the_servers_the_docs_start_come_up(tmp_path, demo_home):
         webserver = "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000".replace("3000", str(port))
         started.append(subprocess.Popen(shlex.split(webserver), cwd=ROOT, env=environment, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        assert b"dagster_webserver_version" in _wait_for(f"http://127.0.0.1:{port}/server_info", started[-1], 120)
-        query = b'{"query": "{ assetNodes { assetKey { path } } }"}'
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assets = response.read().decode()
+        base = f"http://127.0.0.1:{port}"
+        servers.wait_until(lambda: b"dagster_webserver_version" in servers.fetch(f"{base}/server_info"),
+                           "dagster-webserver", 120, started[-1], pause=0.5)
+        assets = servers.fetch(f"{base}/graphql", {"query": "{ assetNodes { assetKey { path } } }"}, timeout=30).decode()
         for name in ("raw_oss_export", "typed_focus_parquet", "unified_focus_view"):
             assert name in assets
-        _stop(started[-1])
+        servers.stop(started[-1])
 
         log = tmp_path / "daemon.log"
         with open(log, "w") as output:
             started.append(subprocess.Popen(shlex.split("dagster-daemon run -w workspace.yaml"), cwd=ROOT, env=environment,
                                             start_new_session=True, stdout=output, stderr=subprocess.STDOUT))
-            deadline = time.monotonic() + 120
-            while "SensorDaemon" not in log.read_text() and time.monotonic() < deadline:
-                assert started[-1].poll() is None, log.read_text()
-                time.sleep(0.5)
+            servers.wait_until(lambda: "SensorDaemon" in log.read_text(), "dagster-daemon", 120, started[-1], pause=0.5)
             time.sleep(15)  # the daemons load the code location and tick
         text = log.read_text()
         assert "SensorDaemon" in text and started[-1].poll() is None, text
         assert "Traceback" not in text and "Error" not in text, text
-        _stop(started[-1])
-
     finally:
         for process in started:
-            _stop(process)
+            servers.stop(process)
 
 
 def test_make_bench_runs_on_a_small_export(tmp_path):
@@ -298,9 +276,6 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
 def test_the_sql_contract_page_is_what_the_views_are(demo_home):
     """docs/sql-contract.md is generated from sql/ and the schema module over the demo's warehouse
     (`docs/sql_contract.py`); it must be regenerated when a view or a column changes."""
-    spec = importlib.util.spec_from_file_location("sql_contract", ROOT / "docs" / "sql_contract.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    expected = module.render(demo_home / "warehouse.duckdb")
+    expected = _docs_script("sql_contract").render(demo_home / "warehouse.duckdb")
     assert (ROOT / "docs" / "sql-contract.md").read_text() == expected, \
         "docs/sql-contract.md is stale: run `.venv/bin/python docs/sql_contract.py` after `make demo`"
