@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Context, Decimal
 
@@ -203,6 +203,11 @@ def currencies(rows: Iterable) -> list[str]:
     return sorted({r.currency for r in rows})
 
 
+def _summed(rest: list) -> tuple[Decimal, Decimal, int, int]:
+    """BilledCost, EffectiveCost, line items and count of the rows summed into one "other" row."""
+    return add(r.billed for r in rest), add(r.effective for r in rest), sum(r.line_items for r in rest), len(rest)
+
+
 def top_services(rows: list[ServiceCost], top: int) -> list[ServiceCost]:
     """Per currency, the `top` services by EffectiveCost, then one row summing the others."""
     kept = []
@@ -212,8 +217,7 @@ def top_services(rows: list[ServiceCost], top: int) -> list[ServiceCost]:
         kept += ranked[:top]
         rest = ranked[top:]
         if rest:
-            kept.append(ServiceCost("", "other services", currency, add(r.billed for r in rest),
-                                    add(r.effective for r in rest), sum(r.line_items for r in rest), len(rest)))
+            kept.append(ServiceCost("", "other services", currency, *_summed(rest)))
     return kept
 
 
@@ -227,8 +231,7 @@ def top_tag_values(rows: list[TagCost], top: int) -> list[TagCost]:
         kept += ranked[:top]
         rest = ranked[top:]
         if rest:
-            kept.append(TagCost(key, "other values", currency, add(r.billed for r in rest),
-                                add(r.effective for r in rest), sum(r.line_items for r in rest), len(rest)))
+            kept.append(TagCost(key, "other values", currency, *_summed(rest)))
         kept += [r for r in group if r.tag_value is None]
     return kept
 
@@ -270,7 +273,5 @@ def collect(query: Query, source: str = "", top_services_count: int = 10, top_va
              for d, c, b, e, n in query(DAILY_SQL.format(yearmonth=month))]
     snapshots = [SnapshotTotal(str(b), c, count(n), money(bc), money(e), instant(t))
                  for b, c, n, bc, e, t in query(SNAPSHOTS_SQL.format(yearmonth=month))]
-    return ReportFigures(generated_at=generated_at, source=source, by_month_provider=by_month,
-                         services_month=services_month, services=services, alibaba_month=month,
-                         deliveries=deliveries, tags=top_tag_values(tags, top_values_count), untagged=untagged,
-                         daily=daily, snapshots=snapshots)
+    return replace(figures, alibaba_month=month, tags=top_tag_values(tags, top_values_count), untagged=untagged,
+                   daily=daily, snapshots=snapshots)
