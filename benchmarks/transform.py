@@ -12,7 +12,9 @@ per round, so that a busy moment of a shared machine hits all three alike):
 
 and prints each engine's best wall time, with the CPU time (user + system) and peak resident
 memory (ru_maxrss) of that run and the size of what it wrote. `--stages` also times the
-transform's stages one after the other on one thread, to show where the CPU goes. Writes
+transform's stages one after the other on one thread, to show where the CPU goes, beside both
+copies run on one thread: the floor that no rearrangement of the stages can go below is their sum,
+and parse + encode alone is what any design on polars' reader and writer pays. Writes
 benchmarks/results/transform-<rows>.json.
 """
 
@@ -44,6 +46,8 @@ DUCKDB_COPY = """
 import sys, duckdb
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
+if len(sys.argv) > 3:
+    con.execute(f"SET threads = {int(sys.argv[3])}")
 con.execute(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)")
 """
 
@@ -57,7 +61,9 @@ from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.source import read_csv_members
 from focus_assets.focus.writer import COMPRESSION
 
-settings, seconds, typed = TransformSettings(), dict.fromkeys(("decompress and cut", "parse", "type", "encode"), 0.0), []
+settings, typed = TransformSettings(), []
+seconds = dict.fromkeys(("decompress and cut", "parse", "type", "encode",
+                         "encode, x_SourceChanges as text", "encode, no statistics"), 0.0)
 def timed(stage, started):
     seconds[stage] += time.process_time() - started
 started = time.process_time()
@@ -74,22 +80,31 @@ for number, piece in enumerate(pieces):
     typed.append(normalize_batch(raw, source, piece.first_line, settings, embedded_line_breaks=False).good)
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:
+        frame = pl.concat(typed)
         started = time.process_time()
-        pl.concat(typed).write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows)
+        frame.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows)
         timed("encode", started)
+        # What two parts of the output contract cost: the per-row list of repairs, and statistics.
+        as_text = frame.with_columns(pl.col("x_SourceChanges").list.join(","))
+        started = time.process_time()
+        as_text.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows)
+        timed("encode, x_SourceChanges as text", started)
+        started = time.process_time()
+        frame.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows, statistics=False)
+        timed("encode, no statistics", started)
         typed = []
 print(json.dumps(seconds))
 """
 
 
-def measure(command: list[str], output: Path) -> dict:
+def measure(command: list[str], output: Path, env: dict[str, str] | None = None) -> dict:
     """Wall seconds, CPU seconds, peak RSS (MB) and output size (MB) of one command, from its own
     resource usage. Everything heavy runs in children, so that no child inherits a large
     parent's memory at fork."""
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -150,10 +165,19 @@ def main() -> None:
         completed = subprocess.run([python, "-c", STAGES, str(export), str(out / "stages.parquet")], check=True,
                                    capture_output=True, text=True, env={**os.environ, "POLARS_MAX_THREADS": "1"})
         stages = {stage: round(seconds, 2) for stage, seconds in json.loads(completed.stdout).items()}
+        one_thread = {"POLARS_MAX_THREADS": "1"}
+        stages["polars copy"] = measure([python, "-c", POLARS_COPY, str(export), str(out / "polars.parquet")], out,
+                                        one_thread)["cpu_seconds"]
+        stages["duckdb copy"] = measure([python, "-c", DUCKDB_COPY, str(export), str(out / "duckdb.parquet"), "1"],
+                                        out)["cpu_seconds"]
         print("\nthe transform's stages, one after the other on one thread (CPU seconds):")
-        for stage, seconds in stages.items():
-            print(f"  {stage:<20}{seconds:>7.2f}")
-        print(f"  {'in all':<20}{sum(stages.values()):>7.2f}")
+        for stage in ("decompress and cut", "parse", "type", "encode"):
+            print(f"  {stage:<20}{stages[stage]:>7.2f}")
+        transform = sum(stages[stage] for stage in ("decompress and cut", "parse", "type", "encode"))
+        print(f"  {'in all':<20}{transform:>7.2f}   (parse + encode alone: {stages['parse'] + stages['encode']:.2f})")
+        print(f"the copies on one thread: polars {stages['polars copy']:.2f}, duckdb {stages['duckdb copy']:.2f} CPU s")
+        print(f"encoding without parts of the output contract: x_SourceChanges as text "
+              f"{stages['encode, x_SourceChanges as text']:.2f}, no Parquet statistics {stages['encode, no statistics']:.2f}")
     shutil.rmtree(out, ignore_errors=True)
 
     results = args.results / f"transform-{args.rows}.json"
