@@ -32,6 +32,8 @@ from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+STAGE_NAMES = ("decompress and cut", "parse", "type", "encode")
+ONE_THREAD = {"POLARS_MAX_THREADS": "1"}
 
 GENERATE = """
 import sys
@@ -163,17 +165,14 @@ def main() -> None:
     stages = None
     if args.stages:
         completed = subprocess.run([python, "-c", STAGES, str(export), str(out / "stages.parquet")], check=True,
-                                   capture_output=True, text=True, env={**os.environ, "POLARS_MAX_THREADS": "1"})
+                                   capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
         stages = {stage: round(seconds, 2) for stage, seconds in json.loads(completed.stdout).items()}
-        one_thread = {"POLARS_MAX_THREADS": "1"}
-        stages["polars copy"] = measure([python, "-c", POLARS_COPY, str(export), str(out / "polars.parquet")], out,
-                                        one_thread)["cpu_seconds"]
-        stages["duckdb copy"] = measure([python, "-c", DUCKDB_COPY, str(export), str(out / "duckdb.parquet"), "1"],
-                                        out)["cpu_seconds"]
+        stages["polars copy"] = measure(engines["polars copy"], out, ONE_THREAD)["cpu_seconds"]
+        stages["duckdb copy"] = measure([*engines["duckdb copy"], "1"], out)["cpu_seconds"]  # argument: threads
         print("\nthe transform's stages, one after the other on one thread (CPU seconds):")
-        for stage in ("decompress and cut", "parse", "type", "encode"):
+        for stage in STAGE_NAMES:
             print(f"  {stage:<20}{stages[stage]:>7.2f}")
-        transform = sum(stages[stage] for stage in ("decompress and cut", "parse", "type", "encode"))
+        transform = sum(stages[stage] for stage in STAGE_NAMES)
         print(f"  {'in all':<20}{transform:>7.2f}   (parse + encode alone: {stages['parse'] + stages['encode']:.2f})")
         print(f"the copies on one thread: polars {stages['polars copy']:.2f}, duckdb {stages['duckdb copy']:.2f} CPU s")
         print(f"encoding without parts of the output contract: x_SourceChanges as text "

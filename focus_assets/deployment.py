@@ -81,8 +81,9 @@ def aws_resources() -> dict:
     endpoint = os.environ.get("FOCUS_ATHENA_ENDPOINT_URL") or None  # a local stand-in (tests)
     sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
                for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
-    lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX"))
-    reports = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=_prefix("FOCUS_LAKE_PREFIX") + "reports/")
+    lake_prefix = _prefix("FOCUS_LAKE_PREFIX")
+    lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix)
+    reports = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix + "reports/")
     raw = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX"))
     if mode == "push":  # the Function Compute function copies into the raw bucket: no OSS access here
         export = raw

@@ -24,7 +24,7 @@ from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unif
 from ..focus.settings import Repairs, TransformSettings
 from ..focus.source import ExportFileError
 from ..focus.transform import convert_object
-from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
+from ..focus.writer import COMPRESSION, LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 from ..resources.athena import AthenaQueryError, CatalogError
 from ..resources.stores import ObjectStore, StorageError, StoredObject
 from ..storage.replication import copy_if_changed, verify_copy
@@ -225,7 +225,7 @@ TYPED_CHECKS = [
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, deps=[raw_s3_csv],
     check_specs=TYPED_CHECKS,
-    description="The day's raw CSVs typed into FOCUS-aligned Snappy Parquet under "
+    description=f"The day's raw CSVs typed into FOCUS-aligned {COMPRESSION.upper()} Parquet under "
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
 )
 @fails_clearly

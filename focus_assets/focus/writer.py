@@ -1,4 +1,4 @@
-"""Writing Parquet: Snappy, fixed row groups, published atomically.
+"""Writing Parquet: ZSTD (`COMPRESSION`), fixed row groups, published atomically.
 
 Row groups hold exactly `row_group_rows` rows (the last one fewer) whatever the sizes of the
 incoming batches, so the same input always gives the same bytes. A file is written under a
