@@ -58,14 +58,13 @@ STAGES = """
 import json, sys, time
 from pathlib import Path
 import polars as pl
-from focus_assets.focus.normalize import BatchSource, normalize_batch
+from focus_assets.focus.normalize import BatchSource, normalize_batch, typed_schema
 from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.source import read_csv_members
-from focus_assets.focus.writer import COMPRESSION
+from focus_assets.focus.writer import write_frames
 
 settings, typed = TransformSettings(), []
-seconds = dict.fromkeys(("decompress and cut", "parse", "type", "encode",
-                         "encode, x_SourceChanges as text", "encode, no statistics"), 0.0)
+seconds = dict.fromkeys(("decompress and cut", "parse", "type", "encode"), 0.0)
 def timed(stage, started):
     seconds[stage] += time.process_time() - started
 started = time.process_time()
@@ -81,19 +80,10 @@ for number, piece in enumerate(pieces):
     started = time.process_time()
     typed.append(normalize_batch(raw, source, piece.first_line, settings, embedded_line_breaks=False).good)
     timed("type", started)
-    if len(typed) == 8 or number == len(pieces) - 1:
-        frame = pl.concat(typed)
+    if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time
         started = time.process_time()
-        frame.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows)
+        write_frames(iter(typed), Path(sys.argv[2]), typed_schema(settings), settings.row_group_rows)
         timed("encode", started)
-        # What two parts of the output contract cost: the per-row list of repairs, and statistics.
-        as_text = frame.with_columns(pl.col("x_SourceChanges").list.join(","))
-        started = time.process_time()
-        as_text.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows)
-        timed("encode, x_SourceChanges as text", started)
-        started = time.process_time()
-        frame.write_parquet(sys.argv[2], compression=COMPRESSION, row_group_size=settings.row_group_rows, statistics=False)
-        timed("encode, no statistics", started)
         typed = []
 print(json.dumps(seconds))
 """
@@ -175,8 +165,6 @@ def main() -> None:
         transform = sum(stages[stage] for stage in STAGE_NAMES)
         print(f"  {'in all':<20}{transform:>7.2f}   (parse + encode alone: {stages['parse'] + stages['encode']:.2f})")
         print(f"the copies on one thread: polars {stages['polars copy']:.2f}, duckdb {stages['duckdb copy']:.2f} CPU s")
-        print(f"encoding without parts of the output contract: x_SourceChanges as text "
-              f"{stages['encode, x_SourceChanges as text']:.2f}, no Parquet statistics {stages['encode, no statistics']:.2f}")
     shutil.rmtree(out, ignore_errors=True)
 
     results = args.results / f"transform-{args.rows}.json"

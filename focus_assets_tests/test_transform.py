@@ -269,6 +269,27 @@ def test_output_layout_and_zstd_parquet_readable_by_duckdb(tmp_path):
     assert not list((tmp_path / "out").rglob("*.staging"))  # nothing half-written left behind
 
 
+def test_x_source_changes_is_written_as_a_dictionary_and_read_as_a_list_of_strings(tmp_path):
+    """The repairs are typed as an Enum for speed; every reader must still see array<string>."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [{"BilledCost": " 1.25", "ProviderName": "26842"}, {"BilledCost": "2"}, {"BilledCost": "3"}]
+    report, typed, _ = convert_text(tmp_path, csv_text(rows))
+    output = report.members[0].output
+    expected = [["BilledCost:whitespace", "BillingPeriodEnd:from_Asia/Shanghai", "BillingPeriodStart:from_Asia/Shanghai",
+                 "ChargePeriodEnd:from_Asia/Shanghai", "ChargePeriodStart:from_Asia/Shanghai", "ProviderName:mapped"]]
+    expected += [[label for label in expected[0] if "Period" in label]] * 2
+    assert typed.schema["x_SourceChanges"] == pl.List(pl.String)  # polars reads text, not an Enum
+    assert [sorted(changes) for changes in typed["x_SourceChanges"].to_list()] == expected
+    assert pq.read_schema(output).field("x_SourceChanges").type == pa.large_list(pa.large_string())
+    assert pq.read_table(output)["x_SourceChanges"].to_pylist() == typed["x_SourceChanges"].to_list()
+    assert duckdb.sql(f"SELECT typeof(x_SourceChanges) FROM '{output}' LIMIT 1").fetchall() == [("VARCHAR[]",)]
+    metadata = pq.ParquetFile(output).metadata
+    [leaf] = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path.startswith("x_SourceChanges.")]
+    assert metadata.schema.column(leaf).logical_type.type == "STRING"
+    assert "RLE_DICTIONARY" in metadata.row_group(0).column(leaf).encodings
+
+
 def test_a_header_only_file_writes_nothing_and_reports_zero_rows(tmp_path):
     convert_text(tmp_path, csv_text([{"BilledCost": "1"}, {"BilledCost": "x"}]))  # an earlier delivery
     report, typed, quarantined = convert_text(tmp_path, csv_text([]))

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 
 import polars as pl
 
 from . import values
-from .schema import DECIMAL_SCALE, INPUT_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns
+from .schema import (
+    DECIMAL_SCALE, INPUT_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns, polars_schema,
+)
 from .settings import TransformSettings
 from .source import Header
 
@@ -262,6 +265,42 @@ def type_name(name: str, distinct: list[str], settings: TransformSettings) -> Ty
                  changes=[(f"{name}:mapped", column.is_in(changed))])
 
 
+# --- x_SourceChanges ------------------------------------------------------------------------
+
+def repair_labels(settings: TransformSettings) -> list[str]:
+    """Every "Column:repair" that x_SourceChanges can hold under `settings`, in text order: the
+    repairs of the functions above, per column kind."""
+    return list(_repair_labels(settings.source_timezone))
+
+
+@cache
+def _repair_labels(source_timezone: str) -> tuple[str, ...]:
+    labels = ["Tags:unparseable", "Tags:nested_values_as_text"]
+    for column in INPUT_COLUMNS:
+        if column.kind is Kind.DECIMAL:
+            labels += [f"{column.name}:whitespace", f"{column.name}:rounded"]
+        elif column.kind is Kind.TIMESTAMP:
+            labels.append(f"{column.name}:from_{source_timezone}")
+        elif column.name in _NAME_COLUMNS:
+            labels.append(f"{column.name}:mapped")
+    return tuple(sorted(labels))
+
+
+def typed_schema(settings: TransformSettings) -> pl.Schema:
+    """The schema of `TypedBatch.good`: the output schema, with the labels of x_SourceChanges as
+    an Enum of `repair_labels`. Every row repeats a few labels: as an Enum they are held as small
+    integers and written as a Parquet dictionary, not as text on every row (less memory, a
+    smaller column, faster reads). The file still reads as list<string> (writer.write_frames)."""
+    return pl.Schema(_typed_schema(settings.source_timezone, settings.promoted_tags))
+
+
+@cache
+def _typed_schema(source_timezone: str, promoted_tags: tuple[str, ...]) -> pl.Schema:
+    schema = polars_schema(promoted_tags)
+    schema["x_SourceChanges"] = pl.List(pl.Enum(_repair_labels(source_timezone)))
+    return schema
+
+
 # --- the batch --------------------------------------------------------------------------------
 
 def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
@@ -355,7 +394,8 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
                              for bit, (_, rows) in enumerate(changes)).alias("_changes")] if changes else []),
         *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
     )
-    changes_lists, repairs = _row_lists(typed_frame["_changes"] if changes else None, [label for label, _ in changes], n)
+    changes_lists, repairs = _row_lists(typed_frame["_changes"] if changes else None, [label for label, _ in changes], n,
+                                        typed_schema(settings)["x_SourceChanges"])
     typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
 
     bad = (typed_frame["_problems"] != "") if problems else None
@@ -402,12 +442,12 @@ def _money(typed: pl.DataFrame, bad: pl.Series | None,
     return money, extra
 
 
-def _row_lists(codes: pl.Series | None, labels: list[str], n: int) -> tuple[pl.Series, Counter]:
+def _row_lists(codes: pl.Series | None, labels: list[str], n: int, dtype: pl.List) -> tuple[pl.Series, Counter]:
     """x_SourceChanges from per-row repair codes (bit i set: labels[i] applies), and how many
     rows each repair applies to. Rows share few combinations (the same repairs apply to most
     rows), so each combination's list is built, and counted, once."""
     if codes is None:
-        return pl.Series([[]], dtype=pl.List(pl.String)).new_from_index(0, n), Counter()
+        return pl.Series([[]], dtype=dtype).new_from_index(0, n), Counter()
     combinations = codes.value_counts(sort=True)
     counts: Counter = Counter()
     lists = []
@@ -417,7 +457,7 @@ def _row_lists(codes: pl.Series | None, labels: list[str], n: int) -> tuple[pl.S
         counts.update({entry: rows for entry in entries})
     index = codes.replace_strict(combinations[:, 0], pl.int_range(0, len(lists), eager=True, dtype=pl.UInt32),
                                  return_dtype=pl.UInt32)
-    return _series(lists, pl.List(pl.String)).gather(index), counts
+    return _series(lists, dtype).gather(index), counts
 
 
 def _extra_columns(extra: tuple[str, ...]) -> pl.Expr:

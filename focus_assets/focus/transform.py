@@ -22,9 +22,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from .delivery import Delivery, resolve_delivery
-from .normalize import BatchSource, TypedBatch, normalize_batch
+from .normalize import BatchSource, TypedBatch, normalize_batch, typed_schema
 from .reconcile import Reconciliation
-from .schema import INPUT_COLUMNS, Kind, polars_schema, quarantine_arrow_schema
+from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
 from .settings import TransformSettings
 from .values import billing_month
 from .source import (
@@ -201,7 +201,7 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
 
     try:
         # Typing runs a batch ahead in its own thread, so it overlaps with Parquet encoding.
-        rows = write_frames(prefetch(typed_rows()), output, polars_schema(settings.promoted_tags), settings.row_group_rows)
+        rows = write_frames(prefetch(typed_rows()), output, typed_schema(settings), settings.row_group_rows)
     except BaseException:
         quarantine.abort()
         if failure:

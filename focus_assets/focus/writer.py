@@ -8,6 +8,7 @@ a file, and a re-run replaces the file whole.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,9 @@ def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path
 
 def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, row_group_rows: int) -> int:
     """Stream `frames` into one Parquet file with polars' native writer (encoding runs beside
-    the producer). Returns the rows written; with none, no file is left (an earlier one is
-    removed)."""
+    the producer). Enum columns are written as dictionary-encoded text and read back as text
+    (`_arrow_schema_as_text`). Returns the rows written; with none, no file is left (an earlier
+    one is removed)."""
     path = Path(path)
     staging = staging_path(path)
     staging.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,8 @@ def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, 
 
     try:
         register_io_source(source, schema=schema).sink_parquet(
-            staging, compression=COMPRESSION, row_group_size=row_group_rows, maintain_order=True)
+            staging, compression=COMPRESSION, row_group_size=row_group_rows, maintain_order=True,
+            metadata=_arrow_schema_as_text(schema))
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
@@ -65,6 +68,29 @@ def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, 
         return 0
     os.replace(staging, path)
     return rows
+
+
+def _as_text(dtype: pl.DataType) -> pl.DataType:
+    if isinstance(dtype, pl.Enum):
+        return pl.String()
+    if isinstance(dtype, pl.List):
+        return pl.List(_as_text(dtype.inner))
+    return dtype
+
+
+def _arrow_schema_as_text(schema: pl.Schema) -> dict[str, str] | None:
+    """Key-value metadata that makes readers see an Enum column (or a list of Enums) as text.
+
+    Polars stores its own schema in a Parquet file as Arrow's ("ARROW:schema"), where an Enum is
+    a dictionary type. Physically an Enum is already a dictionary-encoded string column, so this
+    replaces that entry with the Arrow schema polars writes for the same columns as text: pyarrow
+    and polars then read strings, as Athena and DuckDB (which ignore the entry) do."""
+    text = pl.Schema({name: _as_text(dtype) for name, dtype in schema.items()})
+    if text == schema:
+        return None
+    empty = io.BytesIO()
+    pl.DataFrame(schema=text).write_parquet(empty)
+    return {"ARROW:schema": pq.read_metadata(empty).metadata[b"ARROW:schema"].decode()}
 
 
 def record_delivery(root: Path, yearmonth: str, batch_ts: str, objects: int, rows_written: int,
