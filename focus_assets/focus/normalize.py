@@ -267,14 +267,13 @@ def type_name(name: str, distinct: list[str], settings: TransformSettings) -> Ty
 
 # --- x_SourceChanges ------------------------------------------------------------------------
 
-def repair_labels(settings: TransformSettings) -> list[str]:
-    """Every "Column:repair" that x_SourceChanges can hold under `settings`, in text order: the
-    repairs of the functions above, per column kind."""
-    return list(_repair_labels(settings.source_timezone))
-
-
 @cache
-def _repair_labels(source_timezone: str) -> tuple[str, ...]:
+def changes_dtype(source_timezone: str) -> pl.List:
+    """The type of x_SourceChanges in memory: a list of an Enum of every "Column:repair" the
+    functions above can apply, in text order. Every row repeats a few labels: as an Enum they are
+    held as small integers and written as a Parquet dictionary, not as text on every row (less
+    memory, a smaller column, faster reads). The file still reads as list<string>
+    (writer.write_frames). A label missing here fails the conversion; it is never dropped."""
     labels = ["Tags:unparseable", "Tags:nested_values_as_text"]
     for column in INPUT_COLUMNS:
         if column.kind is Kind.DECIMAL:
@@ -283,21 +282,13 @@ def _repair_labels(source_timezone: str) -> tuple[str, ...]:
             labels.append(f"{column.name}:from_{source_timezone}")
         elif column.name in _NAME_COLUMNS:
             labels.append(f"{column.name}:mapped")
-    return tuple(sorted(labels))
+    return pl.List(pl.Enum(sorted(labels)))
 
 
 def typed_schema(settings: TransformSettings) -> pl.Schema:
-    """The schema of `TypedBatch.good`: the output schema, with the labels of x_SourceChanges as
-    an Enum of `repair_labels`. Every row repeats a few labels: as an Enum they are held as small
-    integers and written as a Parquet dictionary, not as text on every row (less memory, a
-    smaller column, faster reads). The file still reads as list<string> (writer.write_frames)."""
-    return pl.Schema(_typed_schema(settings.source_timezone, settings.promoted_tags))
-
-
-@cache
-def _typed_schema(source_timezone: str, promoted_tags: tuple[str, ...]) -> pl.Schema:
-    schema = polars_schema(promoted_tags)
-    schema["x_SourceChanges"] = pl.List(pl.Enum(_repair_labels(source_timezone)))
+    """The schema of `TypedBatch.good`: the output schema, x_SourceChanges as `changes_dtype`."""
+    schema = polars_schema(settings.promoted_tags)
+    schema["x_SourceChanges"] = changes_dtype(settings.source_timezone)
     return schema
 
 
@@ -395,7 +386,7 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
         *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
     )
     changes_lists, repairs = _row_lists(typed_frame["_changes"] if changes else None, [label for label, _ in changes], n,
-                                        typed_schema(settings)["x_SourceChanges"])
+                                        changes_dtype(settings.source_timezone))
     typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
 
     bad = (typed_frame["_problems"] != "") if problems else None
