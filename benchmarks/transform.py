@@ -1,6 +1,6 @@
 """Speed and memory of the transform, beside two baselines on the same file, in one run.
 
-    python benchmarks/transform.py [--rows 1000000] [--repeat 3] [--stages]
+    python benchmarks/transform.py [--rows 1000000] [--repeat 3] [--stages] [--per-core]
 
 Generates an Alibaba-shaped gzip export of N rows (cached in benchmarks/.data), then runs, each in
 its own process so that peak memory is that process's own, and in rounds (one run of each engine
@@ -14,8 +14,9 @@ and prints each engine's best wall time, with the CPU time (user + system) and p
 memory (ru_maxrss) of that run and the size of what it wrote. `--stages` also times the
 transform's stages one after the other on one thread, to show where the CPU goes, beside both
 copies run on one thread: the floor that no rearrangement of the stages can go below is their sum,
-and parse + encode alone is what any design on polars' reader and writer pays. Writes
-benchmarks/results/transform-<rows>.json.
+and parse + encode alone is what any design on polars' reader and writer pays. `--per-core`
+also runs the convert pinned to one core, in the same rounds, for the throughput of one core and
+what a second adds (docs/scaling.md projects from it). Writes benchmarks/results/transform-<rows>.json.
 """
 
 from __future__ import annotations
@@ -89,14 +90,17 @@ print(json.dumps(seconds))
 """
 
 
-def measure(command: list[str], output: Path, env: dict[str, str] | None = None) -> dict:
+def measure(command: list[str], output: Path, env: dict[str, str] | None = None, cores: int | None = None) -> dict:
     """Wall seconds, CPU seconds, peak RSS (MB) and output size (MB) of one command, from its own
-    resource usage. Everything heavy runs in children, so that no child inherits a large
-    parent's memory at fork."""
+    resource usage; with `cores`, the command may run on that many of this machine's cores only
+    (polars sizes its thread pool to them). Everything heavy runs in children, so that no child
+    inherits a large parent's memory at fork."""
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
+    pinned = set(sorted(os.sched_getaffinity(0))[:cores]) if cores else None
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
+                               preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each engine's fastest run is shown")
     parser.add_argument("--stages", action="store_true", help="also time the transform's stages on one thread")
+    parser.add_argument("--per-core", action="store_true", help="also run the convert pinned to one core")
     parser.add_argument("--data", type=Path, default=HERE / ".data")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="where transform-<rows>.json goes")
     args = parser.parse_args()
@@ -139,9 +144,14 @@ def main() -> None:
     print(f"\n{args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB gzip, {os.cpu_count()} cores, "
           f"best of {args.repeat} rounds\n")
     runs: dict[str, list[dict]] = {name: [] for name in engines}
+    one_core = "convert on 1 core"
+    if args.per_core:
+        runs[one_core] = []
     for _ in range(args.repeat):
         for name, command in engines.items():
             runs[name].append(measure(command, out))
+        if args.per_core:
+            runs[one_core].append(measure(engines["focus-assets convert"], out, cores=1))
     best = {name: min(measured, key=lambda run: run["seconds"]) for name, measured in runs.items()}
     print(f"{'':<22}{'seconds':>9}{'CPU s':>8}{'rows/s':>11}{'peak MB':>9}{'Parquet MB':>12}")
     for name, run in best.items():
@@ -151,6 +161,12 @@ def main() -> None:
     versus_duckdb, versus_polars = mine / best["duckdb copy"]["seconds"], mine / best["polars copy"]["seconds"]
     print(f"\nfocus-assets convert takes {versus_duckdb:.2f}x the time of DuckDB's plain copy (target: 1.00x or less)"
           f"\nand {versus_polars:.2f}x the time of polars' plain copy (target: 1.50x or less).")
+    per_core = None
+    if args.per_core:
+        per_core = {"rows_per_second_one_core": round(args.rows / best[one_core]["seconds"]),
+                    "speedup_all_cores": round(best[one_core]["seconds"] / mine, 2)}
+        print(f"On one core the convert types {per_core['rows_per_second_one_core']:,} rows/s; with all "
+              f"{len(os.sched_getaffinity(0))} cores it is {per_core['speedup_all_cores']:.2f}x faster.")
 
     stages = None
     if args.stages:
@@ -173,7 +189,7 @@ def main() -> None:
         "date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
         "rows": args.rows, "gzip_mb": round(export.stat().st_size / 1e6), "rounds": args.repeat,
         "best": best, "all_runs": runs, "versus_duckdb": round(versus_duckdb, 2),
-        "versus_polars": round(versus_polars, 2), "stages_cpu_seconds_one_thread": stages,
+        "versus_polars": round(versus_polars, 2), "per_core": per_core, "stages_cpu_seconds_one_thread": stages,
     }, indent=2) + "\n")
 
 

@@ -266,14 +266,19 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     recipe = re.search(r"^bench:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert recipe == "$(BIN)/python benchmarks/transform.py"
     result = subprocess.run([sys.executable, "benchmarks/transform.py", "--rows", "2000", "--repeat", "1", "--stages",
-                             "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")],
+                             "--per-core", "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for engine in ("focus-assets convert", "polars copy", "duckdb copy"):
         assert engine in result.stdout
     assert "parse + encode alone" in result.stdout and "the copies on one thread" in result.stdout
-    stages = json.loads((tmp_path / "results" / "transform-2000.json").read_text())["stages_cpu_seconds_one_thread"]
+    results = json.loads((tmp_path / "results" / "transform-2000.json").read_text())
+    stages = results["stages_cpu_seconds_one_thread"]
     assert {"decompress and cut", "parse", "type", "encode", "polars copy", "duckdb copy"} <= stages.keys()
+    one_core = results["best"]["convert on 1 core"]
+    assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work,
+    assert one_core["cpu_seconds"] <= one_core["seconds"] + 0.02  # on one core: never more CPU than wall time
+    assert results["per_core"]["rows_per_second_one_core"] == round(2000 / one_core["seconds"])
 
 
 def test_the_sql_contract_page_is_what_the_views_are(demo_home):
