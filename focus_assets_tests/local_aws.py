@@ -46,7 +46,7 @@ class OssDialect:
     def __call__(self, environ, start_response):
         # moto picks its backend from the Authorization header when that splits like a SigV4
         # scope, "<key>/<date>/<region>/<service>/...". An OSS signature is base64: one with exactly
-        # four "/" (about one request in a thousand) named a service moto lacks, and it answered
+        # four "/" (about one request in 1,400) named a service moto lacks, and it answered
         # 500. To moto an OSS request is an S3 one, and it checks no signature: say S3.
         if environ.get("HTTP_AUTHORIZATION", "").startswith("OSS"):
             environ["HTTP_AUTHORIZATION"] = _S3_SCOPE

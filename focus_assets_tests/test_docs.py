@@ -276,7 +276,7 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     stages = results["stages_cpu_seconds_one_thread"]
     assert {"decompress and cut", "parse", "type", "encode", "polars copy", "duckdb copy"} <= stages.keys()
     one_core = results["best"]["convert on 1 core"]
-    assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work,
+    assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work
     assert one_core["cpu_seconds"] <= one_core["seconds"] + 0.02  # on one core: never more CPU than wall time
     assert results["per_core"]["rows_per_second_one_core"] == round(2000 / one_core["seconds"])
 
