@@ -27,6 +27,25 @@ def test_the_definitions_load():
         "cost_report"}
 
 
+def test_a_days_run_is_one_chain_of_steps_in_one_process():
+    """Why the definitions choose the in-process executor: a day's assets form a single chain, so
+    a process per step would run nothing in parallel and pay an interpreter start per step. A
+    branch added to the graph fails this test: then the choice needs a second look."""
+    from focus_assets.definitions import defs
+
+    job = defs.resolve_job_def("alibaba_daily")
+    assert job.executor_def is dg.in_process_executor
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if k.to_user_string() in {n.name for n in job.graph.node_defs}]
+    heads = [k for k in keys if not graph.get(k).parent_keys]
+    assert len(heads) == 1
+    chain = heads
+    while children := graph.get(chain[-1]).child_keys:
+        assert len(children) == 1, f"{chain[-1].to_user_string()} feeds {len(children)} assets"
+        chain.append(next(iter(children)))
+    assert len(chain) == len(keys)
+
+
 def test_dg_check_defs_passes():
     dg_command = Path(sys.executable).parent / "dg"
     result = subprocess.run([str(dg_command), "check", "defs"], capture_output=True, text=True, timeout=300,
