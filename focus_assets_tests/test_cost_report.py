@@ -19,13 +19,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from focus_assets import demo
 from focus_assets.deployment import local_resources, resources_for
 from focus_assets.reporting import browser
 from focus_assets.reporting.assets import REPORT_KEY, cost_report
 from focus_assets.reporting.figures import (MonthProviderCost, ReportFigures, ServiceCost, SnapshotTotal, TagCost,
                                             UntaggedShare)
 from focus_assets.reporting.html import SECTIONS, render
+from focus_assets.resources.stores import LocalFolderStore
 from focus_assets.resources.warehouse import objects_of
 
 from .local_aws import aws_deployment
@@ -92,26 +92,26 @@ def money(cell: tuple[str, str | None], expected) -> bool:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(demo_run):
     """`make demo`'s data: five Alibaba deliveries over two billing months, the public FOCUS sample's
     AWS, Azure and OCI rows and the datacenter sample, all in the views."""
-    home = tmp_path_factory.mktemp("report-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FOCUS_HOME", str(home))
-        patch.delenv("FOCUS_INGESTION_MODE", raising=False)
-        assert demo.main() == 0
-    return home
+    return demo_run.home
 
 
 @pytest.fixture(scope="module")
-def report(home):
+def reports(tmp_path_factory) -> Path:
+    """Where this module's run of cost_report writes: not the demo's own reports folder."""
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def report(home, reports):
     """cost_report materialized over the demo's warehouse: (its metadata, the HTML)."""
-    (home / "reports" / REPORT_KEY).unlink()  # the demo's own copy: this run must write it
-    result = dg.materialize([cost_report], resources=local_resources(home))
+    result = dg.materialize([cost_report], resources={**local_resources(home), "reports": LocalFolderStore(root=str(reports))})
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {key: value.value for key, value in event.materialization.metadata.items()}
-    return metadata, (home / "reports" / REPORT_KEY).read_text(encoding="utf-8")
+    return metadata, (reports / REPORT_KEY).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +122,9 @@ def views(home):
     connection.close()
 
 
-def test_the_asset_writes_the_report_and_describes_it(home, report):
+def test_the_asset_writes_the_report_and_describes_it(reports, report):
     metadata, page = report
-    assert metadata["report"] == str(home / "reports" / REPORT_KEY)
+    assert metadata["report"] == str(reports / REPORT_KEY)
     assert metadata["charts"] == 5 and metadata["sections without data"] == []
     assert metadata["billing months"] == ["2024-09", "2024-10", "2025-12", "2026-01"]
     assert metadata["providers"] == ["AWS", "Alibaba Cloud", "Datacenter", "Microsoft", "Oracle"]

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -84,11 +85,11 @@ def _test_exists(reference: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory) -> Path:
-    """The demo's data, as `make demo` leaves it in .focus/."""
+def demo_home(tmp_path_factory, demo_run) -> Path:
+    """The demo's data, as `make demo` leaves it in .focus/: a copy of the session's demo run,
+    since the blocks may write in it (the warehouse's views still read the original's lake)."""
     home = tmp_path_factory.mktemp("demo") / ".focus"
-    subprocess.run([sys.executable, "-m", "focus_assets.demo"], cwd=ROOT, check=True, capture_output=True,
-                   env={**_clean_environment(), "FOCUS_HOME": str(home)}, timeout=600)
+    shutil.copytree(demo_run.home, home)
     return home
 
 

@@ -1,0 +1,32 @@
+"""Fixtures shared across test files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from focus_assets import demo
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    home: Path  # FOCUS_HOME: the demo's OSS folder, raw bucket, lake, warehouse and report
+    output: str  # what it printed
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """`make demo`'s program, run once for the session in pull mode on a temporary FOCUS_HOME
+    (it takes ~15 s). Tests only read its home; a test that needs to change one runs its own."""
+    home = tmp_path_factory.mktemp("demo-home")
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setenv("FOCUS_HOME", str(home))
+        patch.delenv("FOCUS_INGESTION_MODE", raising=False)
+        status = demo.main()
+    assert status == 0, printed.getvalue()[-3000:]
+    return DemoRun(home, printed.getvalue())
