@@ -3,6 +3,7 @@ test` creates) on the pipeline's output for the sample data, no failure attribut
 pipeline, a broken column caught; and the parsing and attribution of the validator's verdicts on
 hand-written reports. Without the validator these tests fail: they are never skipped."""
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -14,8 +15,8 @@ import pytest
 from focus_assets.alibaba.conformance import CHECK_NAME, check_result, conformance_checks
 from focus_assets.conformance import (
     DATASETS, ConformanceResult, DatasetInput, DatasetReport, Failure, alibaba_source, assess, attribute,
-    run_conformance,
 )
+from focus_assets.conformance import __main__ as conformance_cli
 from focus_assets.conformance.attribution import (
     PIPELINE, SOURCE_DATA, SOURCE_LACKS, UPSTREAM_GAP, VALIDATOR_DEFECT, Source,
 )
@@ -66,9 +67,13 @@ def warehouse(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def conformance(validator, warehouse):
+    """What `make conformance` runs (`python -m focus_assets.conformance`), from the folder above
+    the warehouse's with FOCUS_HOME relative, as the default `.focus` is: (exit status, result)."""
     if isinstance(validator, ValidatorMissing):
         return validator
-    return run_conformance(warehouse / "warehouse.duckdb", warehouse / "conformance", validator=SCRIPT)
+    with contextlib.chdir(warehouse.parent), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FOCUS_HOME", warehouse.name)
+        return conformance_cli.run(["--validator", str(SCRIPT)])
 
 
 def failures(report: DatasetReport) -> dict[str, Failure]:
@@ -88,7 +93,8 @@ def test_the_validator_takes_the_command_line_used(validator, tmp_path):
 
 
 def test_no_failure_of_the_pipeline_output_is_attributed_to_the_pipeline(conformance):
-    result: ConformanceResult = installed(conformance)
+    status, result = installed(conformance)
+    assert status == 0
     assert [d.name for d in result.datasets] == list(DATASETS) and not result.notes
     for dataset in result.datasets:
         assert dataset.error is None
@@ -101,7 +107,7 @@ def test_no_failure_of_the_pipeline_output_is_attributed_to_the_pipeline(conform
 
 
 def test_the_failures_are_attributed_as_documented(conformance):
-    result: ConformanceResult = installed(conformance)
+    _, result = installed(conformance)
     alibaba, unified = (failures(d) for d in result.datasets)
     # Alibaba leaves ChargeDescription null (documented); FOCUS 1.0 has no InvoiceId
     assert alibaba["ChargeDescription-C-003-O"].attribution == UPSTREAM_GAP
@@ -130,7 +136,7 @@ def test_a_broken_column_is_attributed_to_the_pipeline(conformance, validator, w
     (Not ChargeCategory outside its allowed values: focus-validator 2.2.1 checks an allowed-values
     rule as "one of the values is found", so a few bad rows among good ones pass.)"""
     installed(conformance)
-    source = warehouse / "conformance" / "parquet" / "alibaba_focus.parquet"  # as run_conformance exported it
+    source = warehouse / "conformance" / "files" / "parquet" / "alibaba_focus.parquet"  # as the run exported it
     broken = tmp_path / "alibaba_focus_broken.parquet"
     with duckdb.connect() as connection:
         connection.execute(f"""COPY (SELECT * REPLACE (
@@ -350,18 +356,12 @@ def test_the_check_result_severity_follows_the_attributions():
     assert "R-1" in error.metadata["report"].value
 
 
-def test_make_conformance_with_relative_paths_validates(validator, warehouse):
-    """What `make conformance` runs, from the project folder with FOCUS_HOME relative (the default
-    `.focus`): the validator runs in folders of its own, so every path it is given is absolute.
-    (Relative paths once left every dataset unvalidated.)"""
-    installed(validator)
-    import os
-    import sys
-    result = subprocess.run(
-        [sys.executable, "-m", "focus_assets.conformance", "--validator", str(SCRIPT), "--out", "relative-run"],
-        cwd=warehouse.parent, env={**os.environ, "FOCUS_HOME": warehouse.name}, capture_output=True, text=True,
-        timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "Not validated" not in result.stdout and "**Failures attributed to the pipeline: 0**." in result.stdout
-    report = (warehouse.parent / "relative-run" / "report.md").read_text()
+def test_make_conformance_with_relative_paths_validates(conformance, warehouse):
+    """The run above had FOCUS_HOME relative (the default `.focus`): the validator runs in folders
+    of its own, so every path it is given is absolute. (Relative paths once left every dataset
+    unvalidated.) The report is written under FOCUS_HOME."""
+    status, result = installed(conformance)
+    assert status == 0 and not result.notes and all(d.error is None for d in result.datasets)
+    report = (warehouse / "conformance" / "report.md").read_text()
+    assert "Not validated" not in report and "**Failures attributed to the pipeline: 0**." in report
     assert "| alibaba_focus | 2,100 | 578 |" in report

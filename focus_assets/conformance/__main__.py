@@ -12,11 +12,17 @@ from pathlib import Path
 
 import duckdb
 
-from . import run_conformance
+from . import ConformanceResult, run_conformance
 from .validator import ENV_VAR, ValidatorFailed, ValidatorMissing
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run(argv)[0]
+
+
+def run(argv: list[str] | None = None) -> tuple[int, ConformanceResult | None]:
+    """What `main` does, returning the result as well as the exit status (None when nothing was
+    validated)."""
     home = Path(os.environ.get("FOCUS_HOME", ".focus"))
     parser = argparse.ArgumentParser(prog="python -m focus_assets.conformance", description=__doc__)
     parser.add_argument("--database", type=Path, default=home / "warehouse.duckdb",
@@ -30,25 +36,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database.is_file():
         print(f"{args.database} does not exist: run `make demo` (or the pipeline) first", file=sys.stderr)
-        return 2
+        return 2, None
     try:
         result = run_conformance(args.database, args.out / "files", validator=args.validator,
                                  processes=args.processes)
     except ValidatorMissing as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return 2, None
     except ValidatorFailed as exc:
         print(f"focus-validator failed: {exc}", file=sys.stderr)
-        return 1
+        return 1, None
     except duckdb.Error as exc:  # e.g. a source file a view reads is gone
         print(f"reading {args.database} failed: {exc}", file=sys.stderr)
-        return 1
+        return 1, None
     report = result.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text(report, encoding="utf-8")
     print(report)
     print(f"Written to {args.out / 'report.md'}")
-    return 1 if result.severity == "error" else 0
+    return (1 if result.severity == "error" else 0), result
 
 
 if __name__ == "__main__":
