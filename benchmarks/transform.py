@@ -66,8 +66,19 @@ from focus_assets.focus.writer import write_frames
 
 settings, typed = TransformSettings(), []
 seconds = dict.fromkeys(("decompress and cut", "parse", "type", "encode"), 0.0)
-def timed(stage, started):
-    seconds[stage] += time.process_time() - started
+schema, by_kind = typed_schema(settings), {}
+def timed(stage, started, into=seconds):
+    into[stage] = into.get(stage, 0.0) + time.process_time() - started
+def kinds(first):
+    # Output columns by what encoding them involves: text is split by the first batch into
+    # columns with one value (constants such as x_SourceObject, and empty columns) and the rest.
+    groups = {}
+    for name, dtype in schema.items():
+        kind = type(dtype).__name__.lower()
+        if kind == "string":
+            kind = "text, one value" if first[name].n_unique() <= 1 else "text"
+        groups.setdefault(kind, []).append(name)
+    return groups
 started = time.process_time()
 member = next(read_csv_members(Path(sys.argv[1]), "202601/export.csv.gz", max_uncompressed_bytes=1 << 40))
 pieces = list(member.pieces)
@@ -83,10 +94,16 @@ for number, piece in enumerate(pieces):
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time
         started = time.process_time()
-        write_frames(iter(typed), Path(sys.argv[2]), typed_schema(settings), settings.row_group_rows)
+        write_frames(iter(typed), Path(sys.argv[2]), schema, settings.row_group_rows)
         timed("encode", started)
+        groups = groups if by_kind else kinds(typed[0])
+        for kind, columns in groups.items():  # the same batches again, one kind of column at a time
+            started = time.process_time()
+            write_frames((batch.select(columns) for batch in typed), Path(sys.argv[2]),
+                         pl.Schema({c: schema[c] for c in columns}), settings.row_group_rows)
+            timed(f"{kind} ({len(columns)})", started, by_kind)
         typed = []
-print(json.dumps(seconds))
+print(json.dumps({**seconds, "encode by kind of column": by_kind}))
 """
 
 
@@ -172,7 +189,9 @@ def main() -> None:
     if args.stages:
         completed = subprocess.run([python, "-c", STAGES, str(export), str(out / "stages.parquet")], check=True,
                                    capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
-        stages = {stage: round(seconds, 2) for stage, seconds in json.loads(completed.stdout).items()}
+        stages = json.loads(completed.stdout)
+        by_kind = {kind: round(seconds, 2) for kind, seconds in stages.pop("encode by kind of column").items()}
+        stages = {stage: round(seconds, 2) for stage, seconds in stages.items()}
         stages["polars copy"] = measure(engines["polars copy"], out, ONE_THREAD)["cpu_seconds"]
         stages["duckdb copy"] = measure([*engines["duckdb copy"], "1"], out)["cpu_seconds"]  # argument: threads
         print("\nthe transform's stages, one after the other on one thread (CPU seconds):")
@@ -181,6 +200,10 @@ def main() -> None:
         transform = sum(stages[stage] for stage in STAGE_NAMES)
         print(f"  {'in all':<20}{transform:>7.2f}   (parse + encode alone: {stages['parse'] + stages['encode']:.2f})")
         print(f"the copies on one thread: polars {stages['polars copy']:.2f}, duckdb {stages['duckdb copy']:.2f} CPU s")
+        print("encoding each kind of output column on its own (columns; CPU seconds):")
+        for kind, seconds in sorted(by_kind.items(), key=lambda item: -item[1]):
+            print(f"  {kind:<26}{seconds:>7.2f}")
+        stages["encode by kind of column"] = by_kind
     shutil.rmtree(out, ignore_errors=True)
 
     results = args.results / f"transform-{args.rows}.json"

@@ -26,6 +26,9 @@ import boto3
 import pytest
 import yaml
 
+from focus_assets.focus.normalize import typed_schema
+from focus_assets.focus.settings import TransformSettings
+
 from .local_aws import aws_and_oss, free_port, reset_moto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,6 +279,10 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     results = json.loads((tmp_path / "results" / "transform-2000.json").read_text())
     stages = results["stages_cpu_seconds_one_thread"]
     assert {"decompress and cut", "parse", "type", "encode", "polars copy", "duckdb copy"} <= stages.keys()
+    assert "encoding each kind of output column" in result.stdout
+    by_kind = stages["encode by kind of column"]  # every output column in exactly one kind
+    assert sum(int(re.search(r"\((\d+)\)$", kind).group(1)) for kind in by_kind) == len(typed_schema(TransformSettings()))
+    assert {"decimal (8)", "datetime (4)", "map (2)"} <= by_kind.keys()
     one_core = results["best"]["convert on 1 core"]
     assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work
     assert one_core["cpu_seconds"] <= one_core["seconds"] + 0.02  # on one core: never more CPU than wall time
