@@ -66,7 +66,7 @@ from focus_assets.focus.writer import write_frames
 
 settings, typed = TransformSettings(), []
 seconds = dict.fromkeys(("decompress and cut", "parse", "type", "encode"), 0.0)
-schema, by_kind = typed_schema(settings), {}
+schema, by_kind, groups = typed_schema(settings), {}, None
 def timed(stage, started, into=seconds):
     into[stage] = into.get(stage, 0.0) + time.process_time() - started
 def kinds(first):
@@ -96,7 +96,7 @@ for number, piece in enumerate(pieces):
         started = time.process_time()
         write_frames(iter(typed), Path(sys.argv[2]), schema, settings.row_group_rows)
         timed("encode", started)
-        groups = groups if by_kind else kinds(typed[0])
+        groups = groups or kinds(typed[0])
         for kind, columns in groups.items():  # the same batches again, one kind of column at a time
             started = time.process_time()
             write_frames((batch.select(columns) for batch in typed), Path(sys.argv[2]),
