@@ -6,7 +6,7 @@ import gzip
 import io
 import zipfile
 from collections import defaultdict
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +17,7 @@ from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.transform import convert_object
 from focus_assets.samples.alibaba import HEADER, TAGS, sample_deliveries, write_delivery, write_large_export
 
-from .helpers import digests
+from .helpers import convert_text, csv_text, digests
 
 
 def independent_rows(path: Path) -> list[dict[str, str]]:
@@ -118,3 +118,17 @@ def test_piece_size_changes_nothing_in_the_data(tmp_path):
     row_groups = [[f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
                   for f in (pq.ParquetFile(small_file), pq.ParquetFile(large_file))]
     assert row_groups[0] == row_groups[1] == [8192, 8192, 8192, 5424]
+
+
+def test_sums_too_large_for_128_bits_still_reconcile_exactly(tmp_path):
+    # decimal(38,10) holds amounts up to 10^28, but 300 of them add up past what polars can sum in
+    # 128 bits: the reconciliation sums those in Python, exactly, instead of failing.
+    huge = "9999999999999999999999999999.9999999999"
+    report, typed, _ = convert_text(tmp_path, csv_text([{"BilledCost": huge}] * 300 + [{"BilledCost": "-0.5"}]))
+    [member] = report.members
+    summary = member.to_dict()
+    assert typed.height == 301 and summary["reconciled"]
+    with localcontext(prec=100):
+        expected = Decimal(huge) * 300 - Decimal("0.5")
+    assert Decimal(summary["money"]["CNY"]["BilledCost"]["written"]) == expected
+    assert summary["money"]["CNY"]["BilledCost"]["written"] == "2999999999999999999999999999999.49999997"

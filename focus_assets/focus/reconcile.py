@@ -37,6 +37,26 @@ def _add(money: defaultdict, currency: str, column: str, amount: Decimal) -> Non
     money[currency][column] = _EXACT.add(money[currency][column], amount)
 
 
+def _sums(money: pl.DataFrame | pl.LazyFrame, keys: list[str]) -> list[dict]:
+    """Per group of `keys`: its rows and the sum of each reconciled column, exact. polars sums a
+    decimal(38,10) column in 128 bits; where a sum would not fit (amounts near 10^28, which no
+    bill holds but a broken export may), the group is summed in Python instead, as exactly."""
+    try:
+        return money.lazy().group_by(keys).agg(pl.len().alias("rows"), *(pl.col(c).sum() for c in RECONCILED_COLUMNS)) \
+            .collect().rows(named=True)
+    except pl.exceptions.ComputeError:
+        pass
+    groups: dict[tuple, dict] = {}
+    for row in money.lazy().collect().iter_rows(named=True):
+        group = groups.setdefault(tuple(row[k] for k in keys),
+                                  {**{k: row[k] for k in keys}, "rows": 0, **dict.fromkeys(RECONCILED_COLUMNS)})
+        group["rows"] += 1
+        for column in RECONCILED_COLUMNS:
+            if row[column] is not None:
+                group[column] = _EXACT.add(group[column] or Decimal(0), row[column])
+    return list(groups.values())
+
+
 @dataclass
 class Reconciliation:
     rows_read: int = 0
@@ -50,8 +70,7 @@ class Reconciliation:
         """Count one typed batch's rows and money (see normalize.TypedBatch.money)."""
         self.rows_read += money.height
         self.rows_quarantined += int(money["quarantined"].sum())
-        sums = money.group_by("currency", "quarantined").agg(pl.col(c).sum() for c in RECONCILED_COLUMNS)
-        for row in sums.iter_rows(named=True):
+        for row in _sums(money, ["currency", "quarantined"]):
             currency = row["currency"] or NO_CURRENCY
             for column in RECONCILED_COLUMNS:
                 amount = row[column] or Decimal(0)
@@ -65,13 +84,9 @@ class Reconciliation:
 
     def add_written(self, parquet_file: Path) -> None:
         """Count what a published Parquet file holds, read back from disk."""
-        sums = (
-            pl.scan_parquet(parquet_file)
-            .group_by(pl.col("BillingCurrency").str.strip_chars().alias("currency"))
-            .agg(pl.len().alias("rows"), *(pl.col(c).sum() for c in RECONCILED_COLUMNS))
-            .collect()
-        )
-        for row in sums.iter_rows(named=True):
+        money = pl.scan_parquet(parquet_file).select(pl.col("BillingCurrency").str.strip_chars().alias("currency"),
+                                                     *RECONCILED_COLUMNS)
+        for row in _sums(money, ["currency"]):
             self.rows_written += row["rows"]
             currency = row["currency"] or NO_CURRENCY
             for column in RECONCILED_COLUMNS:
