@@ -10,7 +10,8 @@ VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed-stamp
 
 .PHONY: demo demo-push test bench ui install clean function-zip conformance screenshots
 
-$(STAMP): pyproject.toml
+# setup.py compiles the C reader (focus_assets/focus/_records.c): editing it reinstalls.
+$(STAMP): pyproject.toml setup.py focus_assets/focus/_records.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'

@@ -4,17 +4,19 @@
 
 Generates an Alibaba-shaped gzip export of N rows (cached in benchmarks/.data), then runs, each in
 its own process so that peak memory is that process's own, and in rounds (one run of each engine
-per round, so that a busy moment of a shared machine hits all three alike):
+per round, so that a busy moment of a shared machine hits them all alike):
 
-  focus-assets convert   the full transform: typing, tags, repairs, quarantine, reconciliation
-  polars copy            pl.scan_csv(file).sink_parquet(...): CSV to Parquet, types inferred
-  duckdb copy            COPY (SELECT * FROM read_csv(file)) TO ... (FORMAT parquet)
+  focus-assets convert    the full transform: typing, tags, repairs, quarantine, reconciliation
+  convert, polars reader  the same, with the C CSV reader switched off (as installed without a
+                          C compiler): polars' reader parses, the typing casts every money column
+  polars copy             pl.scan_csv(file).sink_parquet(...): CSV to Parquet, types inferred
+  duckdb copy             COPY (SELECT * FROM read_csv(file)) TO ... (FORMAT parquet)
 
 and prints each engine's best wall time, with the CPU time (user + system) and peak resident
 memory (ru_maxrss) of that run and the size of what it wrote. `--stages` also times the
 transform's stages one after the other on one thread, to show where the CPU goes, beside both
-copies run on one thread: the floor that no rearrangement of the stages can go below is their sum,
-and parse + encode alone is what any design on polars' reader and writer pays. `--per-core`
+copies run on one thread: the floor that no rearrangement of the stages can go below is their
+sum. ("parse" is the C reader, which also types the money columns of plain numbers.) `--per-core`
 also runs the convert pinned to one core, in the same rounds, for the throughput of one core and
 what a second adds (docs/scaling.md projects from it). Writes benchmarks/results/transform-<rows>.json.
 """
@@ -41,6 +43,15 @@ import sys
 from focus_assets.samples.alibaba import write_large_export
 write_large_export(sys.argv[1], int(sys.argv[2]))
 """
+# The same convert with the C reader switched off, as where the package was installed without a
+# C compiler: polars' reader parses every piece and the typing casts every money column.
+POLARS_READER = """
+import sys
+from focus_assets.focus import source
+source._records = None
+from focus_assets.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 POLARS_COPY = """
 import sys, polars as pl
 pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2], compression="snappy")
@@ -61,7 +72,7 @@ from pathlib import Path
 import polars as pl
 from focus_assets.focus.normalize import BatchSource, normalize_batch, typed_schema
 from focus_assets.focus.settings import TransformSettings
-from focus_assets.focus.source import read_csv_members
+from focus_assets.focus.source import read_csv_members, read_records
 from focus_assets.focus.writer import write_frames
 
 settings, typed = TransformSettings(), []
@@ -86,11 +97,13 @@ timed("decompress and cut", started)
 source = BatchSource(member.object_key, None, "20260129T080000", member.header)
 for number, piece in enumerate(pieces):
     started = time.process_time()
-    raw = pl.read_csv(piece.data, has_header=False, new_columns=list(member.header.names), infer_schema=False,
-                      null_values=["NULL", "null", "Null"], raise_if_empty=False)
+    # The C reader also types the money columns of plain numbers: their casts move from "type" to here.
+    records = read_records(piece, list(member.header.names), member.name, null_literals=True,
+                           decimal_columns=member.header.decimal_columns)
     timed("parse", started)
     started = time.process_time()
-    typed.append(normalize_batch(raw, source, piece.first_line, settings, embedded_line_breaks=False).good)
+    typed.append(normalize_batch(records.text, source, piece.first_line, settings, embedded_line_breaks=False,
+                                 decimals=records.decimals).good)
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time
         started = time.process_time()
@@ -154,6 +167,7 @@ def main() -> None:
     python = sys.executable
     engines = {
         "focus-assets convert": [python, "-m", "focus_assets.cli", "convert", str(bucket), "--out", str(out)],
+        "convert, polars reader": [python, "-c", POLARS_READER, "convert", str(bucket), "--out", str(out)],
         "polars copy": [python, "-c", POLARS_COPY, str(export), str(out / "polars.parquet")],
         "duckdb copy": [python, "-c", DUCKDB_COPY, str(export), str(out / "duckdb.parquet")],
     }

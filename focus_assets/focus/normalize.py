@@ -302,35 +302,43 @@ def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
 
 
 def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, settings: TransformSettings,
-                    *, embedded_line_breaks: bool = True) -> TypedBatch:
+                    *, embedded_line_breaks: bool = True, decimals: dict[str, pl.Series] | None = None) -> TypedBatch:
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
-    numbers are counted without looking into the fields."""
+    numbers are counted without looking into the fields. `decimals` holds money columns that the
+    reader already typed (by delivered name; plain numbers only, whose value the casts and rules
+    here would give as well)."""
     header = source.header
     lines = pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64, eager=True)
     if embedded_line_breaks:
         breaks = embedded_newlines(raw)
         lines = lines + breaks.cum_sum() - breaks
+    typed_money = dict(decimals or {})
     # A blank line (or a record of empty fields) is no line item: skipped, and counted.
     empty = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
     empty_records = int(empty.sum())
     if empty_records:
         raw, lines = raw.filter(~empty), lines.filter(~empty)
+        typed_money = {name: values.filter(~empty) for name, values in typed_money.items()}
     n = raw.height
     frame = raw.rename(header.rename)  # known columns under their schema names
+    typed_money = {header.rename[name]: values for name, values in typed_money.items()}
     present = {c.name: c for c in INPUT_COLUMNS if c.name in frame.columns}
     decimals = [name for name, c in present.items() if c.kind is Kind.DECIMAL]
+    to_cast = [name for name in decimals if name not in typed_money]
     few_distinct = [name for name, c in present.items() if c.kind is Kind.TIMESTAMP or name in _NAME_COLUMNS]
 
     # One pass of facts: the distinct values of timestamps, names and tags, and the number of
     # money values that may not fit the plain cast.
-    casts = frame.select(pl.col(name).cast(_DECIMAL, strict=False) for name in decimals)
-    facts = frame.select(
+    casts = frame.select(*(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
+                         *(pl.lit(values).alias(name) for name, values in typed_money.items()))
+    gathered = [
         *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct),
         *([_tags_text().drop_nulls().unique().implode().alias("Tags")] if "Tags" in present else []),
-        *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in decimals),
-    ).row(0, named=True)
-    failed = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
+        *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast),
+    ]
+    facts = frame.select(gathered).row(0, named=True) if gathered else {}
+    failed = {name: casts[name].null_count() - frame[name].null_count() for name in to_cast}
 
     # A plan per output column; the few columns computed eagerly go into `slow` under names with a
     # colon (FOCUS and Alibaba column names have none) and the plans refer to them.
@@ -339,7 +347,7 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     exact_extra: dict[str, dict[int, Decimal]] = {}
     for name, column in present.items():
         if column.kind is Kind.DECIMAL:
-            if failed[name] == 0 and facts[f"suspect:{name}"] == 0:
+            if name in typed_money or (failed[name] == 0 and facts[f"suspect:{name}"] == 0):
                 plans[name] = Typed(pl.col(f"cast:{name}"))
             else:
                 plans[name], exact_extra[name] = _plan_decimal_slowly(name, frame[name], settings, slow)

@@ -28,11 +28,9 @@ from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
 from .settings import TransformSettings
 from .values import billing_month
 from .source import (
-    CsvMember, ExportFileError, Header, prefetch, read_csv_members, safe_file_stem, short_record, wrong_field_count,
+    CsvMember, ExportFileError, Header, prefetch, read_csv_members, read_records, safe_file_stem,
 )
 from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
-
-_NULL_LITERALS = ["NULL", "null", "Null"]
 
 
 @dataclass
@@ -142,30 +140,12 @@ def _output_name(member: CsvMember) -> str:
 
 def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSettings) -> Iterator[TypedBatch]:
     """Parse and type the member piece by piece."""
+    names = list(member.header.names)
     for piece in member.pieces:
-        try:
-            raw = pl.read_csv(
-                piece.data,
-                has_header=False,
-                new_columns=list(member.header.names),
-                infer_schema=False,  # every column as text; typing is ours
-                null_values=_NULL_LITERALS if settings.repairs.null_literal else None,
-                encoding="utf8",
-                raise_if_empty=False,
-            )
-        except pl.exceptions.PolarsError as exc:
-            columns = len(member.header.names)
-            wrong = wrong_field_count(piece, columns)
-            if wrong is not None:
-                raise ExportFileError(member.name, f"record has {wrong[1]} fields, the header has {columns}",
-                                      line=wrong[0]) from None
-            last = piece.first_line + piece.line_breaks - (1 if piece.ends_with_line_break else 0)
-            raise ExportFileError(member.name, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})") from None
-        short = short_record(piece, raw)
-        if short is not None:
-            raise ExportFileError(member.name, f"record has {short[1]} fields, the header has {raw.width}", line=short[0])
-        records_ending_in_break = raw.height - (0 if piece.ends_with_line_break else 1)
-        yield normalize_batch(raw, source, piece.first_line, settings,
+        records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
+                               decimal_columns=member.header.decimal_columns)
+        records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
+        yield normalize_batch(records.text, source, piece.first_line, settings, decimals=records.decimals,
                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
 
 
@@ -230,11 +210,6 @@ def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWri
 def _count(values: pl.Series) -> Counter:
     counts = values.drop_nulls().value_counts()
     return Counter(dict(zip(counts[:, 0].to_list(), counts["count"].to_list(), strict=True)))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _all_null_columns(parquet_file: Path) -> list[str]:

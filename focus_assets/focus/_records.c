@@ -1,0 +1,387 @@
+/* A CSV reader for the common case, in C: pieces of whole records -> Arrow string-view columns.
+
+   records(data, columns, max_rows, null_literals, decimal_columns, scale, integer_digits) parses
+   `data` (whole CSV records, no header) into `columns` text columns and returns
+
+       (rows, views, validities, null_counts, unescaped, decimals)
+
+   views[c]      bytes, 16 per row: Arrow's string view of each field (the field itself when it
+                 has up to 12 bytes, else its length, first 4 bytes, buffer and offset);
+   validities[c] bytes (a validity bitmap) or None when the column has no null;
+   unescaped     bytes: buffer 1, the quoted fields that held doubled quotes, undoubled.
+                 Buffer 0 is `data` itself: every other field is read where it lies.
+
+   or None when the piece holds anything outside the plain grammar below. The caller then parses
+   the piece with polars' reader, which gives the same frame (or its own error) for anything:
+   this reader never decides an odd case, it only declines it. It accepts exactly:
+
+     record  = field *("," field) ("\n" | "\r\n" | end of data), with `columns` fields;
+     field   = *(any byte but , " \r \n)              empty: null
+             | '"' *(any byte but " | '""') '"'       empty: "" (polars' reading of "")
+     and data that is valid UTF-8, under 2 GiB.
+
+   With null_literals, a field that reads NULL, null or Null (quoted or not) is null, as polars'
+   null_values does.
+
+   decimals[k] types the column decimal_columns[k] as Arrow decimal128(38, scale) (16 bytes a row,
+   little-endian; nulls where the text is null), or is None when any of its values is not a plain
+   number: -?[0-9]+(.[0-9]{1,scale})? with at most `integer_digits` digits before the point once
+   leading zeros are dropped. The caller types such a column itself (exponents, spaces, excess
+   decimals, bad values: normalize.py); a plain number has one exact value, the same as polars'
+   cast gives.
+
+   The GIL is released while the piece is parsed. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define VIEW_BYTES 16
+#define INLINE_BYTES 12
+
+/* Decimals are typed here where a 128-bit integer is native and laid out as Arrow's (little-endian). */
+#if defined(__SIZEOF_INT128__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TYPES_DECIMALS 1
+typedef __int128 decimal128;
+#else
+#define TYPES_DECIMALS 0
+#endif
+
+/* The first of s[i..n) that is one of the bytes a, b, c, d, or n. */
+static inline Py_ssize_t find4(const uint8_t *s, Py_ssize_t i, Py_ssize_t n, uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+#ifdef __SSE2__
+    const __m128i va = _mm_set1_epi8((char)a), vb = _mm_set1_epi8((char)b), vc = _mm_set1_epi8((char)c),
+                  vd = _mm_set1_epi8((char)d);
+    for (; i + 16 <= n; i += 16) {
+        __m128i chunk = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, va), _mm_cmpeq_epi8(chunk, vb)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(chunk, vc), _mm_cmpeq_epi8(chunk, vd)));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask) return i + __builtin_ctz(mask);
+    }
+#endif
+    for (; i < n; i++) {
+        if (s[i] == a || s[i] == b || s[i] == c || s[i] == d) return i;
+    }
+    return n;
+}
+
+static inline Py_ssize_t find_quote(const uint8_t *s, Py_ssize_t i, Py_ssize_t n) {
+    return find4(s, i, n, '"', '"', '"', '"');
+}
+
+static int valid_utf8(const uint8_t *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {  /* ASCII, eight bytes at a time */
+            uint64_t word;
+            memcpy(&word, s + i, 8);
+            if (word & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        uint8_t lead = s[i];
+        if (lead < 0x80) { i++; continue; }
+        int follow;
+        uint32_t point;
+        if (lead >= 0xC2 && lead <= 0xDF) { follow = 1; point = lead & 0x1F; }
+        else if (lead >= 0xE0 && lead <= 0xEF) { follow = 2; point = lead & 0x0F; }
+        else if (lead >= 0xF0 && lead <= 0xF4) { follow = 3; point = lead & 0x07; }
+        else return 0;
+        if (i + follow >= n) return 0;
+        for (int k = 1; k <= follow; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            point = (point << 6) | (s[i + k] & 0x3F);
+        }
+        if (follow == 2 && (point < 0x800 || (point >= 0xD800 && point <= 0xDFFF))) return 0;  /* overlong, surrogate */
+        if (follow == 3 && (point < 0x10000 || point > 0x10FFFF)) return 0;
+        i += follow + 1;
+    }
+    return 1;
+}
+
+static inline int is_null_literal(const uint8_t *field, Py_ssize_t length) {
+    return length == 4 && (memcmp(field, "NULL", 4) == 0 || memcmp(field, "null", 4) == 0 || memcmp(field, "Null", 4) == 0);
+}
+
+typedef struct {
+    const uint8_t *data;
+    Py_ssize_t size;
+    Py_ssize_t columns, max_rows;
+    int null_literals;
+    uint8_t **views, **validity;  /* per column */
+    Py_ssize_t *nulls;            /* per column */
+    uint8_t *unescaped;           /* buffer 1 */
+    Py_ssize_t unescaped_size;
+    Py_ssize_t *decimal_slot;     /* per column: its index in decimals, or -1 */
+    uint8_t **decimals;           /* per decimal column: 16 bytes a row, or NULL once a value is not plain */
+    int scale, integer_digits;
+} Reader;
+
+#if TYPES_DECIMALS
+/* A plain number as an integer count of 10^-scale, into `out`; 0 if the text is not plain. */
+static int plain_decimal(const uint8_t *p, Py_ssize_t length, int scale, int integer_digits, decimal128 *out) {
+    const uint8_t *end = p + length;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const uint8_t *digits = p;
+    while (p < end && *p == '0') p++;  /* leading zeros */
+    const uint8_t *significant = p;
+    decimal128 value = 0;  /* at most integer_digits + scale <= 38 digits: never overflows */
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (p - significant == integer_digits) return 0;
+        value = value * 10 + (*p - '0');
+    }
+    if (p == digits) return 0;
+    int decimals = 0;
+    if (p < end && *p == '.') {
+        const uint8_t *point = ++p;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (p - point == scale) return 0;
+            value = value * 10 + (*p - '0');
+        }
+        decimals = (int)(p - point);
+        if (decimals == 0) return 0;
+    }
+    if (p != end) return 0;
+    for (; decimals < scale; decimals++) value *= 10;
+    *out = negative ? -value : value;
+    return 1;
+}
+#endif
+
+/* Parse every record; the number of rows, or -1 to decline the piece. */
+static Py_ssize_t parse(Reader *r) {
+    const uint8_t *s = r->data;
+    const Py_ssize_t n = r->size;
+    Py_ssize_t i = 0, row = 0;
+    while (i < n) {
+        if (row == r->max_rows) return -1;
+        for (Py_ssize_t column = 0;; column++) {
+            if (column == r->columns) return -1;  /* more fields than columns */
+            const uint8_t *field;
+            Py_ssize_t length, offset;
+            int32_t buffer = 0, quoted = 0;
+            if (s[i] == '"') {
+                quoted = 1;
+                Py_ssize_t start = i + 1, close = start;
+                int doubled = 0;
+                for (;;) {
+                    close = find_quote(s, close, n);
+                    if (close == n) return -1;
+                    if (close + 1 < n && s[close + 1] == '"') { doubled = 1; close += 2; continue; }
+                    break;
+                }
+                if (doubled) {  /* undouble into buffer 1, a run (ending with a quote) at a time */
+                    offset = r->unescaped_size;
+                    for (Py_ssize_t k = start; k < close;) {
+                        Py_ssize_t quote = find_quote(s, k, close);
+                        Py_ssize_t run = (quote < close ? quote + 1 : close) - k;
+                        memcpy(r->unescaped + r->unescaped_size, s + k, run);
+                        r->unescaped_size += run;
+                        k += run + (quote < close ? 1 : 0);
+                    }
+                    field = r->unescaped + offset;
+                    length = r->unescaped_size - offset;
+                    buffer = 1;
+                } else {
+                    field = s + start;
+                    length = close - start;
+                    offset = start;
+                }
+                i = close + 1;
+                if (i + 1 < n && s[i] == '\r' && s[i + 1] == '\n') i++;
+                if (i < n && s[i] != ',' && s[i] != '\n') return -1;  /* text after the closing quote */
+            } else {
+                Py_ssize_t end = find4(s, i, n, ',', '\n', '"', '\r');
+                if (end < n && s[end] == '"') return -1;  /* a quote inside an unquoted field */
+                field = s + i;
+                offset = i;
+                length = end - i;
+                if (end < n && s[end] == '\r') {  /* only as the end of the record, \r\n */
+                    if (end + 1 == n || s[end + 1] != '\n') return -1;
+                    end++;
+                }
+                i = end;
+            }
+
+            uint8_t *view = r->views[column] + row * VIEW_BYTES;
+            if ((!quoted && length == 0) || (r->null_literals && is_null_literal(field, length))) {
+                memset(view, 0, VIEW_BYTES);
+                Py_ssize_t slot = r->decimal_slot[column];
+                if (slot >= 0 && r->decimals[slot]) memset(r->decimals[slot] + row * 16, 0, 16);
+                r->validity[column][row >> 3] &= (uint8_t)~(1u << (row & 7));
+                r->nulls[column]++;
+            } else {
+                int32_t length32 = (int32_t)length;
+                memcpy(view, &length32, 4);
+                if (length <= INLINE_BYTES) {
+                    memset(view + 4, 0, INLINE_BYTES);
+                    memcpy(view + 4, field, length);
+                } else {
+                    int32_t offset32 = (int32_t)offset;
+                    memcpy(view + 4, field, 4);
+                    memcpy(view + 8, &buffer, 4);
+                    memcpy(view + 12, &offset32, 4);
+                }
+#if TYPES_DECIMALS
+                Py_ssize_t slot = r->decimal_slot[column];
+                if (slot >= 0 && r->decimals[slot]) {
+                    decimal128 value;
+                    if (plain_decimal(field, length, r->scale, r->integer_digits, &value))
+                        memcpy(r->decimals[slot] + row * 16, &value, 16);
+                    else
+                        r->decimals[slot] = NULL;  /* the caller types this column */
+                }
+#endif
+            }
+
+            if (i == n) {  /* the last record, without a line break */
+                if (column + 1 != r->columns) return -1;
+                break;
+            }
+            if (s[i] == ',') {
+                i++;
+                if (i == n) return -1;  /* a trailing comma at the end of the data */
+                continue;
+            }
+            i++;  /* the line break */
+            if (column + 1 != r->columns) return -1;  /* fewer fields than columns, or a blank line */
+            break;
+        }
+        row++;
+    }
+    return row;
+}
+
+static PyObject *records(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t columns, max_rows;
+    int null_literals, scale, integer_digits;
+    PyObject *decimal_columns;
+    if (!PyArg_ParseTuple(args, "y*nnpO!ii", &data, &columns, &max_rows, &null_literals, &PyTuple_Type,
+                          &decimal_columns, &scale, &integer_digits))
+        return NULL;
+    PyObject *result = NULL, **views = NULL, **validity = NULL, *unescaped = NULL, **decimals = NULL;
+    Py_ssize_t decimal_count = PyTuple_GET_SIZE(decimal_columns);
+    Reader r = {.data = data.buf, .size = data.len, .columns = columns, .max_rows = max_rows, .null_literals = null_literals,
+                .scale = scale, .integer_digits = integer_digits};
+    if (data.len == 0 || data.len >= INT32_MAX || columns < 1 || max_rows < 1 || scale < 0 || scale > 18 ||
+        integer_digits < 1 || integer_digits + scale > 38) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    decimals = PyMem_Calloc(decimal_count + 1, sizeof(PyObject *));
+    r.decimals = PyMem_Calloc(decimal_count + 1, sizeof(uint8_t *));
+    r.decimal_slot = PyMem_Malloc(columns * sizeof(Py_ssize_t));
+    if (!decimals || !r.decimals || !r.decimal_slot) goto fail;
+    for (Py_ssize_t c = 0; c < columns; c++) r.decimal_slot[c] = -1;
+    for (Py_ssize_t k = 0; k < decimal_count; k++) {
+        Py_ssize_t c = PyLong_AsSsize_t(PyTuple_GET_ITEM(decimal_columns, k));
+        if (c == -1 && PyErr_Occurred()) goto fail;
+        if (c < 0 || c >= columns) {
+            PyErr_SetString(PyExc_ValueError, "decimal column out of range");
+            goto fail;
+        }
+        r.decimal_slot[c] = k;
+        if (TYPES_DECIMALS) {
+            decimals[k] = PyBytes_FromStringAndSize(NULL, max_rows * 16);
+            if (!decimals[k]) goto fail;
+            r.decimals[k] = (uint8_t *)PyBytes_AS_STRING(decimals[k]);
+        }
+    }
+    views = PyMem_Calloc(columns, sizeof(PyObject *));
+    validity = PyMem_Calloc(columns, sizeof(PyObject *));
+    r.views = PyMem_Calloc(columns, sizeof(uint8_t *));
+    r.validity = PyMem_Calloc(columns, sizeof(uint8_t *));
+    r.nulls = PyMem_Calloc(columns, sizeof(Py_ssize_t));
+    /* Undoubling only shortens a field: the data's size is enough. */
+    unescaped = PyBytes_FromStringAndSize(NULL, data.len);
+    if (!views || !validity || !r.views || !r.validity || !r.nulls || !unescaped) goto fail;
+    r.unescaped = (uint8_t *)PyBytes_AS_STRING(unescaped);
+    Py_ssize_t bitmap = (max_rows + 7) / 8;
+    for (Py_ssize_t c = 0; c < columns; c++) {
+        views[c] = PyBytes_FromStringAndSize(NULL, max_rows * VIEW_BYTES);
+        validity[c] = PyBytes_FromStringAndSize(NULL, bitmap);
+        if (!views[c] || !validity[c]) goto fail;
+        r.views[c] = (uint8_t *)PyBytes_AS_STRING(views[c]);
+        r.validity[c] = (uint8_t *)PyBytes_AS_STRING(validity[c]);
+        memset(r.validity[c], 0xFF, bitmap);
+    }
+
+    Py_ssize_t rows;
+    int valid;
+    Py_BEGIN_ALLOW_THREADS
+    valid = valid_utf8(r.data, r.size);
+    rows = valid ? parse(&r) : -1;
+    Py_END_ALLOW_THREADS
+    if (rows < 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (_PyBytes_Resize(&unescaped, r.unescaped_size) < 0) goto fail;  /* frees it on failure */
+    PyObject *view_list = PyList_New(columns), *validity_list = PyList_New(columns), *null_list = PyList_New(columns);
+    if (!view_list || !validity_list || !null_list) {
+        Py_XDECREF(view_list); Py_XDECREF(validity_list); Py_XDECREF(null_list);
+        goto fail;
+    }
+    for (Py_ssize_t c = 0; c < columns; c++) {
+        PyList_SET_ITEM(view_list, c, views[c]);
+        views[c] = NULL;
+        if (r.nulls[c]) {
+            PyList_SET_ITEM(validity_list, c, validity[c]);
+            validity[c] = NULL;
+        } else {
+            PyList_SET_ITEM(validity_list, c, Py_NewRef(Py_None));
+        }
+        PyList_SET_ITEM(null_list, c, PyLong_FromSsize_t(r.nulls[c]));
+    }
+    PyObject *decimal_list = PyList_New(decimal_count);
+    if (!decimal_list) {
+        Py_DECREF(view_list); Py_DECREF(validity_list); Py_DECREF(null_list);
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < decimal_count; k++) {
+        if (r.decimals[k]) {  /* every value plain */
+            PyList_SET_ITEM(decimal_list, k, decimals[k]);
+            decimals[k] = NULL;
+        } else {
+            PyList_SET_ITEM(decimal_list, k, Py_NewRef(Py_None));
+        }
+    }
+    result = Py_BuildValue("(nNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list);
+    unescaped = NULL;
+    goto done;
+fail:
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    result = NULL;
+done:
+    if (views) for (Py_ssize_t c = 0; c < columns; c++) Py_XDECREF(views[c]);
+    if (validity) for (Py_ssize_t c = 0; c < columns; c++) Py_XDECREF(validity[c]);
+    if (decimals) for (Py_ssize_t k = 0; k < decimal_count; k++) Py_XDECREF(decimals[k]);
+    Py_XDECREF(unescaped);
+    PyMem_Free(decimals);
+    PyMem_Free(r.decimals);
+    PyMem_Free(r.decimal_slot);
+    PyMem_Free(views);
+    PyMem_Free(validity);
+    PyMem_Free(r.views);
+    PyMem_Free(r.validity);
+    PyMem_Free(r.nulls);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"records", records, METH_VARARGS, "Parse whole CSV records into string-view columns, or None (see the file)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_records", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__records(void) { return PyModule_Create(&module); }

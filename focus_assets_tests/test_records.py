@@ -1,0 +1,205 @@
+"""The C reader (focus_assets/focus/_records.c) against polars' reader, its reference.
+
+For any text, the C reader must give exactly polars' frame or decline (None), and polars' reader
+then reads it. Thousands of random texts, some written by a CSV writer and some byte soup of
+the characters that matter, check that; named cases pin what it accepts and what it declines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from focus_assets.focus import source
+from focus_assets.focus.settings import TransformSettings
+from focus_assets.focus.source import CsvPiece, read_records, records_in_c, records_in_polars
+from focus_assets.focus.splitting import MemberStart, object_events
+from focus_assets.samples.alibaba import write_large_export
+
+from .helpers import convert_text, csv_text
+
+NAMES = ["a", "b", "c"]
+# Pieces of fields: the bytes that steer a CSV parser, text on both sides of the 12-byte line
+# between a view's inline and referenced values, NULL spellings, multi-byte UTF-8, a NUL byte, and
+# the makings of numbers (signs, points, digits past what decimal(38,10) holds).
+ATOMS = [",", '"', '""', "\n", "\r\n", "\r", " ", "x", "NULL", "null", "Null", "nULL", "é", "中文", "😀", "\x00",
+         "twelve bytes", "thirteen byte", "a much longer value, over twelve bytes", "{\"k\": \"v\"}", "",
+         "0", "-", ".", "7", "0.0000000001", "12345678901234567890123456789", "1E5"]
+
+
+def reference(data: bytes, names: list[str], null_literals: bool = True) -> pl.DataFrame | None:
+    """polars' frame, or None where polars refuses the text."""
+    try:
+        return records_in_polars(data, names, null_literals=null_literals)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
+          decimal_columns: tuple[str, ...] = ()) -> pl.DataFrame | None:
+    """The C reader's frame, asserted equal to polars' (and its typed money to polars' cast of the
+    text); None where it declined."""
+    records = records_in_c(data, names, data.count(b"\n") + 1, null_literals=null_literals, decimal_columns=decimal_columns)
+    if records is None:
+        return None
+    expected = reference(data, names, null_literals)
+    assert expected is not None, f"polars refuses {data!r}, the C reader took it"
+    assert records.text.schema == expected.schema and records.text.equals(expected), f"{data!r}:\n{records.text}\n!=\n{expected}"
+    for name, values in records.decimals.items():
+        assert values.equals(expected[name].cast(values.dtype, strict=True), check_names=False), (data, name)
+    return records.text
+
+
+def written(rows: list[list[str]], quoting: int, crlf: bool) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=quoting, lineterminator="\r\n" if crlf else "\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def random_field(rng: random.Random) -> str:
+    return "".join(rng.choice(ATOMS) for _ in range(rng.choice([0, 1, 1, 2, 3, 5])))
+
+
+def test_the_c_reader_is_built():
+    # CI has a C compiler: a failed build must fail here, not leave every piece to the fallback.
+    assert source._records is not None
+
+
+def test_csv_written_by_a_csv_writer_is_read_as_polars_reads_it():
+    rng = random.Random(20261128)
+    taken = 0
+    for _ in range(1500):
+        rows = [[random_field(rng) for _ in NAMES] for _ in range(rng.randint(1, 6))]
+        data = written(rows, rng.choice([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]), rng.random() < 0.3)
+        if rng.random() < 0.2:
+            data = data.rstrip(b"\r\n")  # the last record without its line break
+        if data and check(data) is not None:
+            taken += 1
+    # It takes plain CSV: it declines only what lies outside its grammar (here, a row of empty
+    # fields written as a blank line by QUOTE_MINIMAL with one column, or text polars refuses).
+    assert taken > 1200
+
+
+def test_byte_soup_is_read_as_polars_reads_it_or_declined():
+    rng = random.Random(28112026)
+    outcomes = {"taken": 0, "declined": 0}
+    for _ in range(10000):
+        # Records of three unquoted fields that may themselves hold separators, quotes and line breaks.
+        data = "".join(",".join(random_field(rng) for _ in NAMES) + rng.choice(["\n", "\r\n", "\n", ""])
+                       for _ in range(rng.randint(1, 5))).encode()
+        if rng.random() < 0.05:
+            data = data[: rng.randint(0, len(data))] + b"\xff" + data[rng.randint(0, len(data)):]  # invalid UTF-8
+        for null_literals in (True, False):
+            money = tuple(name for name in NAMES if rng.random() < 0.5)
+            outcomes["taken" if check(data, null_literals=null_literals, decimal_columns=money) is not None
+                     else "declined"] += 1
+    assert outcomes["taken"] > 300 and outcomes["declined"] > 300
+
+
+@pytest.mark.parametrize("data", [
+    b"1,2,3\n", b"1,2,3", b"1,2,3\r\n4,5,6\r\n", b'1,"",3\n', b"1,,\n", b",,\n",
+    b'1,"a ""quoted"" word",3\n', b'"x\ny","x\r\ny",3\n', b'1,"2\r3",4\n', b'NULL,"null",Null\n', b"nULL, NULL ,3\n",
+    "é,中文 over twelve bytes,😀\n".encode(), b"123456789012,1234567890123,3\n", b'"{""k"": ""v""}",2,3\n',
+])
+def test_what_the_c_reader_takes(data):
+    frame = check(data)
+    assert frame is not None
+
+
+@pytest.mark.parametrize("data", [
+    b"1,2\n",  # a record short of a field
+    b"1,2,3,4\n",  # a field too many
+    b"1,2,3\n\n4,5,6\n",  # a blank line
+    b'1,a"b,3\n',  # a quote inside an unquoted field
+    b'1,"a"b,3\n',  # text after a closing quote
+    b'1,2,"open\n',  # a quote that never closes
+    b"1,2,\xff\n",  # not UTF-8
+    b"1,2,3,",  # a trailing comma at the end
+    b"1,2\r3,4\n",  # a carriage return other than in a line break (polars drops some)
+    b"",
+])
+def test_what_the_c_reader_declines(data):
+    assert records_in_c(data, NAMES, data.count(b"\n") + 1, null_literals=True) is None
+
+
+PLAIN_NUMBERS = ["0", "-0", "12.5", "007.50", "-0.0000000001", "1234567890123456789012345678.9999999999",
+                 "0000000000000000000000000000001.5", "42", ""]
+OTHER_NUMBERS = ["1.5E-3", " 12.5", "12.", ".5", "+1", "1,5", "NaN", "NULL", "0.00000000001", "-", "1.2.3",
+                 "12345678901234567890123456789", "99999999999999999999999999999999999999", "１２"]
+
+
+@pytest.mark.parametrize("values, typed", [(PLAIN_NUMBERS, True), (PLAIN_NUMBERS + OTHER_NUMBERS, False)])
+def test_a_money_column_of_plain_numbers_comes_typed(values, typed):
+    data = written([[str(i), value, "x"] for i, value in enumerate(values)], csv.QUOTE_MINIMAL, crlf=False)
+    records = records_in_c(data, NAMES, len(values) + 1, null_literals=True, decimal_columns=("b",))
+    assert records is not None
+    if typed:
+        assert records.decimals["b"].to_list() == [None if v == "" else Decimal(v) for v in values]
+    else:
+        assert records.decimals == {}  # left to normalize.py's casts and rules
+
+
+def reports_without_paths(report) -> list[dict]:
+    members = [member.to_dict() for member in report.members]
+    for member in members:
+        member.pop("output")
+        member["quarantine"].pop("file")
+    return members
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_transform_gives_the_same_output_without_the_c_reader(tmp_path, monkeypatch, seed):
+    """Money with plain and awkward numbers, NULL literals, quotes: the typed rows, the quarantine
+    and the report (repairs, reconciliation to the cent) do not depend on which reader read."""
+    rng = random.Random(seed)
+    rows = [{"BilledCost": rng.choice(PLAIN_NUMBERS + OTHER_NUMBERS), "EffectiveCost": rng.choice(PLAIN_NUMBERS),
+             "ListCost": rng.choice(PLAIN_NUMBERS + ["1.5E-3"] * (seed % 2)),
+             "ServiceName": rng.choice(["ECS", "NULL", "", '"quoted"', "Object Storage Service, OSS"])}
+            for _ in range(300)]
+    text = csv_text(rows, crlf=seed == 3)
+    settings = TransformSettings(piece_bytes=4096)  # many pieces
+    outputs = []
+    for reader in ("c", "polars"):
+        if reader == "polars":
+            monkeypatch.setattr(source, "_records", None)
+        report, typed, quarantined = convert_text(tmp_path / reader, text, settings=settings)
+        outputs.append((reports_without_paths(report), typed, quarantined))
+    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = outputs
+    assert typed_c.height + quarantined_c.height == 300 and quarantined_c.height > 0
+    assert typed_c.equals(typed_polars) and quarantined_c.equals(quarantined_polars)
+    assert report_c == report_polars
+
+
+def test_without_null_literals_null_is_text():
+    frame = check(b"NULL,null,\n", null_literals=False)
+    assert frame is not None and frame.row(0) == ("NULL", "null", None)
+
+
+def test_an_export_is_read_by_the_c_reader_piece_by_piece(tmp_path):
+    """The sample export (tags in JSON, Chinese names, empty columns) in small pieces: every
+    piece is the C reader's, equal to polars' frame, and the frames outlive the pieces' bytes."""
+    path = tmp_path / "export.csv.gz"
+    write_large_export(path, 3000)
+    events = list(object_events(path, "export.csv.gz", max_uncompressed_bytes=1 << 30, piece_bytes=64 * 1024))
+    header = next(e for e in events if isinstance(e, MemberStart)).header
+    names = next(csv.reader([header.decode()]))
+    pieces = [e for e in events if isinstance(e, CsvPiece)]
+    assert len(pieces) > 10
+    frames = []
+    for piece in pieces:
+        records = records_in_c(piece.data, names, piece.line_breaks + 1, null_literals=True,
+                               decimal_columns=("BilledCost", "ListUnitPrice"))
+        assert records is not None and records.decimals.keys() == {"BilledCost", "ListUnitPrice"}
+        expected = records_in_polars(piece.data, names, null_literals=True)
+        assert records.text.equals(expected)
+        assert records.decimals["BilledCost"].equals(expected["BilledCost"].cast(pl.Decimal(38, 10)), check_names=False)
+        frames.append(records.text)
+    expected = pl.concat([records_in_polars(p.data, names, null_literals=True) for p in pieces])
+    del pieces, events
+    assert pl.concat(frames).equals(expected)
+    assert read_records(CsvPiece(b"1,2,3\n", 2, 1, True), NAMES, "x", null_literals=True).text.row(0) == ("1", "2", "3")
