@@ -41,27 +41,11 @@ class Kind(Enum):
 
     @property
     def polars(self) -> pl.DataType:
-        return {
-            Kind.STRING: pl.String(),
-            Kind.DECIMAL: pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE),
-            Kind.WIDE_DECIMAL: pl.Decimal(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
-            Kind.TIMESTAMP: pl.Datetime("us", "UTC"),
-            Kind.STRING_MAP: pl.Map(pl.String, pl.String),
-            Kind.INT64: pl.Int64(),
-            Kind.STRING_LIST: pl.List(pl.String),
-        }[self]
+        return _POLARS_TYPES[self]
 
     @property
     def arrow(self) -> pa.DataType:
-        return {
-            Kind.STRING: pa.large_string(),
-            Kind.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
-            Kind.WIDE_DECIMAL: pa.decimal128(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
-            Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-            Kind.STRING_MAP: pa.map_(pa.large_string(), pa.large_string()),
-            Kind.INT64: pa.int64(),
-            Kind.STRING_LIST: pa.large_list(pa.large_string()),
-        }[self]
+        return _ARROW_TYPES[self]
 
     @property
     def trino(self) -> str:
@@ -88,6 +72,27 @@ class Kind(Enum):
             Kind.INT64: "bigint",
             Kind.STRING_LIST: "array<string>",
         }[self]
+
+
+# Built once: the typing asks for a column's type many times per batch.
+_POLARS_TYPES = {
+    Kind.STRING: pl.String(),
+    Kind.DECIMAL: pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE),
+    Kind.WIDE_DECIMAL: pl.Decimal(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
+    Kind.TIMESTAMP: pl.Datetime("us", "UTC"),
+    Kind.STRING_MAP: pl.Map(pl.String, pl.String),
+    Kind.INT64: pl.Int64(),
+    Kind.STRING_LIST: pl.List(pl.String),
+}
+_ARROW_TYPES = {
+    Kind.STRING: pa.large_string(),
+    Kind.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+    Kind.WIDE_DECIMAL: pa.decimal128(DECIMAL_PRECISION, WIDE_DECIMAL_SCALE),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.STRING_MAP: pa.map_(pa.large_string(), pa.large_string()),
+    Kind.INT64: pa.int64(),
+    Kind.STRING_LIST: pa.large_list(pa.large_string()),
+}
 
 
 class Origin(Enum):
