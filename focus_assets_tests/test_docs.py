@@ -273,7 +273,7 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
                              "--per-core", "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    for engine in ("focus-assets convert", "polars copy", "duckdb copy"):
+    for engine in ("focus-assets convert", "convert, polars reader", "polars copy", "duckdb copy"):
         assert engine in result.stdout
     assert "parse + encode alone" in result.stdout and "the copies on one thread" in result.stdout
     results = json.loads((tmp_path / "results" / "transform-2000.json").read_text())
@@ -285,6 +285,7 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     assert {"decimal (8)", "datetime (4)", "map (2)"} <= by_kind.keys()
     one_core = results["best"]["convert on 1 core"]
     assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work
+    assert results["best"]["convert, polars reader"]["parquet_mb"] == one_core["parquet_mb"]
     assert one_core["cpu_seconds"] <= one_core["seconds"] + 0.02  # on one core: never more CPU than wall time
     assert results["per_core"]["rows_per_second_one_core"] == round(2000 / one_core["seconds"])
 
