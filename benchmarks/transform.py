@@ -103,7 +103,7 @@ for number, piece in enumerate(pieces):
     timed("parse", started)
     started = time.process_time()
     typed.append(normalize_batch(records.text, source, piece.first_line, settings, embedded_line_breaks=False,
-                                 decimals=records.decimals).good)
+                                 typed_decimals=records.decimals).good)
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time
         started = time.process_time()

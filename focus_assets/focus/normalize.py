@@ -302,10 +302,10 @@ def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
 
 
 def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, settings: TransformSettings,
-                    *, embedded_line_breaks: bool = True, decimals: dict[str, pl.Series] | None = None) -> TypedBatch:
+                    *, embedded_line_breaks: bool = True, typed_decimals: dict[str, pl.Series] | None = None) -> TypedBatch:
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
-    numbers are counted without looking into the fields. `decimals` holds money columns that the
+    numbers are counted without looking into the fields. `typed_decimals` holds money columns that the
     reader already typed (by delivered name; plain numbers only, whose value the casts and rules
     here would give as well)."""
     header = source.header
@@ -313,7 +313,7 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     if embedded_line_breaks:
         breaks = embedded_newlines(raw)
         lines = lines + breaks.cum_sum() - breaks
-    typed_money = dict(decimals or {})
+    typed_money = dict(typed_decimals or {})
     # A blank line (or a record of empty fields) is no line item: skipped, and counted.
     empty = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
     empty_records = int(empty.sum())

@@ -145,7 +145,7 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
         records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
                                decimal_columns=member.header.decimal_columns)
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
-        yield normalize_batch(records.text, source, piece.first_line, settings, decimals=records.decimals,
+        yield normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
 
 
