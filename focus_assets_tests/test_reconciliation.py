@@ -120,6 +120,20 @@ def test_piece_size_changes_nothing_in_the_data(tmp_path):
     assert row_groups[0] == row_groups[1] == [8192, 8192, 8192, 5424]
 
 
+def test_typing_pieces_in_one_thread_or_several_gives_the_same_bytes(tmp_path):
+    """Pieces are parsed and typed several at once and handed on in file order: the files (rows,
+    line numbers, row groups, bytes) and the report are those of typing one piece at a time."""
+    path = write_large_export(tmp_path / "export.csv.gz", rows=20_000)
+    key = "focus-export/202601/20260129T080000/big.csv.gz"
+    reports = {}
+    for threads in (1, 2, 3):
+        settings = TransformSettings(piece_bytes=128 * 1024, row_group_rows=4096, typing_threads=threads)
+        reports[threads] = convert_object(path, key, tmp_path / str(threads), settings).reconciliation.to_dict()
+    assert reports[1] == reports[2] == reports[3] and reports[1]["rows"]["read"] == 20_000
+    assert digests(tmp_path / "1") == digests(tmp_path / "2") == digests(tmp_path / "3")
+    assert len(digests(tmp_path / "1", "*.parquet")) == 1
+
+
 def test_sums_too_large_for_128_bits_still_reconcile_exactly(tmp_path):
     # decimal(38,10) holds amounts up to 10^28, but 300 of them add up past what polars can sum in
     # 128 bits: the reconciliation sums those in Python, exactly, instead of failing.

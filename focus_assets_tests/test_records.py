@@ -109,6 +109,17 @@ def byte_soup(seed: int, texts: int) -> dict[str, int]:
     return outcomes
 
 
+def test_counting_quotes_and_line_breaks_in_c_agrees_with_bytes_count():
+    """The splitting's count (C, sixteen bytes at a time, then byte by byte) at every length
+    around its block size and on random text: a piece is cut where these counts say."""
+    rng = random.Random(7)
+    texts = [bytes(rng.choice(b'"\n,a\r\xe4') for _ in range(length)) for length in [*range(70), 1000, 4097, 65537]]
+    texts += [b'"' * 4096, b"\n" * 4097, b""]
+    for text in texts:
+        assert source._records.counts(text) == (text.count(b'"'), text.count(b"\n")), len(text)
+    assert source._records.counts(memoryview(b'a"b\nc')[1:]) == (1, 1)
+
+
 def test_byte_soup_is_read_as_polars_reads_it_or_declined():
     outcomes = byte_soup(28112026, 10000)
     assert outcomes["taken"] > 300 and outcomes["declined"] > 300
@@ -125,6 +136,7 @@ source._records = reader
 from focus_assets_tests import test_records
 print(json.dumps(test_records.byte_soup(1, 10000)))
 test_records.test_csv_written_by_a_csv_writer_is_read_as_polars_reads_it()
+test_records.test_counting_quotes_and_line_breaks_in_c_agrees_with_bytes_count()
 """
 
 

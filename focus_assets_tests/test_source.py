@@ -114,3 +114,45 @@ def test_a_zip_bomb_is_refused_at_the_configured_limit(tmp_path):
     assert path.stat().st_size < 50_000
     with pytest.raises(ExportFileError, match="big.csv: expands past the configured limit of 1,000,000 bytes"):
         records(path, limit=1_000_000)
+
+
+def test_ordered_map_keeps_the_order_whatever_finishes_first():
+    """Pieces typed two at a time come back in the order of the file, also when a later piece is
+    done first; one worker is a plain map."""
+    import random
+    import time
+
+    from focus_assets.focus.source import ordered_map
+
+    rng = random.Random(3)
+    delays = [rng.choice([0.0, 0.002, 0.01]) for _ in range(40)]
+
+    def slow_square(item: int) -> int:
+        time.sleep(delays[item])
+        return item * item
+
+    for workers in (1, 2, 3):
+        assert list(ordered_map(slow_square, iter(range(40)), workers)) == [i * i for i in range(40)]
+
+
+def test_ordered_map_raises_where_the_failing_item_is_and_hands_out_nothing_after_it():
+    from focus_assets.focus.source import ordered_map
+
+    handed_out: list[int] = []
+
+    def items():
+        for item in range(100):
+            handed_out.append(item)
+            yield item
+
+    def fail_at_five(item: int) -> int:
+        if item == 5:
+            raise ExportFileError("x.csv", "bad record", line=7)
+        return item
+
+    results = []
+    with pytest.raises(ExportFileError, match="x.csv, line 7: bad record"):
+        for value in ordered_map(fail_at_five, items(), 2):
+            results.append(value)
+    assert results == [0, 1, 2, 3, 4]
+    assert max(handed_out) <= 6  # read at most one item ahead per worker, not the whole object

@@ -44,6 +44,12 @@
 #define VIEW_BYTES 16
 #define INLINE_BYTES 12
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LITTLE_ENDIAN_WORDS 1
+#else
+#define LITTLE_ENDIAN_WORDS 0
+#endif
+
 /* Decimals are typed here where a 128-bit integer is native and laid out as Arrow's (little-endian). */
 #if defined(__SIZEOF_INT128__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define TYPES_DECIMALS 1
@@ -117,7 +123,7 @@ typedef struct {
     uint8_t **views, **validity;  /* per column */
     Py_ssize_t *nulls;            /* per column */
     uint8_t *unescaped;           /* buffer 1 */
-    Py_ssize_t unescaped_size;
+    Py_ssize_t unescaped_size, unescaped_capacity;
     Py_ssize_t *decimal_slot;     /* per column: its index in decimals, or -1 */
     uint8_t **decimals;           /* per decimal column: 16 bytes a row, or NULL once a value is not plain */
     int scale, integer_digits;
@@ -154,6 +160,29 @@ static int plain_decimal(const uint8_t *p, Py_ssize_t length, int scale, int int
     return 1;
 }
 #endif
+
+/* The bytes of a field of up to 12 bytes into a view, zero-padded. Two fixed-size loads and a
+   mask where 16 bytes can be read (within the field's buffer, which ends at `end`): a
+   variable-length memcpy here was a fifth of the parser's time. */
+static inline void inline_field(uint8_t *out, const uint8_t *field, Py_ssize_t length, const uint8_t *end) {
+    if (end - field >= 16 && LITTLE_ENDIAN_WORDS) {
+        uint64_t low, high;
+        memcpy(&low, field, 8);
+        memcpy(&high, field + 8, 8);
+        if (length < 8) {
+            low &= (UINT64_C(1) << (8 * length)) - 1;
+            high = 0;
+        } else {
+            high &= (UINT64_C(1) << (8 * (length - 8))) - 1;  /* length - 8 <= 4 */
+        }
+        uint32_t high32 = (uint32_t)high;
+        memcpy(out, &low, 8);
+        memcpy(out + 8, &high32, 4);
+        return;
+    }
+    memset(out, 0, INLINE_BYTES);
+    for (Py_ssize_t k = 0; k < length; k++) out[k] = field[k];
+}
 
 /* Parse every record; the number of rows, or -1 to decline the piece. */
 static Py_ssize_t parse(Reader *r) {
@@ -221,8 +250,8 @@ static Py_ssize_t parse(Reader *r) {
                 int32_t length32 = (int32_t)length;
                 memcpy(view, &length32, 4);
                 if (length <= INLINE_BYTES) {
-                    memset(view + 4, 0, INLINE_BYTES);
-                    memcpy(view + 4, field, length);
+                    const uint8_t *end = buffer ? r->unescaped + r->unescaped_capacity : s + n;
+                    inline_field(view + 4, field, length, end);
                 } else {
                     int32_t offset32 = (int32_t)offset;
                     memcpy(view + 4, field, 4);
@@ -304,6 +333,7 @@ static PyObject *records(PyObject *self, PyObject *args) {
     unescaped = PyBytes_FromStringAndSize(NULL, data.len);
     if (!views || !validity || !r.views || !r.validity || !r.nulls || !unescaped) goto fail;
     r.unescaped = (uint8_t *)PyBytes_AS_STRING(unescaped);
+    r.unescaped_capacity = data.len;
     Py_ssize_t bitmap = (max_rows + 7) / 8;
     for (Py_ssize_t c = 0; c < columns; c++) {
         views[c] = PyBytes_FromStringAndSize(NULL, max_rows * VIEW_BYTES);
@@ -377,8 +407,42 @@ done:
     return result;
 }
 
+/* The set bits of a 16-bit mask (without -mpopcnt, __builtin_popcount is a library call). */
+static inline Py_ssize_t bits16(unsigned int x) {
+    x = x - ((x >> 1) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+    x = (x + (x >> 4)) & 0x0F0Fu;
+    return (x + (x >> 8)) & 0x1Fu;
+}
+
+/* counts(data) -> (quote characters, line breaks): both in one pass, without the GIL (the
+   splitting thread counts the next piece while the parser runs). */
+static PyObject *counts(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const uint8_t *s = data.buf;
+    Py_ssize_t n = data.len, i = 0, quotes = 0, breaks = 0;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), line_break = _mm_set1_epi8('\n');
+    for (; i + 16 <= n; i += 16) {
+        __m128i chunk = _mm_loadu_si128((const __m128i *)(s + i));
+        quotes += bits16(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote)));
+        breaks += bits16(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, line_break)));
+    }
+#endif
+    for (; i < n; i++) {
+        quotes += s[i] == '"';
+        breaks += s[i] == '\n';
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return Py_BuildValue("(nn)", quotes, breaks);
+}
+
 static PyMethodDef methods[] = {
     {"records", records, METH_VARARGS, "Parse whole CSV records into string-view columns, or None (see the file)."},
+    {"counts", counts, METH_VARARGS, "(quote characters, line breaks) in a bytes-like object."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,7 +12,9 @@ import csv
 import io
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +28,7 @@ from .splitting import (  # noqa: F401 - part of this module's interface
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 try:  # the C reader, compiled when the package is installed (setup.py)
     from . import _records
@@ -200,6 +203,28 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         worker.join()
+
+
+def ordered_map(function: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+    """function(item) for each item, in the items' order, computed by `workers` threads at once
+    (one piece per thread: parsing is C and typing is polars, both without the GIL). With one
+    worker it is a plain map in the caller's thread. An exception is raised where its item's
+    result would have come; the items after it are not handed out."""
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="focus-assets-typing") as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) == workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # on an error or an early close: the queued items are dropped, the running ones finish
+            for future in pending:
+                future.cancel()
 
 
 @dataclass

@@ -20,6 +20,11 @@ from typing import BinaryIO
 import numpy as np
 from zlib_ng import gzip_ng, zlib_ng  # the gzip module's interface, about twice as fast
 
+try:  # the C reader's module also counts bytes (setup.py)
+    from ._records import counts as _counts
+except ImportError:
+    _counts = None
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _BOM = b"\xef\xbb\xbf"
@@ -142,8 +147,9 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         if data:
             reads.append(data)
             size += len(data)
-            quotes += _count_byte(data, b'"')
-            breaks += _count_byte(data, b"\n")
+            read_quotes, read_breaks = _quotes_and_breaks(data)
+            quotes += read_quotes
+            breaks += read_breaks
             if size < block_bytes:
                 continue
         if not reads:
@@ -164,10 +170,14 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         size, quotes, breaks = len(tail), tail.count(b'"'), tail.count(b"\n")
 
 
-def _count_byte(data: bytes, byte: bytes) -> int:
-    """bytes.count for one byte, about three times faster (vectorised, and without the GIL, so
-    the parser threads keep running while the next piece is cut)."""
-    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord(byte)))
+def _quotes_and_breaks(data: bytes) -> tuple[int, int]:
+    """(quote characters, line breaks) in `data`: in C, both in one pass, or with numpy; either
+    way several times faster than bytes.count, and without the GIL, so the parser threads keep
+    running while the next piece is cut."""
+    if _counts is not None:
+        return _counts(data)
+    array = np.frombuffer(data, np.uint8)
+    return int(np.count_nonzero(array == ord('"'))), int(np.count_nonzero(array == ord("\n")))
 
 
 def _last_record_boundary(buffer: bytes, parity_before: int) -> int:

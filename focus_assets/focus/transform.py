@@ -28,7 +28,7 @@ from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
 from .settings import TransformSettings
 from .values import billing_month
 from .source import (
-    CsvMember, ExportFileError, Header, prefetch, read_csv_members, read_records, safe_file_stem,
+    CsvMember, CsvPiece, ExportFileError, Header, ordered_map, prefetch, read_csv_members, read_records, safe_file_stem,
 )
 from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
 
@@ -139,14 +139,17 @@ def _output_name(member: CsvMember) -> str:
 
 
 def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSettings) -> Iterator[TypedBatch]:
-    """Parse and type the member piece by piece."""
+    """Parse and type the member piece by piece, `settings.typing_threads` pieces at once, in order."""
     names = list(member.header.names)
-    for piece in member.pieces:
+
+    def typed(piece: CsvPiece) -> TypedBatch:
         records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
                                decimal_columns=member.header.decimal_columns)
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
-        yield normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
-                              embedded_line_breaks=piece.line_breaks != records_ending_in_break)
+        return normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
+                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
+
+    return ordered_map(typed, member.pieces, settings.typing_threads)
 
 
 def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, settings: TransformSettings) -> MemberReport:
