@@ -97,13 +97,15 @@ timed("decompress and cut", started)
 source = BatchSource(member.object_key, None, "20260129T080000", member.header)
 for number, piece in enumerate(pieces):
     started = time.process_time()
-    # The C reader also types the money columns of plain numbers: their casts move from "type" to here.
+    # The C reader also types the money columns of plain numbers (their casts move from "type" to
+    # here) and lists the distinct timestamps, tags and names (which "type" then maps by key).
     records = read_records(piece, list(member.header.names), member.name, null_literals=True,
-                           decimal_columns=member.header.decimal_columns)
+                           decimal_columns=member.header.decimal_columns,
+                           dictionary_columns=member.header.dictionary_columns)
     timed("parse", started)
     started = time.process_time()
     typed.append(normalize_batch(records.text, source, piece.first_line, settings, embedded_line_breaks=False,
-                                 typed_decimals=records.decimals).good)
+                                 typed_decimals=records.decimals, dictionaries=records.dictionaries).good)
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time
         started = time.process_time()

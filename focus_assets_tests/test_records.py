@@ -28,7 +28,7 @@ from focus_assets.focus.source import CsvPiece, read_records, records_in_c, reco
 from focus_assets.focus.splitting import MemberStart, object_events
 from focus_assets.samples.alibaba import write_large_export
 
-from .helpers import convert_text, csv_text
+from .helpers import BASE_HEADER, convert_text, csv_text
 
 NAMES = ["a", "b", "c"]
 # Pieces of fields: the bytes that steer a CSV parser, text on both sides of the 12-byte line
@@ -49,9 +49,10 @@ def reference(data: bytes, names: list[str], null_literals: bool = True) -> pl.D
 
 def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
           decimal_columns: tuple[str, ...] = ()) -> pl.DataFrame | None:
-    """The C reader's frame, asserted equal to polars' (and its typed money to polars' cast of the
-    text); None where it declined."""
-    records = records_in_c(data, names, data.count(b"\n") + 1, null_literals=null_literals, decimal_columns=decimal_columns)
+    """The C reader's frame, asserted equal to polars' (its typed money to polars' cast of the
+    text, its dictionaries to the text); None where it declined."""
+    records = records_in_c(data, names, data.count(b"\n") + 1, null_literals=null_literals, decimal_columns=decimal_columns,
+                           dictionary_columns=tuple(names))
     if records is None:
         return None
     expected = reference(data, names, null_literals)
@@ -59,7 +60,21 @@ def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
     assert records.text.schema == expected.schema and records.text.equals(expected), f"{data!r}:\n{records.text}\n!=\n{expected}"
     for name, values in records.decimals.items():
         assert values.equals(expected[name].cast(values.dtype, strict=True), check_names=False), (data, name)
+    for name in names:
+        check_dictionary(records.dictionaries.get(name), expected[name], data)
     return records.text
+
+
+def check_dictionary(dictionary, text: pl.Series, data: bytes = b"") -> None:
+    """values[keys[row]] is the row's text, each distinct value is listed once, and a column of
+    nulls alone has no dictionary."""
+    if text.null_count() == len(text):
+        assert dictionary is None, data
+        return
+    assert dictionary is not None and dictionary.keys.dtype == pl.UInt32, data
+    assert len(set(dictionary.values)) == len(dictionary.values) == text.n_unique() - (1 if text.null_count() else 0)
+    assert dictionary.keys.is_null().equals(text.is_null()), data
+    assert pl.Series(dictionary.values, dtype=pl.String).gather(dictionary.keys).equals(text, check_names=False), data
 
 
 def written(rows: list[list[str]], quoting: int, crlf: bool) -> bytes:
@@ -212,6 +227,17 @@ def reports_without_paths(report) -> list[dict]:
     return members
 
 
+def convert_with_either_reader(tmp_path, monkeypatch, text: str, settings: TransformSettings) -> list[tuple]:
+    """(report without paths, typed rows, quarantined rows) with the C reader, then without."""
+    outputs = []
+    for reader in ("c", "polars"):
+        if reader == "polars":
+            monkeypatch.setattr(source, "_records", None)
+        report, typed, quarantined = convert_text(tmp_path / reader, text, settings=settings)
+        outputs.append((reports_without_paths(report), typed, quarantined))
+    return outputs
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_the_transform_gives_the_same_output_without_the_c_reader(tmp_path, monkeypatch, seed):
     """Money with plain and awkward numbers, NULL literals, quotes: the typed rows, the quarantine
@@ -223,14 +249,48 @@ def test_the_transform_gives_the_same_output_without_the_c_reader(tmp_path, monk
             for _ in range(300)]
     text = csv_text(rows, crlf=seed == 3)
     settings = TransformSettings(piece_bytes=4096)  # many pieces
-    outputs = []
-    for reader in ("c", "polars"):
-        if reader == "polars":
-            monkeypatch.setattr(source, "_records", None)
-        report, typed, quarantined = convert_text(tmp_path / reader, text, settings=settings)
-        outputs.append((reports_without_paths(report), typed, quarantined))
-    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = outputs
+    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = \
+        convert_with_either_reader(tmp_path, monkeypatch, text, settings)
     assert typed_c.height + quarantined_c.height == 300 and quarantined_c.height > 0
+    assert typed_c.equals(typed_polars) and quarantined_c.equals(quarantined_polars)
+    assert report_c == report_polars
+
+
+def test_a_column_with_more_distinct_values_than_the_dictionary_holds_has_none():
+    """Up to 65,536 distinct values in a piece the reader lists them; past that the typing finds
+    them itself (the same results, as the transform tests show)."""
+    data = "".join(f"{i},{i % 3},\n" for i in range(70_000)).encode()
+    records = records_in_c(data, NAMES, 70_001, null_literals=True, dictionary_columns=("a", "b", "c"))
+    assert records is not None and set(records.dictionaries) == {"b"}  # a: too many; c: null on every row
+    check_dictionary(records.dictionaries["b"], records.text["b"])
+    assert records.dictionaries["b"].values == ["0", "1", "2"]  # in the order the rows bring them
+    small = records_in_c(data[: data.index(b"65536,")], NAMES, 70_001, null_literals=True, dictionary_columns=("a",))
+    assert len(small.dictionaries["a"].values) == 65_536
+
+
+TIMESTAMPS = ["2026-01-05 00:00:00", "2026-01-05T00:00:00Z", "2026-01-06 08:00:00", "not a time", "", "NULL"]
+TAGS = ['{"app":"web"}', '  {"app":"web"}  ', "   ", "", '{"n":{"x":1}}', "not json", '{"Owner":"李"}', "NULL"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_timestamps_tags_and_names_type_alike_with_the_readers_dictionaries_or_without(tmp_path, monkeypatch, seed):
+    """The C reader lists the distinct timestamps, Tags and provider names of a piece and the
+    typing maps them by key; polars' reader leaves the typing to find them. Same rows,
+    quarantine, repairs and reconciliation, with bad and shifted timestamps, blank and
+    unparseable tags, numeric provider names and records of empty fields among them."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(400):
+        rows.append({"ChargePeriodStart": rng.choice(TIMESTAMPS), "ChargePeriodEnd": rng.choice(TIMESTAMPS[:3]),
+                     "Tags": rng.choice(TAGS), "ProviderName": rng.choice(["Alibaba Cloud", "26842", ""]),
+                     "PublisherName": rng.choice(["26842", "Alibaba Cloud"])})
+        if rng.random() < 0.02:
+            rows.append(dict.fromkeys([*BASE_HEADER, "Tags", "ProviderName", "PublisherName"], ""))
+    text = csv_text(rows)
+    settings = TransformSettings(piece_bytes=2048)
+    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = \
+        convert_with_either_reader(tmp_path, monkeypatch, text, settings)
+    assert quarantined_c.height > 0 and report_c[0]["repairs"] and report_c[0]["empty_records_skipped"] > 0
     assert typed_c.equals(typed_polars) and quarantined_c.equals(quarantined_polars)
     assert report_c == report_polars
 

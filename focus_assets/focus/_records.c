@@ -1,9 +1,10 @@
 /* A CSV reader for the common case, in C: pieces of whole records -> Arrow string-view columns.
 
-   records(data, columns, max_rows, null_literals, decimal_columns, scale, integer_digits) parses
-   `data` (whole CSV records, no header) into `columns` text columns and returns
+   records(data, columns, max_rows, null_literals, decimal_columns, scale, integer_digits,
+           dictionary_columns) parses `data` (whole CSV records, no header) into `columns` text
+   columns and returns
 
-       (rows, views, validities, null_counts, unescaped, decimals)
+       (rows, views, validities, null_counts, unescaped, decimals, dictionaries)
 
    views[c]      bytes, 16 per row: Arrow's string view of each field (the field itself when it
                  has up to 12 bytes, else its length, first 4 bytes, buffer and offset);
@@ -30,7 +31,13 @@
    decimals, bad values: normalize.py); a plain number has one exact value, the same as polars'
    cast gives.
 
-   The GIL is released while the piece is parsed. */
+   dictionaries[k], for the column dictionary_columns[k], is (keys, values): keys bytes, a
+   little-endian uint32 a row, the index into `values` (a list of str, each distinct non-null
+   value once, in the order the rows bring them) of the row's value, 0 on a null row; or None
+   when the column is null on every row or holds more than DICTIONARY_LIMIT distinct values.
+
+   The GIL is released while the piece is parsed. counts(data) gives (quote characters, line
+   breaks) for the cutting of pieces. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -115,6 +122,93 @@ static inline int is_null_literal(const uint8_t *field, Py_ssize_t length) {
     return length == 4 && (memcmp(field, "NULL", 4) == 0 || memcmp(field, "null", 4) == 0 || memcmp(field, "Null", 4) == 0);
 }
 
+/* A column's distinct values, as the reader meets them: each row gets the index of its value
+   (its key), and the values are listed once. The typing maps a few distinct values (timestamps,
+   tags) instead of hashing every row again. Open addressing over a power-of-two table; a row
+   equal to the row before (the common case) is found without hashing. Allocated with the raw
+   allocator: it runs without the GIL. */
+#define DICTIONARY_LIMIT 65536 /* more distinct values in one piece: no dictionary for the column */
+
+typedef struct Dictionary {
+    uint32_t *keys;              /* per row (the caller's buffer) */
+    uint32_t *table;             /* capacity slots: 0 empty, else entry + 1 */
+    Py_ssize_t capacity;
+    const uint8_t **starts;      /* per entry: its bytes (in the data or the undoubled buffer) */
+    uint32_t *lengths;
+    uint64_t *hashes;
+    Py_ssize_t count, allocated;
+    Py_ssize_t last;             /* the entry of the previous non-null row, or -1 */
+    int given_up;                /* too many distinct values, or out of memory */
+} Dictionary;
+
+static inline uint64_t hash_bytes(const uint8_t *p, Py_ssize_t length) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)length, word;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        memcpy(&word, p + i, 8);
+        h = (h ^ word) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    word = 0;
+    memcpy(&word, p + i, (size_t)(length - i));
+    h = (h ^ word) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+static int dictionary_grow(Dictionary *d) {
+    Py_ssize_t capacity = d->capacity ? d->capacity * 2 : 1024;
+    uint32_t *table = PyMem_RawCalloc(capacity, sizeof(uint32_t));
+    if (!table) return 0;
+    for (Py_ssize_t e = 0; e < d->count; e++) {
+        Py_ssize_t slot = (Py_ssize_t)(d->hashes[e] & (uint64_t)(capacity - 1));
+        while (table[slot]) slot = (slot + 1) & (capacity - 1);
+        table[slot] = (uint32_t)(e + 1);
+    }
+    PyMem_RawFree(d->table);
+    d->table = table;
+    d->capacity = capacity;
+    return 1;
+}
+
+/* The key of the field's value, adding the value if new; -1 when the column gives up. */
+static Py_ssize_t dictionary_key(Dictionary *d, const uint8_t *field, Py_ssize_t length) {
+    if (d->last >= 0 && d->lengths[d->last] == (uint32_t)length && memcmp(d->starts[d->last], field, length) == 0)
+        return d->last;
+    if (2 * (d->count + 1) > d->capacity && !dictionary_grow(d)) return -1;
+    uint64_t h = hash_bytes(field, length);
+    Py_ssize_t slot = (Py_ssize_t)(h & (uint64_t)(d->capacity - 1));
+    for (; d->table[slot]; slot = (slot + 1) & (d->capacity - 1)) {
+        Py_ssize_t e = d->table[slot] - 1;
+        if (d->hashes[e] == h && d->lengths[e] == (uint32_t)length && memcmp(d->starts[e], field, length) == 0)
+            return d->last = e;
+    }
+    if (d->count == DICTIONARY_LIMIT) return -1;
+    if (d->count == d->allocated) {
+        Py_ssize_t allocated = d->allocated ? d->allocated * 2 : 256;
+        const uint8_t **starts = PyMem_RawRealloc(d->starts, allocated * sizeof(*starts));
+        if (starts) d->starts = starts;
+        uint32_t *lengths = PyMem_RawRealloc(d->lengths, allocated * sizeof(*lengths));
+        if (lengths) d->lengths = lengths;
+        uint64_t *hashes = PyMem_RawRealloc(d->hashes, allocated * sizeof(*hashes));
+        if (hashes) d->hashes = hashes;
+        if (!starts || !lengths || !hashes) return -1;
+        d->allocated = allocated;
+    }
+    Py_ssize_t e = d->count++;
+    d->starts[e] = field;
+    d->lengths[e] = (uint32_t)length;
+    d->hashes[e] = h;
+    d->table[slot] = (uint32_t)(e + 1);
+    return d->last = e;
+}
+
+static void dictionary_free(Dictionary *d) {
+    PyMem_RawFree(d->table);
+    PyMem_RawFree((void *)d->starts);
+    PyMem_RawFree(d->lengths);
+    PyMem_RawFree(d->hashes);
+}
+
 typedef struct {
     const uint8_t *data;
     Py_ssize_t size;
@@ -127,6 +221,8 @@ typedef struct {
     Py_ssize_t *decimal_slot;     /* per column: its index in decimals, or -1 */
     uint8_t **decimals;           /* per decimal column: 16 bytes a row, or NULL once a value is not plain */
     int scale, integer_digits;
+    Py_ssize_t *dictionary_slot;  /* per column: its index in dictionaries, or -1 */
+    struct Dictionary *dictionaries;
 } Reader;
 
 #if TYPES_DECIMALS
@@ -246,6 +342,8 @@ static Py_ssize_t parse(Reader *r) {
                 if (slot >= 0 && r->decimals[slot]) memset(r->decimals[slot] + row * 16, 0, 16);
                 r->validity[column][row >> 3] &= (uint8_t)~(1u << (row & 7));
                 r->nulls[column]++;
+                Py_ssize_t dslot = r->dictionary_slot[column];
+                if (dslot >= 0) r->dictionaries[dslot].keys[row] = 0;
             } else {
                 int32_t length32 = (int32_t)length;
                 memcpy(view, &length32, 4);
@@ -257,6 +355,13 @@ static Py_ssize_t parse(Reader *r) {
                     memcpy(view + 4, field, 4);
                     memcpy(view + 8, &buffer, 4);
                     memcpy(view + 12, &offset32, 4);
+                }
+                Py_ssize_t dslot = r->dictionary_slot[column];
+                if (dslot >= 0 && !r->dictionaries[dslot].given_up) {
+                    Dictionary *d = &r->dictionaries[dslot];
+                    Py_ssize_t key = dictionary_key(d, field, length);
+                    if (key < 0) d->given_up = 1;  /* the caller finds this column's values itself */
+                    else d->keys[row] = (uint32_t)key;
                 }
 #if TYPES_DECIMALS
                 Py_ssize_t slot = r->decimal_slot[column];
@@ -288,16 +393,40 @@ static Py_ssize_t parse(Reader *r) {
     return row;
 }
 
+/* Per column, its position in the tuple of column numbers `listed`, or -1; NULL with an error
+   set on a number out of range, repeated, or out of memory. */
+static Py_ssize_t *column_slots(PyObject *listed, Py_ssize_t columns) {
+    Py_ssize_t *slots = PyMem_Malloc(columns * sizeof(Py_ssize_t));
+    if (!slots) return NULL;
+    for (Py_ssize_t c = 0; c < columns; c++) slots[c] = -1;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(listed); k++) {
+        Py_ssize_t c = PyLong_AsSsize_t(PyTuple_GET_ITEM(listed, k));
+        if (c == -1 && PyErr_Occurred()) break;
+        if (c < 0 || c >= columns || slots[c] >= 0) {
+            PyErr_SetString(PyExc_ValueError, "column number out of range or repeated");
+            break;
+        }
+        slots[c] = k;
+    }
+    if (PyErr_Occurred()) {
+        PyMem_Free(slots);
+        return NULL;
+    }
+    return slots;
+}
+
 static PyObject *records(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t columns, max_rows;
     int null_literals, scale, integer_digits;
-    PyObject *decimal_columns;
-    if (!PyArg_ParseTuple(args, "y*nnpO!ii", &data, &columns, &max_rows, &null_literals, &PyTuple_Type,
-                          &decimal_columns, &scale, &integer_digits))
+    PyObject *decimal_columns, *dictionary_columns;
+    if (!PyArg_ParseTuple(args, "y*nnpO!iiO!", &data, &columns, &max_rows, &null_literals, &PyTuple_Type,
+                          &decimal_columns, &scale, &integer_digits, &PyTuple_Type, &dictionary_columns))
         return NULL;
     PyObject *result = NULL, **views = NULL, **validity = NULL, *unescaped = NULL, **decimals = NULL;
+    PyObject **keys = NULL, *dictionary_list = NULL;
     Py_ssize_t decimal_count = PyTuple_GET_SIZE(decimal_columns);
+    Py_ssize_t dictionary_count = PyTuple_GET_SIZE(dictionary_columns);
     Reader r = {.data = data.buf, .size = data.len, .columns = columns, .max_rows = max_rows, .null_literals = null_literals,
                 .scale = scale, .integer_digits = integer_digits};
     if (data.len == 0 || data.len >= INT32_MAX || columns < 1 || max_rows < 1 || scale < 0 || scale > 18 ||
@@ -307,22 +436,24 @@ static PyObject *records(PyObject *self, PyObject *args) {
     }
     decimals = PyMem_Calloc(decimal_count + 1, sizeof(PyObject *));
     r.decimals = PyMem_Calloc(decimal_count + 1, sizeof(uint8_t *));
-    r.decimal_slot = PyMem_Malloc(columns * sizeof(Py_ssize_t));
+    r.decimal_slot = column_slots(decimal_columns, columns);
     if (!decimals || !r.decimals || !r.decimal_slot) goto fail;
-    for (Py_ssize_t c = 0; c < columns; c++) r.decimal_slot[c] = -1;
     for (Py_ssize_t k = 0; k < decimal_count; k++) {
-        Py_ssize_t c = PyLong_AsSsize_t(PyTuple_GET_ITEM(decimal_columns, k));
-        if (c == -1 && PyErr_Occurred()) goto fail;
-        if (c < 0 || c >= columns) {
-            PyErr_SetString(PyExc_ValueError, "decimal column out of range");
-            goto fail;
-        }
-        r.decimal_slot[c] = k;
         if (TYPES_DECIMALS) {
             decimals[k] = PyBytes_FromStringAndSize(NULL, max_rows * 16);
             if (!decimals[k]) goto fail;
             r.decimals[k] = (uint8_t *)PyBytes_AS_STRING(decimals[k]);
         }
+    }
+    keys = PyMem_Calloc(dictionary_count + 1, sizeof(PyObject *));
+    r.dictionaries = PyMem_Calloc(dictionary_count + 1, sizeof(Dictionary));
+    r.dictionary_slot = column_slots(dictionary_columns, columns);
+    if (!keys || !r.dictionaries || !r.dictionary_slot) goto fail;
+    for (Py_ssize_t k = 0; k < dictionary_count; k++) {
+        keys[k] = PyBytes_FromStringAndSize(NULL, max_rows * 4);
+        if (!keys[k]) goto fail;
+        r.dictionaries[k].keys = (uint32_t *)PyBytes_AS_STRING(keys[k]);
+        r.dictionaries[k].last = -1;
     }
     views = PyMem_Calloc(columns, sizeof(PyObject *));
     validity = PyMem_Calloc(columns, sizeof(PyObject *));
@@ -354,6 +485,26 @@ static PyObject *records(PyObject *self, PyObject *args) {
         result = Py_NewRef(Py_None);
         goto done;
     }
+    /* The values point into the undoubled buffer too: listed before it is resized. */
+    dictionary_list = PyList_New(dictionary_count);
+    if (!dictionary_list) goto fail;
+    for (Py_ssize_t k = 0; k < dictionary_count; k++) {
+        Dictionary *d = &r.dictionaries[k];
+        if (d->given_up || d->count == 0) {
+            PyList_SET_ITEM(dictionary_list, k, Py_NewRef(Py_None));
+            continue;
+        }
+        PyObject *values = PyList_New(d->count);
+        if (!values) goto fail;
+        PyList_SET_ITEM(dictionary_list, k, PyTuple_Pack(2, keys[k], values));
+        Py_DECREF(values);
+        if (!PyList_GET_ITEM(dictionary_list, k)) goto fail;
+        for (Py_ssize_t e = 0; e < d->count; e++) {
+            PyObject *value = PyUnicode_DecodeUTF8((const char *)d->starts[e], d->lengths[e], "strict");
+            if (!value) goto fail;
+            PyList_SET_ITEM(values, e, value);
+        }
+    }
     if (_PyBytes_Resize(&unescaped, r.unescaped_size) < 0) goto fail;  /* frees it on failure */
     PyObject *view_list = PyList_New(columns), *validity_list = PyList_New(columns), *null_list = PyList_New(columns);
     if (!view_list || !validity_list || !null_list) {
@@ -384,8 +535,10 @@ static PyObject *records(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(decimal_list, k, Py_NewRef(Py_None));
         }
     }
-    result = Py_BuildValue("(nNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list);
+    result = Py_BuildValue("(nNNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list,
+                           dictionary_list);
     unescaped = NULL;
+    dictionary_list = NULL;
     goto done;
 fail:
     if (!PyErr_Occurred()) PyErr_NoMemory();
@@ -395,6 +548,12 @@ done:
     if (validity) for (Py_ssize_t c = 0; c < columns; c++) Py_XDECREF(validity[c]);
     if (decimals) for (Py_ssize_t k = 0; k < decimal_count; k++) Py_XDECREF(decimals[k]);
     Py_XDECREF(unescaped);
+    if (keys) for (Py_ssize_t k = 0; k < dictionary_count; k++) Py_XDECREF(keys[k]);
+    if (r.dictionaries) for (Py_ssize_t k = 0; k < dictionary_count; k++) dictionary_free(&r.dictionaries[k]);
+    Py_XDECREF(dictionary_list);
+    PyMem_Free(keys);
+    PyMem_Free(r.dictionaries);
+    PyMem_Free(r.dictionary_slot);
     PyMem_Free(decimals);
     PyMem_Free(r.decimals);
     PyMem_Free(r.decimal_slot);

@@ -19,19 +19,20 @@ import polars as pl
 
 from . import values
 from .schema import (
-    DECIMAL_SCALE, INPUT_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns, polars_schema,
+    DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns,
+    polars_schema,
 )
 from .settings import TransformSettings
-from .source import Header
+from .source import Dictionary, Header
 
 _DECIMAL = Kind.DECIMAL.polars
 _TIMESTAMP = Kind.TIMESTAMP.polars
 _TAGS = Kind.STRING_MAP.polars
-_NAME_COLUMNS = {
-    "ProviderName": ("provider_names", "default_provider_name"),
-    "PublisherName": ("publisher_names", "default_publisher_name"),
-    "InvoiceIssuerName": ("invoice_issuer_names", None),
-}
+_NAME_COLUMNS = dict(zip(MAPPED_NAME_COLUMNS, (  # their settings: explicit map, default name
+    ("provider_names", "default_provider_name"),
+    ("publisher_names", "default_publisher_name"),
+    ("invoice_issuer_names", None),
+), strict=True))
 # Values that may carry more decimal places than the schema keeps: checked exactly in Python.
 _MAYBE_EXCESS_DECIMALS = r"\.\d{" + str(DECIMAL_SCALE + 1) + r"}|[eE]"
 _SEPARATOR = "\x1f"
@@ -137,19 +138,28 @@ def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tupl
 
 # --- timestamps -------------------------------------------------------------------------------
 
-def type_timestamp(name: str, distinct: list[str], settings: TransformSettings) -> Typed:
-    """Timestamps into UTC: each distinct text is parsed once in Python and mapped back."""
+def type_timestamp(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> Typed:
+    """Timestamps into UTC: each distinct text is parsed once in Python and mapped back, through
+    the reader's dictionary where there is one (`key`: the column of each row's index into
+    `distinct`), else by value."""
     parsed = {t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
               for t in distinct}
     column = pl.col(name)
-    typed = Typed(_lookup(column, distinct, _series([parsed[t][0] for t in distinct], _TIMESTAMP)))
+    timestamps = _series([parsed[t][0] for t in distinct], _TIMESTAMP)
+    typed = Typed(pl.lit(timestamps).gather(pl.col(key)) if key else _lookup(column, distinct, timestamps))
     bad = [t for t in distinct if parsed[t][0] is None]
     if bad:
-        typed.problem = _lookup(column, bad, _series([f"{name}: unparseable timestamp ({t[:40]!r})" for t in bad]),
-                                pl.lit(None, pl.String))
+        problems = [f"{name}: unparseable timestamp ({t[:40]!r})" for t in bad]
+        typed.problem = (pl.lit(_series([f"{name}: unparseable timestamp ({t[:40]!r})" if parsed[t][0] is None else None
+                                         for t in distinct])).gather(pl.col(key)) if key
+                         else _lookup(column, bad, _series(problems), pl.lit(None, pl.String)))
     shifted = [t for t in distinct if parsed[t][1]]
     if shifted:
-        rows = column.is_not_null() if len(shifted) == len(distinct) else column.is_in(shifted)
+        if len(shifted) == len(distinct):
+            rows = column.is_not_null()
+        else:
+            rows = pl.lit(_series([bool(parsed[t][1]) for t in distinct], pl.Boolean)).gather(pl.col(key)) if key \
+                else column.is_in(shifted)
         typed.changes.append((f"{name}:from_{settings.source_timezone}", rows))
     return typed
 
@@ -213,6 +223,16 @@ TAGS_POSITION = "tags:position"  # per row, the position of its Tags text among 
 def tags_position(frame: pl.DataFrame, distinct: list[str]) -> pl.Series:
     positions = pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32)
     return frame.select(_lookup(_tags_text(), distinct, positions).alias(TAGS_POSITION)).to_series()
+
+
+def distinct_tags(dictionary: Dictionary) -> tuple[list[str], pl.Series]:
+    """From the reader's dictionary of the Tags column: the distinct Tags texts (as `_tags_text`
+    gives them: stripped, empty ones dropped), and per row the position of its text among them."""
+    texts = pl.DataFrame({"Tags": dictionary.values}).select(_tags_text()).to_series().to_list()
+    distinct = list(dict.fromkeys(t for t in texts if t is not None))
+    index = {t: i for i, t in enumerate(distinct)}
+    by_value = _series([index.get(t) for t in texts], pl.UInt32)
+    return distinct, by_value.gather(dictionary.keys).alias(TAGS_POSITION)
 
 
 def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typed | pl.Expr]:
@@ -302,27 +322,32 @@ def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
 
 
 def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, settings: TransformSettings,
-                    *, embedded_line_breaks: bool = True, typed_decimals: dict[str, pl.Series] | None = None) -> TypedBatch:
+                    *, embedded_line_breaks: bool = True, typed_decimals: dict[str, pl.Series] | None = None,
+                    dictionaries: dict[str, Dictionary] | None = None) -> TypedBatch:
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
     numbers are counted without looking into the fields. `typed_decimals` holds money columns that the
     reader already typed (by delivered name; plain numbers only, whose value the casts and rules
-    here would give as well)."""
+    here would give as well); `dictionaries` the distinct values the reader found of some columns
+    (by delivered name), which spare the typing finding and matching them again."""
     header = source.header
     lines = pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64, eager=True)
     if embedded_line_breaks:
         breaks = embedded_newlines(raw)
         lines = lines + breaks.cum_sum() - breaks
     typed_money = dict(typed_decimals or {})
+    found = dict(dictionaries or {})
     # A blank line (or a record of empty fields) is no line item: skipped, and counted.
     empty = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
     empty_records = int(empty.sum())
     if empty_records:
         raw, lines = raw.filter(~empty), lines.filter(~empty)
         typed_money = {name: values.filter(~empty) for name, values in typed_money.items()}
+        found = {name: Dictionary(d.keys.filter(~empty), d.values) for name, d in found.items()}
     n = raw.height
     frame = raw.rename(header.rename)  # known columns under their schema names
     typed_money = {header.rename[name]: values for name, values in typed_money.items()}
+    found = {header.rename[name]: d for name, d in found.items()}
     present = {c.name: c for c in INPUT_COLUMNS if c.name in frame.columns}
     decimals = [name for name, c in present.items() if c.kind is Kind.DECIMAL]
     to_cast = [name for name in decimals if name not in typed_money]
@@ -333,11 +358,12 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     casts = frame.select(*(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
                          *(pl.lit(values).alias(name) for name, values in typed_money.items()))
     gathered = [
-        *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct),
-        *([_tags_text().drop_nulls().unique().implode().alias("Tags")] if "Tags" in present else []),
+        *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct if name not in found),
+        *([_tags_text().drop_nulls().unique().implode().alias("Tags")] if "Tags" in present and "Tags" not in found else []),
         *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast),
     ]
     facts = frame.select(gathered).row(0, named=True) if gathered else {}
+    facts.update({name: found[name].values for name in few_distinct if name in found})
     failed = {name: casts[name].null_count() - frame[name].null_count() for name in to_cast}
 
     # A plan per output column; the few columns computed eagerly go into `slow` under names with a
@@ -352,9 +378,16 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
             else:
                 plans[name], exact_extra[name] = _plan_decimal_slowly(name, frame[name], settings, slow)
         elif column.kind is Kind.TIMESTAMP:
-            plans[name] = type_timestamp(name, facts[name], settings)
+            key = None
+            if name in found:  # rows map to the parsed values by their key
+                key = f"key:{name}"
+                slow[key] = found[name].keys
+            plans[name] = type_timestamp(name, facts[name], settings, key)
         elif column.kind is Kind.STRING_MAP:  # Tags
-            slow[TAGS_POSITION] = tags_position(frame, facts["Tags"])
+            if "Tags" in found:
+                facts["Tags"], slow[TAGS_POSITION] = distinct_tags(found["Tags"])
+            else:
+                slow[TAGS_POSITION] = tags_position(frame, facts["Tags"])
             plans.update(type_tags(facts["Tags"], settings))
         elif name in _NAME_COLUMNS:
             plans[f"x_{name}Raw"] = pl.col(name)

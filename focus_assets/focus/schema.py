@@ -331,6 +331,8 @@ def arrow_schema(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> pa.S
 
 # The three money columns that reconciliation sums per BillingCurrency.
 RECONCILED_COLUMNS: tuple[str, ...] = ("BilledCost", "EffectiveCost", "ListCost")
+# Provider names that an export may give as numeric references, mapped to names by the typing.
+MAPPED_NAME_COLUMNS: tuple[str, ...] = ("ProviderName", "PublisherName", "InvoiceIssuerName")
 
 
 # Rows that could not be typed: one quarantine row per input row, beside the output.

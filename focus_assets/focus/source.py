@@ -22,7 +22,7 @@ from typing import TypeVar
 import polars as pl
 import pyarrow as pa
 
-from .schema import DECIMAL_PRECISION, DECIMAL_SCALE, INPUT_COLUMNS, Kind, input_column
+from .schema import DECIMAL_PRECISION, DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, Kind, input_column
 from .splitting import (  # noqa: F401 - part of this module's interface
     DEFAULT_PIECE_BYTES, CsvPiece, ExportFileError, MemberStart, detect_format, member_name, object_events,
 )
@@ -52,6 +52,13 @@ class Header:
     def decimal_columns(self) -> tuple[str, ...]:
         """The delivered names of the money (decimal) columns."""
         return tuple(name for name, known in self.rename.items() if input_column(known).kind is Kind.DECIMAL)
+
+    @property
+    def dictionary_columns(self) -> tuple[str, ...]:
+        """The delivered names of the columns whose typing works on their few distinct values:
+        timestamps, Tags and the provider names (normalize.py)."""
+        return tuple(name for name, known in self.rename.items()
+                     if input_column(known).kind in (Kind.TIMESTAMP, Kind.STRING_MAP) or known in MAPPED_NAME_COLUMNS)
 
 
 @dataclass
@@ -227,17 +234,28 @@ def ordered_map(function: Callable[[T], R], items: Iterator[T], workers: int) ->
                 future.cancel()
 
 
+@dataclass(frozen=True)
+class Dictionary:
+    """A column's distinct non-null values, and per row the index of its value among them (null
+    where the row's value is null): values[keys[row]] == text[row]."""
+
+    keys: pl.Series  # UInt32
+    values: list[str]
+
+
 @dataclass
 class Records:
-    """A piece's records: every column as text, under its delivered name, and the money columns
-    that the C reader also typed, exactly (decimal(38,10); see records_in_c)."""
+    """A piece's records: every column as text, under its delivered name; the money columns that
+    the C reader also typed, exactly (decimal(38,10)); and the dictionaries it built of the
+    columns with few distinct values (see records_in_c)."""
 
     text: pl.DataFrame
     decimals: dict[str, pl.Series] = field(default_factory=dict)
+    dictionaries: dict[str, Dictionary] = field(default_factory=dict)
 
 
 def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals: bool,
-                 decimal_columns: tuple[str, ...] = ()) -> Records:
+                 decimal_columns: tuple[str, ...] = (), dictionary_columns: tuple[str, ...] = ()) -> Records:
     """The piece's records as text columns called `names` (empty fields and, with `null_literals`,
     NULL, null and Null are nulls), or ExportFileError naming `label` and the line.
 
@@ -246,7 +264,7 @@ def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals
     wrong number of fields, a blank line, invalid UTF-8); polars' reader parses that one, and
     what it refuses or pads is reported here."""
     records = records_in_c(piece.data, names, piece.line_breaks + 1, null_literals=null_literals,
-                           decimal_columns=decimal_columns)
+                           decimal_columns=decimal_columns, dictionary_columns=dictionary_columns)
     if records is not None:  # every record had exactly the header's fields
         return records
     try:
@@ -269,20 +287,23 @@ def _first_line(exc: BaseException) -> str:
 
 
 def records_in_c(data: bytes, names: list[str], max_rows: int, *, null_literals: bool,
-                 decimal_columns: tuple[str, ...] = ()) -> Records | None:
+                 decimal_columns: tuple[str, ...] = (), dictionary_columns: tuple[str, ...] = ()) -> Records | None:
     """The C reader's records, or None where it declines the text or is not built.
 
     Its text columns are Arrow string views whose long values point into `data` (buffer 0) or
     into the undoubled quoted fields (buffer 1): polars takes them without a copy. Of
     `decimal_columns`, those whose every value is a plain number (-12.5, 0.0000001; at most 10
-    decimals) come typed as well; the others are left to normalize.py's casts and rules."""
+    decimals) come typed as well; the others are left to normalize.py's casts and rules. Of
+    `dictionary_columns`, those with at least one value and at most 65,536 distinct ones in the
+    piece come with their Dictionary."""
     if _records is None:
         return None
     parsed = _records.records(data, len(names), max_rows, null_literals, tuple(names.index(c) for c in decimal_columns),
-                              DECIMAL_SCALE, DECIMAL_PRECISION - DECIMAL_SCALE)
+                              DECIMAL_SCALE, DECIMAL_PRECISION - DECIMAL_SCALE,
+                              tuple(names.index(c) for c in dictionary_columns))
     if parsed is None:
         return None
-    rows, views, validities, null_counts, unescaped, decimals = parsed
+    rows, views, validities, null_counts, unescaped, decimals, dictionaries = parsed
     buffers = [pa.py_buffer(data), pa.py_buffer(unescaped)]
 
     def validity(column: int) -> pa.Buffer | None:
@@ -297,7 +318,14 @@ def records_in_c(data: bytes, names: list[str], max_rows: int, *, null_literals:
             typed[name] = pl.from_arrow(pa.Array.from_buffers(
                 pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), rows, [validity(column), pa.py_buffer(values)],
                 null_count=null_counts[column]))
-    return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed)
+    found = {}
+    for name, dictionary in zip(dictionary_columns, dictionaries, strict=True):
+        if dictionary is not None:
+            column = names.index(name)
+            keys = pa.Array.from_buffers(pa.uint32(), rows, [validity(column), pa.py_buffer(dictionary[0])],
+                                         null_count=null_counts[column])
+            found[name] = Dictionary(pl.from_arrow(keys), dictionary[1])
+    return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed, found)
 
 
 def records_in_polars(data: bytes, names: list[str], *, null_literals: bool) -> pl.DataFrame:

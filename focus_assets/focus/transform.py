@@ -144,9 +144,11 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
 
     def typed(piece: CsvPiece) -> TypedBatch:
         records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
-                               decimal_columns=member.header.decimal_columns)
+                               decimal_columns=member.header.decimal_columns,
+                               dictionary_columns=member.header.dictionary_columns)
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
         return normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
+                               dictionaries=records.dictionaries,
                                embedded_line_breaks=piece.line_breaks != records_ending_in_break)
 
     return ordered_map(typed, member.pieces, settings.typing_threads)
