@@ -65,7 +65,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def settings_from_args(args: argparse.Namespace) -> TransformSettings:
-    settings = TransformSettings(source_timezone=args.source_timezone)
+    settings = TransformSettings(source_timezone=args.source_timezone, typing_threads=args.typing_threads)
     if args.promoted_tags is not None:
         settings = replace(settings, promoted_tags=tuple(t.strip() for t in args.promoted_tags.split(",") if t.strip()))
     if args.key_pattern:
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--source-timezone", default="Asia/Shanghai", metavar="TZ",
                    help="timezone of timestamps written without an offset (default: Asia/Shanghai)")
     c.add_argument("--batch-ts", metavar="STAMP", help="delivery stamp for every input, e.g. 20260105T080000")
+    c.add_argument("--typing-threads", type=int, default=TransformSettings.typing_threads, metavar="N",
+                   help="pieces parsed and typed at once, one per core (default: %(default)s)")
     c.add_argument("--key-pattern", metavar="REGEX", help="regex with named groups yearmonth and batch_ts")
     c.add_argument("--promoted-tags", metavar="A,B,...", help="tags to extract as columns (default: "
                    "Brand,Project,Owner,CostCenter,Environment,Application)")

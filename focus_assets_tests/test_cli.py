@@ -31,6 +31,21 @@ def test_convert_a_directory_prints_the_reconciliation_as_json(tmp_path):
     assert len(list((tmp_path / "lake" / "focus_alibaba_normalized").rglob("*.parquet"))) == 3
 
 
+def test_typing_threads_change_the_speed_not_the_result(tmp_path):
+    for delivery in sample_deliveries()[:2]:
+        write_delivery(tmp_path / "oss", delivery)
+    outputs = []
+    for threads in ("1", "3"):
+        result = run(tmp_path / "oss", "--out", tmp_path / threads, "--typing-threads", threads)
+        assert result.returncode == 0, result.stderr
+        outputs.append(json.loads(result.stdout.replace(str(tmp_path / threads), "LAKE")))
+        files = sorted((tmp_path / threads / "focus_alibaba_normalized").rglob("*.parquet"))
+        outputs.append([f.read_bytes() for f in files])
+    assert outputs[0] == outputs[2] and outputs[1] == outputs[3] and len(outputs[1]) == 3
+    refused = run(tmp_path / "oss", "--out", tmp_path / "x", "--typing-threads", "many")
+    assert refused.returncode == 2 and "--typing-threads" in refused.stderr
+
+
 def test_options_timezone_batch_ts_and_repairs(tmp_path):
     path = write_export(tmp_path / "bill.csv", csv_text([{"ProviderName": "1001", "BilledCost": "0.123456789012"}]))
     result = run(path, "--out", tmp_path / "lake", "--source-timezone", "UTC", "--batch-ts", "2026-01-06",

@@ -57,9 +57,12 @@ class ExportSettings(dg.ConfigurableResource):
     # month the export bucket holds; older ones are superseded (only the latest is current) and stay
     # in the raw bucket, to be typed on demand by re-running their day with catch_up off.
     catch_up: bool = False
+    # Pieces of an export parsed and typed at once: one per core of the run (docs/scaling.md);
+    # each one more holds about 60 MB more.
+    typing_threads: int = 2
 
     def transform_settings(self) -> TransformSettings:
-        settings = TransformSettings(source_timezone=self.source_timezone,
+        settings = TransformSettings(source_timezone=self.source_timezone, typing_threads=self.typing_threads,
                                      repairs=Repairs(round_excess_decimals=self.round_excess_decimals))
         return replace(settings, key_pattern=self.key_pattern) if self.key_pattern else settings
 
