@@ -58,7 +58,7 @@
 #endif
 
 /* Decimals are typed here where a 128-bit integer is native and laid out as Arrow's (little-endian). */
-#if defined(__SIZEOF_INT128__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__SIZEOF_INT128__) && LITTLE_ENDIAN_WORDS
 #define TYPES_DECIMALS 1
 typedef __int128 decimal128;
 #else

@@ -145,21 +145,20 @@ def type_timestamp(name: str, distinct: list[str], settings: TransformSettings, 
     parsed = {t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
               for t in distinct}
     column = pl.col(name)
-    timestamps = _series([parsed[t][0] for t in distinct], _TIMESTAMP)
-    typed = Typed(pl.lit(timestamps).gather(pl.col(key)) if key else _lookup(column, distinct, timestamps))
-    bad = [t for t in distinct if parsed[t][0] is None]
-    if bad:
-        problems = [f"{name}: unparseable timestamp ({t[:40]!r})" for t in bad]
-        typed.problem = (pl.lit(_series([f"{name}: unparseable timestamp ({t[:40]!r})" if parsed[t][0] is None else None
-                                         for t in distinct])).gather(pl.col(key)) if key
-                         else _lookup(column, bad, _series(problems), pl.lit(None, pl.String)))
+
+    def by_row(per_value: list, dtype: pl.DataType) -> pl.Expr:
+        """A value per distinct text, given to the rows that hold it (null on null rows)."""
+        series = _series(per_value, dtype)
+        return pl.lit(series).gather(pl.col(key)) if key else _lookup(column, distinct, series)
+
+    typed = Typed(by_row([parsed[t][0] for t in distinct], _TIMESTAMP))
+    if any(parsed[t][0] is None for t in distinct):
+        typed.problem = by_row([None if parsed[t][0] is not None else f"{name}: unparseable timestamp ({t[:40]!r})"
+                                for t in distinct], pl.String)
     shifted = [t for t in distinct if parsed[t][1]]
     if shifted:
-        if len(shifted) == len(distinct):
-            rows = column.is_not_null()
-        else:
-            rows = pl.lit(_series([bool(parsed[t][1]) for t in distinct], pl.Boolean)).gather(pl.col(key)) if key \
-                else column.is_in(shifted)
+        rows = column.is_not_null() if len(shifted) == len(distinct) else \
+            by_row([bool(parsed[t][1]) for t in distinct], pl.Boolean)
         typed.changes.append((f"{name}:from_{settings.source_timezone}", rows))
     return typed
 

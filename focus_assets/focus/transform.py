@@ -141,11 +141,11 @@ def _output_name(member: CsvMember) -> str:
 def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSettings) -> Iterator[TypedBatch]:
     """Parse and type the member piece by piece, `settings.typing_threads` pieces at once, in order."""
     names = list(member.header.names)
+    decimal_columns, dictionary_columns = member.header.decimal_columns, member.header.dictionary_columns
 
     def typed(piece: CsvPiece) -> TypedBatch:
         records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
-                               decimal_columns=member.header.decimal_columns,
-                               dictionary_columns=member.header.dictionary_columns)
+                               decimal_columns=decimal_columns, dictionary_columns=dictionary_columns)
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
         return normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
                                dictionaries=records.dictionaries,
