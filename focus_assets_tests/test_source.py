@@ -19,7 +19,7 @@ def records(path, key="k", piece_bytes=1 << 20, **kwargs):
     for member in read_csv_members(path, key, max_uncompressed_bytes=kwargs.pop("limit", LIMIT), piece_bytes=piece_bytes):
         pieces = []
         for piece in member.pieces:
-            frame = pl.read_csv(piece.data, has_header=False, new_columns=list(member.header.names), infer_schema=False)
+            frame = pl.read_csv(bytes(piece.data), has_header=False, new_columns=list(member.header.names), infer_schema=False)
             pieces.append((piece.first_line, frame.rows()))
         out.append((member.member, member.header.names, pieces))
     return out

@@ -286,7 +286,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def records_in_c(data: bytes, names: list[str], max_rows: int, *, null_literals: bool,
+def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, null_literals: bool,
                  decimal_columns: tuple[str, ...] = (), dictionary_columns: tuple[str, ...] = ()) -> Records | None:
     """The C reader's records, or None where it declines the text or is not built.
 
@@ -328,9 +328,9 @@ def records_in_c(data: bytes, names: list[str], max_rows: int, *, null_literals:
     return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed, found)
 
 
-def records_in_polars(data: bytes, names: list[str], *, null_literals: bool) -> pl.DataFrame:
+def records_in_polars(data: bytes | bytearray, names: list[str], *, null_literals: bool) -> pl.DataFrame:
     return pl.read_csv(
-        data,
+        bytes(data),  # polars reads bytes, not a piece's bytearray: a copy, on this slower path only
         has_header=False,
         new_columns=names,
         infer_schema=False,  # every column as text; typing is ours

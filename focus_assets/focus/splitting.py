@@ -9,6 +9,7 @@ even. The format is detected from the first bytes, not trusted from the file nam
 
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ class ExportFileError(Exception):
 
 @dataclass(frozen=True)
 class CsvPiece:
-    data: bytes  # whole CSV records, without the header
+    data: bytearray  # whole CSV records, without the header; never changed once handed out
     first_line: int  # line of the piece's first record in the member (the header is line 1)
     line_breaks: int  # line breaks in the piece's records (header excluded)
     ends_with_line_break: bool
@@ -119,58 +120,69 @@ class _LimitedStream:
     turns decompression errors into ExportFileError."""
 
     def __init__(self, stream: BinaryIO, limit: int, label: str):
-        self.stream, self.limit, self.label, self.total = stream, limit, label, 0
+        self.label, self.limit, self.total = label, limit, 0
+        # GzipFile.readinto reads into a new bytes object and copies it; the buffered reader
+        # inside it decompresses straight into the caller's buffer.
+        buffered = getattr(stream, "_buffer", None) if isinstance(stream, gzip_ng.GzipNGFile) else None
+        self.stream = buffered if isinstance(buffered, io.BufferedReader) else stream
 
-    def read(self, size: int = -1) -> bytes:
+    def readinto(self, buffer: memoryview) -> int:
         try:
-            data = self.stream.read(size)
+            size = self.stream.readinto(buffer)
         except (EOFError, OSError, zipfile.BadZipFile, zlib.error, zlib_ng.error) as exc:
             raise ExportFileError(self.label, f"corrupt or truncated compressed data ({exc})") from None
-        self.total += len(data)
+        self.total += size
         if self.total > self.limit:
             raise ExportFileError(self.label, f"expands past the configured limit of {self.limit:,} bytes; not read")
-        return data
+        return size
 
 
 _READ_BYTES = 1 << 20  # decompress and scan in cache-sized reads
 
 
-def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytes, int, bool]]:
+def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
     """Blocks of about `block_bytes` that each end at a record boundary (the last one may not
     end with a line break), with the number of line breaks in each and whether the block ends
     inside quotes (only the last one can: a quote opened and never closed). A record longer than
-    a block makes the block grow until the record ends."""
-    reads: list[bytes] = []
-    size = quotes = breaks = 0
+    a block makes the block grow until the record ends.
+
+    Each block is decompressed straight into its own buffer, which is never changed once handed
+    out (the parsed text columns point into it): no copy of the text, and no joining of reads.
+    Only the start of a record cut off at the end of a block is copied into the next one."""
+    step = min(_READ_BYTES, block_bytes)
+    carried = b""
     while True:
-        data = stream.read(min(_READ_BYTES, block_bytes))
-        if data:
-            reads.append(data)
-            size += len(data)
-            read_quotes, read_breaks = _quotes_and_breaks(data)
+        block = bytearray(max(block_bytes, len(carried) + step))
+        block[:len(carried)] = carried
+        size = len(carried)
+        quotes, breaks = _quotes_and_breaks(carried)
+        latest = size  # where the latest read began
+        while True:
+            if size == len(block):
+                # Cut after the last line break outside quotes; it lies in the latest read unless
+                # that read holds no boundary (a long quoted field): then the block grows.
+                parity_before = (quotes - block.count(b'"', latest, size)) % 2
+                cut = _last_record_boundary(block, latest, size, parity_before)
+                if cut:
+                    break
+                block.extend(bytes(step))
+            with memoryview(block) as whole, whole[size:size + step] as target:
+                got = stream.readinto(target)
+                read_quotes, read_breaks = _quotes_and_breaks(target[:got])
+            if not got:  # end of stream: the rest is the last block
+                del block[size:]
+                if size:
+                    yield block, breaks, quotes % 2 == 1
+                return
             quotes += read_quotes
             breaks += read_breaks
-            if size < block_bytes:
-                continue
-        if not reads:
-            return
-        if not data:  # end of stream: the rest is the last block
-            yield b"".join(reads), breaks, quotes % 2 == 1
-            return
-        # Cut after the last line break outside quotes; it lies in the latest read unless that
-        # read holds no boundary (a long quoted field), in which case keep reading.
-        last = reads[-1]
-        cut = _last_record_boundary(last, (quotes - last.count(b'"')) % 2)
-        if cut == 0:
-            continue
-        tail = last[cut:]
-        reads[-1] = last[:cut]
-        yield b"".join(reads), breaks - tail.count(b"\n"), False
-        reads = [tail] if tail else []
-        size, quotes, breaks = len(tail), tail.count(b'"'), tail.count(b"\n")
+            latest, size = size, size + got
+        carried = bytes(block[cut:])
+        del block[cut:]
+        yield block, breaks - carried.count(b"\n"), False
 
 
-def _quotes_and_breaks(data: bytes) -> tuple[int, int]:
+def _quotes_and_breaks(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(quote characters, line breaks) in `data`: in C, both in one pass, or with numpy; either
     way several times faster than bytes.count, and without the GIL, so the parser threads keep
     running while the next piece is cut."""
@@ -180,14 +192,13 @@ def _quotes_and_breaks(data: bytes) -> tuple[int, int]:
     return int(np.count_nonzero(array == ord('"'))), int(np.count_nonzero(array == ord("\n")))
 
 
-def _last_record_boundary(buffer: bytes, parity_before: int) -> int:
-    """Position just after the last line break of `buffer` that lies outside quotes (0 if none),
-    given the parity of the quote characters before the buffer."""
+def _last_record_boundary(buffer: bytearray, start: int, end: int, parity_before: int) -> int:
+    """Position just after the last line break of `buffer[start:end]` that lies outside quotes
+    (0 if none), given the parity of the quote characters before `start`."""
     quotes_after = 0  # quote characters between the candidate line break and the end
-    total = parity_before + buffer.count(b'"')
-    end = len(buffer)
+    total = parity_before + buffer.count(b'"', start, end)
     while True:
-        position = buffer.rfind(b"\n", 0, end)
+        position = buffer.rfind(b"\n", start, end)
         if position < 0:
             return 0
         quotes_after += buffer.count(b'"', position, end)
@@ -196,15 +207,19 @@ def _last_record_boundary(buffer: bytes, parity_before: int) -> int:
         end = position
 
 
-def _split_header(blocks: Iterator[tuple[bytes, int, bool]], label: str) -> tuple[bytes, bytes, bool]:
+def _split_header(blocks: Iterator[tuple[bytearray, int, bool]], label: str) -> tuple[bytes, bytearray, bool]:
     """(header record, rest of the first block, whether that rest ends inside quotes), BOM removed."""
-    first, _, unclosed = next(blocks, (b"", 0, False))
+    first, _, unclosed = next(blocks, (bytearray(), 0, False))
     if first.startswith(_BOM):
-        first = first[len(_BOM):]
+        del first[:len(_BOM)]  # at the front of a bytearray: no copy
     if not first.strip():
         raise ExportFileError(label, "no header row (the object holds no CSV text)", line=1)
     cut = _first_record_boundary(first)
-    return (first, b"", False) if cut == 0 else (first[:cut], first[cut:], unclosed)
+    if cut == 0:
+        return bytes(first), bytearray(), False
+    header = bytes(first[:cut])
+    del first[:cut]
+    return header, first, unclosed
 
 
 def _first_record_boundary(buffer: bytes) -> int:
@@ -217,7 +232,7 @@ def _first_record_boundary(buffer: bytes) -> int:
             return position + 1
 
 
-def _pieces(header: bytes, first: tuple[bytes, int, bool], rest: Iterator[tuple[bytes, int, bool]],
+def _pieces(header: bytes, first: tuple[bytearray, int, bool], rest: Iterator[tuple[bytearray, int, bool]],
             label: str) -> Iterator[CsvPiece]:
     """The member's records as pieces, each with the line its first record starts on."""
     line = 1 + header.count(b"\n") + (0 if header.endswith(b"\n") else 1)
@@ -230,7 +245,7 @@ def _pieces(header: bytes, first: tuple[bytes, int, bool], rest: Iterator[tuple[
         line += breaks
 
 
-def _unclosed_quote(block: bytes) -> int:
+def _unclosed_quote(block: bytearray) -> int:
     """The position of the quote that opens the field left open at the end of `block` (which
     starts outside quotes and ends inside them). In a quoted field a doubled quote is a quote."""
     position = 0
