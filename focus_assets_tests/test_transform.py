@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from focus_assets.focus.normalize import categorical_columns
 from focus_assets.focus.settings import Repairs, TransformSettings
 from focus_assets.focus.source import ExportFileError
 from focus_assets.focus.transform import convert_object
@@ -288,6 +289,38 @@ def test_x_source_changes_is_written_as_a_dictionary_and_read_as_a_list_of_strin
     [leaf] = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path.startswith("x_SourceChanges.")]
     assert metadata.schema.column(leaf).logical_type.type == "STRING"
     assert "RLE_DICTIONARY" in metadata.row_group(0).column(leaf).encodings
+
+
+def test_columns_built_from_few_values_are_written_as_dictionaries_and_read_as_text(tmp_path):
+    """Names, promoted tags, Tags errors and the source columns are Categoricals in memory for
+    speed (normalize.categorical_columns); every reader must still see text, with the same values."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [{"ProviderName": "26842", "PublisherName": "Alibaba Cloud", "Tags": '{"Project": "web"}'},
+            {"ProviderName": "Alibaba Cloud", "PublisherName": "Alibaba Cloud", "Tags": "{not json"},
+            {"ProviderName": "", "PublisherName": "26842", "Tags": '{"project": "db", "Owner": "ops"}'}]
+    settings = TransformSettings(repairs=Repairs(keep_rows_with_unparseable_tags=True))
+    report, typed, _ = convert_text(tmp_path, csv_text(rows), settings=settings)
+    output = report.members[0].output
+    columns = categorical_columns(settings.promoted_tags)
+    assert {"ProviderName", "x_ProviderNameRaw", "x_TagProject", "x_TagsError", "x_SourceObject"} <= set(columns)
+    file_schema = pq.read_schema(output)
+    for name in columns:
+        assert file_schema.field(name).type == pa.large_string(), name
+        assert typed.schema[name] == pl.String, name
+    found = duckdb.sql(f"""SELECT x_ProviderNameRaw, ProviderName, ServiceProviderName, x_PublisherNameRaw, PublisherName,
+                                  x_TagProject, x_TagOwner, x_TagsRaw, x_TagsError IS NOT NULL, x_SourceObject, x_BatchTs,
+                                  HostProviderName, typeof(ProviderName)
+                           FROM '{output}' ORDER BY x_SourceLine""").fetchall()
+    assert [row[:9] for row in found] == [
+        ("26842", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "web", None, None, False),
+        ("Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", None, None, "{not json", True),
+        (None, None, None, "26842", "Alibaba Cloud", "db", "ops", None, False)]
+    assert {row[9:] for row in found} == {(KEY, "20260106T080000", settings.host_provider_name, "VARCHAR")}
+    assert pq.read_table(output).select(list(columns)).to_pylist() == typed.select(columns).to_dicts()
+    metadata = pq.ParquetFile(output).metadata
+    leaves = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    assert all("RLE_DICTIONARY" in metadata.row_group(0).column(leaves[name]).encodings for name in columns)
 
 
 def test_a_header_only_file_writes_nothing_and_reports_zero_rows(tmp_path):

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 
 import polars as pl
 
 from . import values
 from .schema import (
-    DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, output_columns,
-    polars_schema,
+    DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, polars_schema,
+    promoted_tag_column,
 )
 from .settings import TransformSettings
 from .source import Dictionary, Header
@@ -28,6 +28,7 @@ from .source import Dictionary, Header
 _DECIMAL = Kind.DECIMAL.polars
 _TIMESTAMP = Kind.TIMESTAMP.polars
 _TAGS = Kind.STRING_MAP.polars
+_TEXT = pl.Categorical()  # text with few distinct values in a batch: see categorical_columns
 _NAME_COLUMNS = dict(zip(MAPPED_NAME_COLUMNS, (  # their settings: explicit map, default name
     ("provider_names", "default_provider_name"),
     ("publisher_names", "default_publisher_name"),
@@ -138,19 +139,21 @@ def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tupl
 
 # --- timestamps -------------------------------------------------------------------------------
 
+def _by_row(name: str, distinct: list[str], key: str | None, per_value: list, dtype: pl.DataType) -> pl.Expr:
+    """A value per distinct text of column `name`, given to the rows that hold it (null on null
+    rows): through the reader's dictionary where there is one (`key`: the column of each row's
+    index into `distinct`), else by value."""
+    series = _series(per_value, dtype)
+    return pl.lit(series).gather(pl.col(key)) if key else _lookup(pl.col(name), distinct, series)
+
+
 def type_timestamp(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> Typed:
-    """Timestamps into UTC: each distinct text is parsed once in Python and mapped back, through
-    the reader's dictionary where there is one (`key`: the column of each row's index into
-    `distinct`), else by value."""
+    """Timestamps into UTC: each distinct text is parsed once in Python and mapped back to the
+    rows (`_by_row`)."""
     parsed = {t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
               for t in distinct}
     column = pl.col(name)
-
-    def by_row(per_value: list, dtype: pl.DataType) -> pl.Expr:
-        """A value per distinct text, given to the rows that hold it (null on null rows)."""
-        series = _series(per_value, dtype)
-        return pl.lit(series).gather(pl.col(key)) if key else _lookup(column, distinct, series)
-
+    by_row = partial(_by_row, name, distinct, key)
     typed = Typed(by_row([parsed[t][0] for t in distinct], _TIMESTAMP))
     if any(parsed[t][0] is None for t in distinct):
         typed.problem = by_row([None if parsed[t][0] is not None else f"{name}: unparseable timestamp ({t[:40]!r})"
@@ -256,7 +259,7 @@ def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typ
         planned["x_TagsRaw"] = pl.when(error.is_not_null()).then(pl.col("Tags"))
         planned["x_TagsError"] = error
     for tag in settings.promoted_tags:
-        planned[f"x_Tag{tag}"] = pl.lit(_series([promoted_tag(m, tag) for m in distinct_maps])).gather(position)
+        planned[f"x_Tag{tag}"] = pl.lit(_series([promoted_tag(m, tag) for m in distinct_maps], _TEXT)).gather(position)
     return planned
 
 
@@ -268,20 +271,27 @@ def promoted_tag(tags: dict[str, str | None] | None, tag: str) -> str | None:
 
 # --- provider names ---------------------------------------------------------------------------
 
-def type_name(name: str, distinct: list[str], settings: TransformSettings) -> Typed:
-    """ProviderName / PublisherName / InvoiceIssuerName: numeric references mapped to names."""
+def type_name(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> tuple[Typed, pl.Expr]:
+    """ProviderName / PublisherName / InvoiceIssuerName: numeric references mapped to names.
+    Returns the plans of the column and of its text as delivered (x_<name>Raw); with the
+    reader's dictionary (`key`), both are gathered from the distinct values by key."""
     column = pl.col(name)
+    delivered = _by_row(name, distinct, key, distinct, _TEXT) if key else column
     if not settings.repairs.map_provider_names:
-        return Typed(column)
+        return Typed(delivered), delivered
     explicit_field, default_field = _NAME_COLUMNS[name]
     explicit = getattr(settings, explicit_field)
     default = getattr(settings, default_field) if default_field else None
     mapped = {t: values.map_name(t, explicit, default) for t in distinct}
     changed = [t for t in distinct if mapped[t] != t]
     if not changed:
-        return Typed(column)
+        return Typed(delivered), delivered
+    if key:
+        return Typed(_by_row(name, distinct, key, [mapped[t] for t in distinct], _TEXT),
+                     changes=[(f"{name}:mapped", _by_row(name, distinct, key, [t in changed for t in distinct], pl.Boolean))]
+                     ), delivered
     return Typed(_lookup(column, changed, _series([mapped[t] for t in changed]), column),
-                 changes=[(f"{name}:mapped", column.is_in(changed))])
+                 changes=[(f"{name}:mapped", column.is_in(changed))]), delivered
 
 
 # --- x_SourceChanges ------------------------------------------------------------------------
@@ -304,10 +314,24 @@ def changes_dtype(source_timezone: str) -> pl.List:
     return pl.List(pl.Enum(sorted(labels)))
 
 
+def categorical_columns(promoted_tags: tuple[str, ...]) -> tuple[str, ...]:
+    """The text columns held as polars Categoricals (`_TEXT`): those built here from a few
+    distinct values of a batch (provider names and their delivered spellings, promoted tags, Tags
+    errors) or from one value (source, batch, host provider). Gathered by the reader's keys, they
+    are built without hashing every row, and the Parquet writer writes them as dictionaries
+    without hashing every row either. The file still reads as text (writer.write_frames)."""
+    names = [*MAPPED_NAME_COLUMNS, *(f"x_{name}Raw" for name in MAPPED_NAME_COLUMNS), "ServiceProviderName",
+             "HostProviderName", "x_TagsRaw", "x_TagsError", "x_SourceObject", "x_SourceMember", "x_BatchTs"]
+    return (*names, *(promoted_tag_column(tag).name for tag in promoted_tags))
+
+
 def typed_schema(settings: TransformSettings) -> pl.Schema:
-    """The schema of `TypedBatch.good`: the output schema, x_SourceChanges as `changes_dtype`."""
+    """The schema of `TypedBatch.good`: the output schema, x_SourceChanges as `changes_dtype` and
+    the `categorical_columns` as Categoricals."""
     schema = polars_schema(settings.promoted_tags)
     schema["x_SourceChanges"] = changes_dtype(settings.source_timezone)
+    for name in categorical_columns(settings.promoted_tags):
+        schema[name] = _TEXT
     return schema
 
 
@@ -389,19 +413,22 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
                 slow[TAGS_POSITION] = tags_position(frame, facts["Tags"])
             plans.update(type_tags(facts["Tags"], settings))
         elif name in _NAME_COLUMNS:
-            plans[f"x_{name}Raw"] = pl.col(name)
-            plans[name] = type_name(name, facts[name], settings)
+            key = None
+            if name in found:
+                key = f"key:{name}"
+                slow[key] = found[name].keys
+            plans[name], plans[f"x_{name}Raw"] = type_name(name, facts[name], settings, key)
         else:
             plans[name] = pl.col(name)
 
     slow["line:"] = lines
     plans.update({
-        "HostProviderName": pl.lit(settings.host_provider_name, pl.String),
+        "HostProviderName": pl.lit(settings.host_provider_name, _TEXT),
         "x_ExtraColumns": _extra_columns(header.extra),
-        "x_SourceObject": pl.lit(source.object_key, pl.String),
-        "x_SourceMember": pl.lit(source.member, pl.String),
+        "x_SourceObject": pl.lit(source.object_key, _TEXT),
+        "x_SourceMember": pl.lit(source.member, _TEXT),
         "x_SourceLine": pl.col("line:"),
-        "x_BatchTs": pl.lit(source.batch_ts, pl.String),
+        "x_BatchTs": pl.lit(source.batch_ts, _TEXT),
     })
 
     def expression(name: str) -> pl.Expr:
@@ -415,12 +442,12 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     changes = [change for p in typed_plans for change in p.changes]
     assert len(changes) <= 64, "repair flags are packed into one 64-bit code per row"
     problems = [p.problem for p in typed_plans if p.problem is not None]
-    columns = output_columns(settings.promoted_tags)
+    schema = typed_schema(settings)
     wide = frame.hstack(casts.rename({c: f"cast:{c}" for c in decimals}))
     if slow:
         wide = wide.with_columns(series.alias(name) for name, series in slow.items())
     typed_frame = wide.select(
-        *(expression(c.name).cast(c.kind.polars).alias(c.name) for c in columns),
+        *(expression(name).cast(dtype).alias(name) for name, dtype in schema.items()),
         *([pl.sum_horizontal(rows.fill_null(False).cast(pl.UInt64) * (1 << bit)
                              for bit, (_, rows) in enumerate(changes)).alias("_changes")] if changes else []),
         *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
@@ -500,10 +527,10 @@ def _extra_columns(extra: tuple[str, ...]) -> pl.Expr:
 def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, bad: pl.Series) -> pl.DataFrame:
     reasons = typed["_problems"].filter(bad)
     return pl.DataFrame({
-        "x_SourceObject": typed["x_SourceObject"].filter(bad),
-        "x_SourceMember": typed["x_SourceMember"].filter(bad),
+        "x_SourceObject": typed["x_SourceObject"].filter(bad).cast(pl.String),
+        "x_SourceMember": typed["x_SourceMember"].filter(bad).cast(pl.String),
         "x_SourceLine": typed["x_SourceLine"].filter(bad),
-        "x_BatchTs": typed["x_BatchTs"].filter(bad),
+        "x_BatchTs": typed["x_BatchTs"].filter(bad).cast(pl.String),
         "column": reasons.str.split(":").list.first(),
         "reason": reasons.str.replace_all(_SEPARATOR, "; ", literal=True),
         "raw_values": raw.filter(bad).select(

@@ -73,7 +73,7 @@ def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, 
 
 
 def _as_text(dtype: pl.DataType) -> pl.DataType:
-    if isinstance(dtype, pl.Enum):
+    if isinstance(dtype, (pl.Enum, pl.Categorical)):
         return pl.String()
     if isinstance(dtype, pl.List):
         return pl.List(_as_text(dtype.inner))
