@@ -273,10 +273,10 @@ def promoted_tag(tags: dict[str, str | None] | None, tag: str) -> str | None:
 
 def type_name(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> tuple[Typed, pl.Expr]:
     """ProviderName / PublisherName / InvoiceIssuerName: numeric references mapped to names.
-    Returns the plans of the column and of its text as delivered (x_<name>Raw); with the
-    reader's dictionary (`key`), both are gathered from the distinct values by key."""
-    column = pl.col(name)
-    delivered = _by_row(name, distinct, key, distinct, _TEXT) if key else column
+    Returns the plans of the column and of its text as delivered (x_<name>Raw), both mapped
+    back to the rows from the distinct values (`_by_row`)."""
+    by_row = partial(_by_row, name, distinct, key)
+    delivered = by_row(distinct, _TEXT) if key else pl.col(name)
     if not settings.repairs.map_provider_names:
         return Typed(delivered), delivered
     explicit_field, default_field = _NAME_COLUMNS[name]
@@ -286,12 +286,8 @@ def type_name(name: str, distinct: list[str], settings: TransformSettings, key: 
     changed = [t for t in distinct if mapped[t] != t]
     if not changed:
         return Typed(delivered), delivered
-    if key:
-        return Typed(_by_row(name, distinct, key, [mapped[t] for t in distinct], _TEXT),
-                     changes=[(f"{name}:mapped", _by_row(name, distinct, key, [t in changed for t in distinct], pl.Boolean))]
-                     ), delivered
-    return Typed(_lookup(column, changed, _series([mapped[t] for t in changed]), column),
-                 changes=[(f"{name}:mapped", column.is_in(changed))]), delivered
+    return Typed(by_row([mapped[t] for t in distinct], _TEXT),
+                 changes=[(f"{name}:mapped", by_row([t in changed for t in distinct], pl.Boolean))]), delivered
 
 
 # --- x_SourceChanges ------------------------------------------------------------------------
