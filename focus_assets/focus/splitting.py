@@ -45,7 +45,7 @@ class ExportFileError(Exception):
 
 @dataclass(frozen=True)
 class CsvPiece:
-    data: bytearray  # whole CSV records, without the header; never changed once handed out
+    data: bytearray  # whole CSV records, without the header; never changed while referred to
     first_line: int  # line of the piece's first record in the member (the header is line 1)
     line_breaks: int  # line breaks in the piece's records (header excluded)
     ends_with_line_break: bool
@@ -186,9 +186,10 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
     inside quotes (only the last one can: a quote opened and never closed). A record longer than
     a block makes the block grow until the record ends.
 
-    Each block is decompressed straight into its own buffer, which is never changed once handed
-    out (the parsed text columns point into it): no copy of the text, and no joining of reads.
-    Only the start of a record cut off at the end of a block is copied into the next one."""
+    Each block is decompressed straight into its own buffer, which is never changed while
+    anything refers to it (the parsed text columns point into it) and is taken again from the
+    pool once nothing does: no copy of the text, no joining of reads, no new memory. Only the
+    start of a record cut off at the end of a block is copied into the next one."""
     step = min(_READ_BYTES, block_bytes)
     pool = _BufferPool(_POOLED_BLOCKS)
     carried = b""
