@@ -198,12 +198,12 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
         block[:len(carried)] = carried
         size = len(carried)
         quotes, breaks = _quotes_and_breaks(carried)
-        latest, latest_quotes = size, 0  # where the latest read began, and its quotes
+        latest = size  # where the latest read began
         while True:
             if size == len(block):
                 # Cut after the last line break outside quotes; it lies in the latest read unless
                 # that read holds no boundary (a long quoted field): then the block grows.
-                cut = _last_record_boundary(block, latest, size, (quotes - latest_quotes) % 2, latest_quotes)
+                cut = _last_record_boundary(block, latest, size, quotes)
                 if cut:
                     break
                 block.extend(bytes(step))
@@ -217,7 +217,7 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
                 return
             quotes += read_quotes
             breaks += read_breaks
-            latest, latest_quotes, size = size, read_quotes, size + got
+            latest, size = size, size + got
         carried = bytes(block[cut:])
         del block[cut:]
         yield block, breaks - carried.count(b"\n"), False
@@ -233,18 +233,17 @@ def _quotes_and_breaks(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     return int(np.count_nonzero(array == ord('"'))), int(np.count_nonzero(array == ord("\n")))
 
 
-def _last_record_boundary(buffer: bytearray, start: int, end: int, parity_before: int, quotes: int) -> int:
+def _last_record_boundary(buffer: bytearray, start: int, end: int, quotes: int) -> int:
     """Position just after the last line break of `buffer[start:end]` that lies outside quotes
-    (0 if none), given the parity of the quote characters before `start` and the number of
-    them in `buffer[start:end]`."""
+    (0 if none), given the number of quote characters in `buffer[:end]`: a line break lies
+    outside quotes when the quotes before it are even."""
     quotes_after = 0  # quote characters between the candidate line break and the end
-    total = parity_before + quotes
     while True:
         position = buffer.rfind(b"\n", start, end)
         if position < 0:
             return 0
         quotes_after += buffer.count(b'"', position, end)
-        if (total - quotes_after) % 2 == 0:
+        if (quotes - quotes_after) % 2 == 0:
             return position + 1
         end = position
 
