@@ -11,6 +11,8 @@ import pytest
 
 from focus_assets import demo
 
+from .installed_wheel import install_wheel_venv
+
 
 @dataclass(frozen=True)
 class DemoRun:
@@ -30,3 +32,11 @@ def demo_run(tmp_path_factory) -> DemoRun:
         status = demo.main()
     assert status == 0, printed.getvalue()[-3000:]
     return DemoRun(home, printed.getvalue())
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory) -> Path:
+    """This checkout built as a wheel and installed (not editable) with its dependencies into a
+    fresh venv, once for the session (installed_wheel.py: it takes tens of seconds). Returns the
+    venv folder; its bin/ has python, dagster, dagster-webserver and dagster-daemon."""
+    return install_wheel_venv(tmp_path_factory.mktemp("wheel-venv"))
