@@ -4,7 +4,9 @@ import dagster as dg
 
 from .alibaba.assets import ASSETS
 from .alibaba.conformance import conformance_checks
+from .alibaba.freshness import delivery_freshness
 from .alibaba.maintenance import maintenance, weekly_maintenance
+from .alibaba.partitions import SCHEDULE
 from .alibaba.sensors import alibaba_sensor
 from .deployment import resources_for
 from .reporting.assets import REPORT_ASSETS
@@ -15,15 +17,17 @@ alibaba_daily = dg.define_asset_job(
                 "the cost report (not partitioned: it renders the whole warehouse).",
 )
 
+delivery_freshness_checks, delivery_freshness_sensor = delivery_freshness(SCHEDULE)
+
 resources = resources_for()
 
 defs = dg.Definitions(
     assets=[*ASSETS, *REPORT_ASSETS],
     # focus_conformance (FOCUS validator) only when FOCUS_VALIDATOR is set: see alibaba/conformance.py
-    asset_checks=conformance_checks(resources["warehouse"]),
+    asset_checks=[*delivery_freshness_checks, *conformance_checks(resources["warehouse"])],
     jobs=[alibaba_daily, maintenance],
     schedules=[weekly_maintenance],
-    sensors=[alibaba_sensor(alibaba_daily)],
+    sensors=[alibaba_sensor(alibaba_daily), delivery_freshness_sensor],
     resources=resources,
     # A run's steps form one chain (copy, type, register, publish, views, report), so a process per
     # step (Dagster's default) runs nothing in parallel and costs each step a fresh interpreter and

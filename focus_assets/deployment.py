@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from .alibaba.assets import ExportSettings
+from .deployment_settings import delivery_schedule
 from .focus import names
 from .resources.athena import AthenaQueries, GlueCatalog
 from .resources.stores import LocalFolderStore, OssStore, S3Store
@@ -38,6 +39,12 @@ def catch_up_enabled() -> bool:
     return os.environ.get("FOCUS_CATCH_UP", "").lower() in ("1", "true", "yes", "on")
 
 
+def _schedule_settings() -> dict:
+    """The export settings that come from the delivery schedule (deployment_settings.py)."""
+    schedule = delivery_schedule()
+    return {"source_timezone": schedule.source_timezone, "settle_seconds": schedule.settle_seconds}
+
+
 def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> dict:
     """The embedded default. In push mode the stand-in for Function Compute is
     `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder)."""
@@ -49,7 +56,7 @@ def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> d
         "lake": LocalFolderStore(root=str(home / "lake")),
         "reports": LocalFolderStore(root=str(home / "reports")),  # the cost report (focus_assets/reporting)
         "warehouse": DuckDBWarehouse(database=str(home / "warehouse.duckdb"), lake_root=str(home / "lake")),
-        "export_settings": ExportSettings(ingestion_mode=mode, catch_up=catch_up),
+        "export_settings": ExportSettings(ingestion_mode=mode, catch_up=catch_up, **_schedule_settings()),
     }
 
 
@@ -106,8 +113,7 @@ def aws_resources() -> dict:
             source_tables=sources,
         ),
         "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
-                                          source_timezone=os.environ.get("FOCUS_SOURCE_TIMEZONE", "Asia/Shanghai"),
-                                          ingestion_mode=mode, catch_up=catch_up_enabled()),
+                                          ingestion_mode=mode, catch_up=catch_up_enabled(), **_schedule_settings()),
     }
 
 

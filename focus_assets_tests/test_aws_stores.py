@@ -70,9 +70,11 @@ def test_the_first_two_assets_copy_byte_for_byte_and_skip_what_is_there(endpoint
 
 def test_the_sensor_plans_runs_from_oss(endpoints):
     oss, _ = stores(endpoints)
-    runs, cursor, notes = plan_runs(oss, ExportSettings(), None)
-    assert [day for day, _ in runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not notes
-    assert plan_runs(oss, ExportSettings(), cursor)[0] == []
+    settled = ExportSettings(settle_seconds=0)
+    plan = plan_runs(oss, settled, None)
+    assert [run.day for run in plan.runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+    assert not plan.skipped and not plan.waiting
+    assert plan_runs(oss, settled, plan.cursor).runs == []
 
 
 def test_temporary_oss_credentials_with_a_security_token(endpoints):

@@ -2,6 +2,10 @@
 billing month is typed; the current view is the same as without it, and a superseded delivery
 can still be typed on demand."""
 
+from dataclasses import replace
+
+import pytest
+
 from focus_assets.deployment import local_resources
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
@@ -12,7 +16,7 @@ DAYS = ["2026-01-02", "2026-01-03", "2026-01-04"]  # January snapshots of the 2n
 
 
 def history(resources) -> list[tuple]:
-    return resources["warehouse"].query("SELECT DISTINCT yearmonth, batch_ts FROM alibaba_focus_history ORDER BY ALL")
+    return resources["warehouse"].query("SELECT DISTINCT yearmonth, batch_ts FROM alibaba_focus_history ORDER BY 1, 2")
 
 
 def test_catch_up_types_only_the_newest_delivery_of_each_month(tmp_path):
@@ -39,3 +43,17 @@ def test_catch_up_types_only_the_newest_delivery_of_each_month(tmp_path):
     materialize_day(on_demand, "2026-01-02")
     assert ("202601", "20260102T050000") in history(on_demand)
     assert current(on_demand) == current(full)  # history, never current
+
+
+@pytest.mark.parametrize("month_folder", ["yearmonth={yyyymm}", "{yyyy}-{mm}"])
+def test_catch_up_finds_the_newest_delivery_in_every_month_folder_form(tmp_path, month_folder):
+    """The month folders the key pattern accepts besides YYYYMM: catch-up still knows the newest
+    delivery of the month, and skips the day's older one."""
+    for delivery in sample_deliveries():
+        if delivery.batch_ts[:8] <= "20260104":
+            month = delivery.billing_month
+            folder = month_folder.format(yyyymm=month, yyyy=month[:4], mm=month[4:])
+            write_delivery(tmp_path / "oss", replace(delivery, key=delivery.key.replace(f"/{month}/", f"/{folder}/")))
+    typed = materialize_day(local_resources(tmp_path, catch_up=True), "2026-01-02")["typed_focus_parquet"]
+    assert typed["superseded deliveries not typed (catch-up)"] == ["202601/20260102T050000"]
+    assert typed["dagster/row_count"] == 0

@@ -66,8 +66,8 @@ def test_the_sensor_plans_the_same_runs_through_faults(tmp_path, monkeypatch):
     with aws_deployment(tmp_path, monkeypatch, plan):
         store = OssStore(endpoint=os.environ["FOCUS_OSS_ENDPOINT"], bucket="alibaba-export", prefix="bills/",
                          access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET)
-        faulty = plan_runs(store, ExportSettings(), None)
+        faulty = plan_runs(store, ExportSettings(settle_seconds=0), None)
         plan.armed = False
-        assert plan_runs(store, ExportSettings(), None) == faulty
-    assert [day for day, _ in faulty[0]] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+        assert plan_runs(store, ExportSettings(settle_seconds=0), None) == faulty
+    assert [run.day for run in faulty.runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert plan.pending() == {}

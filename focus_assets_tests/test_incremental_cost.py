@@ -58,11 +58,11 @@ def test_a_quiet_tick_lists_the_same_with_ten_times_the_history(servers, kind):
     first, quiet = {}, {}
     for n in SIZES:
         store = export_store(kind, servers, n)
-        (runs, cursor, _), first[n] = requests_of(plan, lambda store=store: plan_runs(store, ExportSettings(), None))
-        assert runs
-        (runs, again, _), quiet[n] = requests_of(plan, lambda store=store, cursor=cursor: plan_runs(
-            store, ExportSettings(), cursor))
-        assert runs == [] and again == cursor
+        settled = ExportSettings(settle_seconds=0)
+        tick, first[n] = requests_of(plan, lambda store=store: plan_runs(store, settled, None))
+        assert tick.runs
+        again, quiet[n] = requests_of(plan, lambda store=store, cursor=tick.cursor: plan_runs(store, settled, cursor))
+        assert again.runs == [] and again.cursor == tick.cursor
     # the first tick lists every month (more at 500 objects); a quiet one the month folders and the two latest months
     months = {n: len({key.split("/")[1] for key in history_keys(n)}) for n in SIZES}
     assert months == {50: 2, 500: 10}

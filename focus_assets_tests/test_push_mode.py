@@ -34,8 +34,8 @@ def test_push_mode_on_the_embedded_default_equals_pull_mode(tmp_path):
     assert push_deliveries(homes["push"] / "oss", homes["push"] / "raw") == 5
     assert push_deliveries(homes["push"] / "oss", homes["push"] / "raw") == 0  # already there: not copied again
     push = local_resources(homes["push"], "push")
-    runs, _, _ = plan_runs(push["export_bucket"], push["export_settings"], None)  # the sensor, on the raw folder
-    days = [day for day, _ in runs]
+    settled = push["export_settings"].model_copy(update={"settle_seconds": 0})
+    days = [run.day for run in plan_runs(push["export_bucket"], settled, None).runs]  # the sensor, on the raw folder
     assert days == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     pull = local_resources(homes["pull"])
     for day in days:
@@ -120,6 +120,7 @@ def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_
                                                  context))
             assert len(result["copied"]) == 1, result
         monkeypatch.setenv("FOCUS_INGESTION_MODE", "push")
+        monkeypatch.setenv("FOCUS_SETTLE_SECONDS", "0")  # the copies landed a moment ago
         for name in ("FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"):
             monkeypatch.delenv(name)  # the AWS side has no access to OSS
         resources = resources_for()

@@ -8,7 +8,7 @@ call them and attach what a person wants to see in the Dagster UI.
 import functools
 import json
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 from decimal import Decimal
 
@@ -16,8 +16,7 @@ import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 
-from ..focus.delivery import Delivery, DeliveryError, delivery_day, resolve_delivery
-from ..focus.names import UnsafeNameError, object_key
+from ..focus.export_layout import ExportLayout, delivery_ids, newest_deliveries, objects_of_day, superseded
 from ..focus.reconcile import Reconciliation, decimal_text
 from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
 from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unified_columns
@@ -33,7 +32,6 @@ from .partitions import delivery_days
 
 GROUP = "alibaba_focus"
 OWNERS = ["team:finops-data"]
-EXPORT_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
 
 
 class ExportSettings(dg.ConfigurableResource):
@@ -60,6 +58,13 @@ class ExportSettings(dg.ConfigurableResource):
     # Pieces of an export parsed and typed at once: one per core of the run (docs/scaling.md);
     # each one more holds about 60 MB more.
     typing_threads: int = 2
+    # The sensor requests a delivery's run once its newest object is this old: Alibaba splits a
+    # large bill into several objects that land minutes apart, and a half delivery must not be run.
+    settle_seconds: int = 60
+
+    def layout(self) -> ExportLayout:
+        """Where the deliveries are in the export bucket (and in the raw bucket, under the same keys)."""
+        return ExportLayout(self.export_prefix, self.transform_settings().key_pattern, self.source_timezone)
 
     def transform_settings(self) -> TransformSettings:
         settings = TransformSettings(source_timezone=self.source_timezone, typing_threads=self.typing_threads,
@@ -82,71 +87,6 @@ def fails_clearly(asset_function):
     return run
 
 
-@dataclass(frozen=True)
-class DayObject:
-    stored: StoredObject
-    delivery: Delivery
-
-
-def _month_prefixes(store: ObjectStore, prefix: str, day: str) -> list[str]:
-    """Where a day's deliveries can be: the folders of the day's billing month and of the previous
-    one (its final file arrives on the 2nd-4th), when the export uses month folders; else all."""
-    year, month = int(day[:4]), int(day[5:7])
-    previous = f"{year - 1}12" if month == 1 else f"{year}{month - 1:02d}"
-    wanted = {f"{year}{month:02d}", previous}
-    folders = store.list_folders(prefix)
-    names = {f[len(prefix):].strip("/").removeprefix("yearmonth=").replace("-", ""): f for f in folders}
-    if not any(name.isdigit() and len(name) == 6 for name in names):
-        return [prefix]
-    return [folder for name, folder in sorted(names.items()) if name in wanted]
-
-
-def day_objects(store: ObjectStore, settings: TransformSettings, day: str, prefix: str = "",
-                unplaced: list[str] | None = None) -> list[DayObject]:
-    """The export objects delivered on `day` (YYYY-MM-DD, source timezone). Objects whose key
-    cannot be placed (no delivery stamp) or is refused (e.g. a '..' segment) are listed in
-    `unplaced`, never dropped silently."""
-    found = []
-    for folder in _month_prefixes(store, prefix, day):
-        for stored in store.list_objects(folder):
-            if not stored.key.lower().endswith(EXPORT_SUFFIXES):
-                continue
-            try:
-                object_key(stored.key)  # refused: a key that would lead out of a folder
-                delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
-            except (DeliveryError, UnsafeNameError) as exc:
-                if unplaced is not None:
-                    unplaced.append(str(exc))
-                continue
-            if delivery_day(delivery, stored.last_modified, settings.source_timezone) == day:
-                found.append(DayObject(stored, delivery))
-    return found
-
-
-def newest_deliveries(store: ObjectStore, settings: TransformSettings, prefix: str, months: set[str]) -> dict[str, str]:
-    """The newest delivery stamp (batch_ts) of each of these billing months in `store`."""
-    newest: dict[str, str] = {}
-    for month in sorted(months):
-        for stored in store.list_objects(f"{prefix}{month}/"):
-            try:
-                delivery = resolve_delivery(stored.key, settings.key_pattern, last_modified=stored.last_modified)
-            except DeliveryError:
-                continue
-            if delivery.yearmonth == month and delivery.batch_ts > newest.get(month, ""):
-                newest[month] = delivery.batch_ts
-    return newest
-
-
-def superseded(objects: list[DayObject], newest: dict[str, str]) -> tuple[list[DayObject], list[DayObject]]:
-    """(objects to type, objects of a delivery that a newer one of its month replaces)."""
-    older = [o for o in objects if o.delivery.yearmonth and o.delivery.batch_ts < newest.get(o.delivery.yearmonth, "")]
-    return [o for o in objects if o not in older], older
-
-
-def _deliveries(objects: list[DayObject]) -> list[str]:
-    return sorted({f"{o.delivery.yearmonth or '?'}/{o.delivery.batch_ts}" for o in objects})
-
-
 @dg.asset(
     partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"oss"},
     description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp "
@@ -155,18 +95,16 @@ def _deliveries(objects: list[DayObject]) -> list[str]:
 @fails_clearly
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
                    export_settings: ExportSettings) -> dg.MaterializeResult:
-    unplaced: list[str] = []
-    objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
-                          export_settings.export_prefix, unplaced)
+    objects, unplaced = objects_of_day(export_bucket, export_settings.layout(), context.partition_key)
     for note in unplaced:
         context.log.warning(f"not placed in any delivery day: {note}")
     rows = "\n".join(f"| {o.stored.key} | {o.stored.size:,} | {o.stored.etag} | {o.delivery.yearmonth} | "
                      f"{o.delivery.batch_ts} |" for o in objects)
     return dg.MaterializeResult(metadata={
         "objects": len(objects),
-        "objects not placed (no delivery stamp, or key refused)": unplaced,
+        "objects not placed (no delivery stamp, or key refused)": [str(note) for note in unplaced],
         "bytes": sum(o.stored.size for o in objects),
-        "deliveries": _deliveries(objects),
+        "deliveries": delivery_ids(objects),
         "bucket": export_bucket.describe(), "ingestion": export_settings.ingestion_mode,
         "object list": dg.MetadataValue.md(
             "| key | bytes | ETag | billing month | batch_ts |\n| --- | ---: | --- | --- | --- |\n" + rows),
@@ -182,8 +120,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 @fails_clearly
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects = day_objects(export_bucket, export_settings.transform_settings(), context.partition_key,
-                          export_settings.export_prefix)
+    objects, _ = objects_of_day(export_bucket, export_settings.layout(), context.partition_key)
     if export_settings.ingestion_mode == "push":
         target = raw_bucket.open()
         problems = [p for item in objects if (p := verify_copy(target, item.stored.key, item.stored))]
@@ -235,12 +172,11 @@ TYPED_CHECKS = [
 def typed_focus_parquet(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                         lake: ObjectStore, export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
-    objects = day_objects(raw_bucket, settings, context.partition_key, export_settings.export_prefix)
-    skipped: list[DayObject] = []
+    objects, _ = objects_of_day(raw_bucket, export_settings.layout(), context.partition_key)
+    skipped = []
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
         months = {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
-        newest = newest_deliveries(export_bucket, settings, export_settings.export_prefix, months)
-        objects, skipped = superseded(objects, newest)
+        objects, skipped = superseded(objects, newest_deliveries(export_bucket, export_settings.layout(), months))
     total = Reconciliation()
     outputs, months, repairs = [], set(), defaultdict(int)
     missing, unknown, unwritten = set(), set(), []
@@ -275,7 +211,7 @@ def typed_focus_parquet(context: dg.AssetExecutionContext, export_bucket: Object
             "BilledCost per currency": {c: m["BilledCost"]["written"] for c, m in summary["money"].items()},
             "billing months": sorted(m for m in months if m),
             "repairs (rows)": dict(sorted(repairs.items())),
-            "superseded deliveries not typed (catch-up)": _deliveries(skipped),
+            "superseded deliveries not typed (catch-up)": delivery_ids(skipped),
             "outputs": outputs,
             "dagster/column_schema": _column_schema(),
             "reconciliation": dg.MetadataValue.json(summary),
@@ -368,8 +304,7 @@ def _published(lake: ObjectStore) -> dict[str, list[str]]:
 @fails_clearly
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                  warehouse: Warehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects = day_objects(raw_bucket, export_settings.transform_settings(), context.partition_key,
-                          export_settings.export_prefix)
+    objects, _ = objects_of_day(raw_bucket, export_settings.layout(), context.partition_key)
     batches = defaultdict(int)
     for item in objects:
         batches[item.delivery.batch_ts] += 1
@@ -429,7 +364,7 @@ def _amounts(rows: list[tuple]) -> dict[str, str]:
 def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "alibaba_"))
     current = warehouse.query(
-        "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus GROUP BY ALL ORDER BY ALL")
+        "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus GROUP BY 1, 2 ORDER BY 1, 2")
     return dg.MaterializeResult(metadata={
         "views": created, "current BilledCost per month and currency": _amounts(current),
     })
@@ -444,7 +379,7 @@ def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
 def unified_focus_view(warehouse: Warehouse) -> dg.MaterializeResult:
     created = warehouse.create(objects_of("view", "focus_"))
     totals = warehouse.query(
-        "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost) FROM focus_unified GROUP BY ALL ORDER BY ALL")
+        "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost) FROM focus_unified GROUP BY 1, 2 ORDER BY 1, 2")
     return dg.MaterializeResult(metadata={
         "views": created,
         "BilledCost per provider and currency": _amounts(totals),

@@ -1,80 +1,46 @@
 """`new_alibaba_deliveries`: start a run for each delivery day with new or changed export objects.
 
-What a tick lists: the billing-month folders under the export prefix (one delimiter listing),
-then the objects of the two latest months and of any month not seen before — never the whole
-bucket. Deliveries go into the folder of their billing month, and the last one a month gets is
-the final file on the 2nd-4th of the next month, so older months are final and not listed again.
-The cursor keeps the ETag of every object of the watched months: a new object, or one delivered
-again with another ETag, starts a run; a tick that finds nothing new, or repeats itself, does
-not (the run key is the day and the ETags of its objects).
+The sensor is thin: `focus/delivery_watch.py` decides what to run, what waits and what is
+skipped, and keeps the cursor (plain JSON, so it survives a restart of the daemon). An object is
+recorded as seen only when its run is requested; whatever waits or is skipped is logged with its
+reason and looked at again on the next tick.
 """
 
-import hashlib
-import json
-from collections import defaultdict
+from datetime import datetime
 
 import dagster as dg
 
-from ..focus.delivery import DeliveryError, delivery_day, resolve_delivery
+from ..focus.delivery_watch import TickPlan, plan_tick, utc_now
 from ..resources.stores import ObjectStore
-from .assets import EXPORT_SUFFIXES, ExportSettings
-from .partitions import delivery_days
-
-WATCHED_MONTHS = 2  # the month being delivered and the previous one (its final file comes late)
+from .assets import ExportSettings
+from .partitions import SCHEDULE, delivery_days
 
 
-def plan_runs(store: ObjectStore, settings: ExportSettings, cursor: str | None) -> tuple[list[tuple[str, str]], str, list[str]]:
-    """(partition day, run key) per day with new or changed objects, the next cursor, and notes
-    about objects that could not be placed."""
-    transform = settings.transform_settings()
-    state: dict = json.loads(cursor) if cursor else {"watched": {}, "final": []}
-    months = [folder[len(settings.export_prefix):].strip("/") for folder in store.list_folders(settings.export_prefix)]
-    latest = months[-WATCHED_MONTHS:]
-    to_list = [m for m in months if m in latest or (m not in state["watched"] and m not in state["final"])]
-    changed: dict[str, dict[str, str]] = defaultdict(dict)
-    watched: dict[str, dict[str, str]] = {}
-    notes = []
-    for month in to_list:
-        seen = state["watched"].get(month, {})
-        listing = {o.key: o for o in store.list_objects(f"{settings.export_prefix}{month}/")
-                   if o.key.lower().endswith(EXPORT_SUFFIXES)}
-        for key, stored in listing.items():
-            if seen.get(key) == stored.etag:
-                continue
-            try:
-                delivery = resolve_delivery(key, transform.key_pattern, last_modified=stored.last_modified)
-            except DeliveryError as exc:
-                notes.append(str(exc))
-                continue
-            changed[delivery_day(delivery, stored.last_modified, transform.source_timezone)][key] = stored.etag
-        watched[month] = {key: stored.etag for key, stored in listing.items()}
-    final = sorted(set(state["final"]) | {m for m in watched if m not in latest})
-    next_cursor = json.dumps({"watched": {m: watched[m] for m in latest if m in watched}, "final": final},
-                             sort_keys=True)
-    runs = []
-    for day, objects in sorted(changed.items()):
-        digest = hashlib.sha1(json.dumps(sorted(objects.items())).encode()).hexdigest()[:16]
-        runs.append((day, f"{day}:{digest}"))
-    return runs, next_cursor, notes
+def plan_runs(export_bucket: ObjectStore, export_settings: ExportSettings, cursor: str | None,
+              now: datetime | None = None, first_day: str | None = None) -> TickPlan:
+    """The tick's plan for the delivery-day partitions that exist at `now` (default: the clock),
+    from `first_day` (default: the partitions' first day)."""
+    return plan_tick(export_bucket, export_settings.layout(), cursor, now=now or utc_now(),
+                     first_day=first_day or delivery_days.start.strftime("%Y-%m-%d"),
+                     settle_seconds=export_settings.settle_seconds)
 
 
 def alibaba_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(name="new_alibaba_deliveries", job=job, minimum_interval_seconds=300,
-               description="Starts a run for each delivery day with new or re-delivered export objects.")
+    @dg.sensor(name="new_alibaba_deliveries", job=job, minimum_interval_seconds=SCHEDULE.sensor_interval_seconds,
+               description="Starts a run for each delivery day with new or re-delivered export objects, once the "
+                           "delivery has been unchanged for the settle time.")
     def new_alibaba_deliveries(context: dg.SensorEvaluationContext, export_bucket: ObjectStore,
                                export_settings: ExportSettings):
-        runs, cursor, notes = plan_runs(export_bucket, export_settings, context.cursor)
-        valid_days = set(delivery_days.get_partition_keys())
-        for note in notes:
-            context.log.warning(f"not placed: {note}")
-        requests = []
-        for day, run_key in runs:
-            if day not in valid_days:
-                context.log.warning(f"{day}: no such delivery-day partition; objects skipped")
-                continue
-            requests.append(dg.RunRequest(run_key=run_key, partition_key=day))
+        plan = plan_runs(export_bucket, export_settings, context.cursor)
+        for note in plan.waiting:
+            context.log.info(f"waiting: {note}")
+        for note in plan.skipped:
+            context.log.warning(f"skipped: {note}")
+        requests = [dg.RunRequest(run_key=run.run_key, partition_key=run.day) for run in plan.runs]
+        for run in plan.runs:
+            context.log.info(f"{run.day}: run requested for {len(run.keys)} object(s): {', '.join(run.keys)}")
         if not requests:
-            return dg.SensorResult(skip_reason="no new or changed export objects", cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+            return dg.SensorResult(skip_reason=plan.summary(), cursor=plan.cursor)
+        return dg.SensorResult(run_requests=requests, cursor=plan.cursor)
 
     return new_alibaba_deliveries

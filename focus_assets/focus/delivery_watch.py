@@ -1,0 +1,150 @@
+"""What the sensor decides on each tick, without Dagster: which delivery days to run, which objects
+wait or are skipped (and why), and the cursor it keeps.
+
+- A tick lists the month folders (one delimiter listing), then the objects of the two latest
+  months and of any month not yet final (export_layout.py).
+- The cursor keeps, per month still listed, the ETag of every object a run was requested for. An
+  object is recorded there only when its run is requested; everything else (waiting to settle,
+  not placed, no partition for its day yet) is reported with its reason and looked at again on
+  the next tick. Objects delivered before the first partition day are reported once and kept
+  apart in the cursor: they are looked at again when the first day moves earlier.
+- A delivery may come in several objects that land minutes apart: its run is requested once the
+  newest object of the delivery is `settle_seconds` old. A part that lands later is a new object:
+  it requests the day again, and the run re-types the whole delivery.
+- A month leaves the listing (becomes final) once it is past the two latest and every object in
+  it has had its run (or was delivered before the first partition day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from .export_layout import ExportLayout, ExportObject, Listing, Unplaced, list_month, month_folders
+
+WATCHED_MONTHS = 2  # the month being delivered and the previous one (its final file comes late)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run to request: a delivery day, its run key and the objects it was requested for."""
+
+    day: str
+    run_key: str
+    keys: tuple[str, ...]
+
+
+@dataclass
+class TickPlan:
+    runs: list[RunPlan]
+    cursor: str
+    waiting: list[Unplaced] = field(default_factory=list)  # deliveries still settling
+    skipped: list[Unplaced] = field(default_factory=list)  # cannot run (yet): not placed, no partition
+
+    def summary(self) -> str:
+        """One line for the sensor's skip reason."""
+        parts = []
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} object(s) waiting for their delivery to settle")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} object(s) skipped: " + "; ".join(map(str, self.skipped[:3]))
+                         + ("; ..." if len(self.skipped) > 3 else ""))
+        return "; ".join(parts) or "no new or changed export objects"
+
+
+def today(now: datetime, source_timezone: str) -> str:
+    return now.astimezone(ZoneInfo(source_timezone)).strftime("%Y-%m-%d")
+
+
+def run_key(day: str, objects: list[ExportObject]) -> str:
+    """The day and a digest of the objects requested: the same objects never ask twice; an object
+    delivered again (another ETag or time) asks again."""
+    items = sorted((o.stored.key, o.stored.etag, o.stored.last_modified.isoformat()) for o in objects)
+    return f"{day}:{hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]}"
+
+
+@dataclass
+class Cursor:
+    """What the sensor remembers between ticks (stored as JSON)."""
+
+    # Per month still listed: key -> ETag of each object whose run was requested.
+    watched: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Per month no longer listed: the keys skipped there because their day was before the first
+    # partition day. Listed again if the first day moves earlier.
+    final: dict[str, list[str]] = field(default_factory=dict)
+    first_day: str = ""
+
+    @classmethod
+    def read(cls, text: str | None) -> Cursor:
+        state = json.loads(text) if text else {}
+        final = state.get("final", {})
+        if isinstance(final, list):  # the cursor of earlier versions: final months without skipped keys
+            final = {month: [] for month in final}
+        return cls(state.get("watched", {}), final, state.get("first_day", ""))
+
+    def text(self) -> str:
+        return json.dumps({"watched": self.watched, "final": self.final, "first_day": self.first_day}, sort_keys=True)
+
+
+def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: datetime, first_day: str,
+              settle_seconds: float) -> TickPlan:
+    """The runs to request now (days from `first_day` through today in the source timezone: the
+    partitions that exist), and the next cursor."""
+    state = Cursor.read(cursor)
+    earlier_start = bool(state.first_day) and first_day < state.first_day
+    last_day = today(now, layout.source_timezone)
+    folders = month_folders(store, layout)
+    latest = list(folders)[-WATCHED_MONTHS:]
+    plan = TickPlan(runs=[], cursor="")
+    following = Cursor(first_day=first_day)
+    to_request: dict[str, list[ExportObject]] = defaultdict(list)
+    for month, folder in folders.items():
+        reopened = month in state.final and bool(state.final[month]) and earlier_start
+        if month in state.final and not reopened:
+            following.final[month] = state.final[month]
+            continue
+        placed, unplaced = list_month(store, layout, month, folder)
+        if reopened:  # every object but those skipped before the first day had its run
+            seen = {o.stored.key: o.stored.etag for o in placed if o.stored.key not in state.final[month]}
+        else:
+            seen = state.watched.get(month, {})
+        plan.skipped += unplaced
+        last_change: dict[str, datetime] = {}  # per delivery: its newest object's time
+        for item in placed:
+            previous = last_change.get(item.delivery_id)
+            last_change[item.delivery_id] = max(previous, item.stored.last_modified) if previous else item.stored.last_modified
+        recorded, before_first_day, outstanding = {}, [], bool(unplaced)
+        for item in placed:
+            key = item.stored.key
+            if seen.get(key) == item.stored.etag:
+                recorded[key] = item.stored.etag
+            elif item.day < first_day:
+                before_first_day.append(key)
+                plan.skipped.append(Unplaced(key, f"delivered on {item.day}, before the first partition day {first_day}"))
+            elif item.day > last_day:
+                outstanding = True
+                plan.skipped.append(Unplaced(key, f"delivered on {item.day}, after today ({last_day} in "
+                                                  f"{layout.source_timezone}): its partition does not exist yet"))
+            elif (quiet := (now - last_change[item.delivery_id]).total_seconds()) < settle_seconds:
+                outstanding = True
+                plan.waiting.append(Unplaced(key, f"delivery {item.delivery_id} last changed {quiet:.0f} s ago; "
+                                                  f"requested once unchanged for {settle_seconds:.0f} s"))
+            else:
+                to_request[item.day].append(item)
+                recorded[key] = item.stored.etag
+        if month in latest or outstanding:
+            following.watched[month] = recorded
+        else:  # past the latest months, and every object had its run (or cannot have one)
+            following.final[month] = sorted(before_first_day)
+    for day, objects in sorted(to_request.items()):
+        plan.runs.append(RunPlan(day, run_key(day, objects), tuple(sorted(o.stored.key for o in objects))))
+    plan.cursor = following.text()
+    return plan
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
