@@ -1,8 +1,11 @@
 """`focus-assets convert`: the transform without Dagster; `focus-assets policies`: the IAM and RAM
-policies of the aws deployment for the configuration in the environment.
+policies of the aws deployment for the configuration in the environment; `focus-assets
+sample-delivery`: a sample Alibaba delivery stamped now (or at a given time), to watch the sensor
+pick it up.
 
     focus-assets convert FILE_OR_DIR... --out DIR [--source-timezone TZ] [--batch-ts STAMP]
     focus-assets policies [--account-id ID] [--only NAME]
+    focus-assets sample-delivery --into DIR [--at TIME] [--parts N]
 
 Prints the reconciliation as JSON on stdout. Exit status: 0 when every input was read and
 reconciles; 1 when something does not reconcile; 2 when an input cannot be read (one line on
@@ -23,18 +26,19 @@ import sys
 # the first import of numpy, and only for this command's own process.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from dataclasses import fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from . import policies as policy_files
 from .focus.delivery import DeliveryError
+from .focus.export_layout import EXPORT_SUFFIXES
 from .focus.names import UnsafeNameError
 from .focus.reconcile import Reconciliation
 from .focus.settings import Repairs, TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
 
-EXPORT_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
 REPAIR_NAMES = [f.name for f in fields(Repairs)]
 
 
@@ -133,6 +137,29 @@ def policies(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_delivery(args: argparse.Namespace) -> int:
+    """Write one month-to-date delivery, as Alibaba would at `--at` (default: now), into the export
+    folder `--into`; print its keys."""
+    from .samples.alibaba import ACCOUNTS, SampleDelivery, write_delivery
+
+    moment = datetime.fromisoformat(args.at) if args.at else datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        print("focus-assets: error: --at needs an offset, e.g. 2026-12-03T00:30:00+08:00", file=sys.stderr)
+        return 2
+    local = moment.astimezone(ZoneInfo(args.source_timezone))
+    stamp = local.strftime("%Y%m%dT%H%M%S")
+    # The month to date through yesterday; on the 1st, the whole previous month.
+    covered = local - timedelta(days=1)
+    month = covered.strftime("%Y%m")
+    account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
+    for part in range(1, args.parts + 1):
+        name = f"{account}_{site}_BillingItemDetail_{month}" + (f"_{part}" if args.parts > 1 else "")
+        delivery = SampleDelivery(f"{args.prefix.strip('/')}/{month}/{stamp}/{name}.csv.gz", month, stamp, covered.day)
+        write_delivery(Path(args.into), delivery, rows_per_day=args.rows_per_day, seed=7 + part)
+        print(delivery.key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focus-assets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: $AWS_ACCOUNT_ID)")
     p.add_argument("--only", choices=sorted(policy_files.POLICIES), help="print this policy document alone")
     p.set_defaults(run=policies)
+    s = commands.add_parser("sample-delivery", help="write a sample Alibaba delivery stamped now into an export "
+                            "folder (e.g. .focus/oss), to watch the sensor run it")
+    s.add_argument("--into", required=True, metavar="DIR", help="the export bucket's folder (local deployment: "
+                   "FOCUS_HOME/oss)")
+    s.add_argument("--at", metavar="TIME", help="the delivery's time with its offset (default: now)")
+    s.add_argument("--prefix", default="focus-export", help="the export prefix (default: %(default)s)")
+    s.add_argument("--source-timezone", default="Asia/Shanghai", metavar="TZ",
+                   help="Alibaba's timezone, in which folders are stamped (default: %(default)s)")
+    s.add_argument("--parts", type=int, default=1, metavar="N", help="objects in the delivery (default: 1)")
+    s.add_argument("--rows-per-day", type=int, default=60, metavar="N", help="rows per day of the month to date")
+    s.set_defaults(run=sample_delivery)
     return parser
 
 

@@ -89,3 +89,30 @@ def test_key_pattern_promoted_tags_and_name_mappings(tmp_path):
     assert typed["x_TagTeam"].to_list() == ["data"] and "x_TagBrand" not in typed.columns
     assert typed["InvoiceIssuerName"].to_list() == ["Alibaba Cloud (Singapore) Private Limited"]
     assert typed["PublisherName"].to_list() == ["Some ISV"]
+
+
+def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
+    """`focus-assets sample-delivery` writes a delivery as Alibaba would now; the sensor's plan runs
+    it for today (UTC+8). On the 1st, Alibaba's delivery is the previous month's, in its folder."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from focus_assets.alibaba.assets import ExportSettings
+    from focus_assets.alibaba.sensors import plan_runs
+    from focus_assets.resources.stores import LocalFolderStore
+
+    before = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
+    now = subprocess.run([sys.executable, "-m", "focus_assets.cli", "sample-delivery", "--into", tmp_path / "now",
+                          "--parts", "2"], capture_output=True, text=True, timeout=120)
+    assert now.returncode == 0, now.stderr
+    keys = now.stdout.split()
+    assert len(keys) == 2 and all((tmp_path / "now" / key).is_file() for key in keys)
+    plan = plan_runs(LocalFolderStore(root=str(tmp_path / "now")), ExportSettings(settle_seconds=0), None,
+                     now=datetime.now(timezone.utc) + timedelta(seconds=1))
+    stamp = keys[0].split("/")[2]
+    day = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+    assert day in (before, datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d"))  # today, at either side of midnight
+    assert [(run.day, run.keys) for run in plan.runs] == [(day, tuple(sorted(keys)))]
+    first = subprocess.run([sys.executable, "-m", "focus_assets.cli", "sample-delivery", "--into", tmp_path / "first",
+                            "--at", "2027-01-01T00:05:00+08:00"], capture_output=True, text=True, timeout=120)
+    assert first.stdout.split() == ["focus-export/202612/20270101T000500/1234567890123456_26842_BillingItemDetail_202612.csv.gz"]
