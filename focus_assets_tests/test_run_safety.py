@@ -35,8 +35,8 @@ def new_home(path):
 def current(resources) -> dict[str, tuple]:
     """Per billing month in the current view: (delivery, rows, BilledCost per currency)."""
     rows = resources["warehouse"].query(
-        "SELECT yearmonth, batch_ts, count(*), list(DISTINCT BillingCurrency ORDER BY BillingCurrency), "
-        "sum(BilledCost) FROM alibaba_focus GROUP BY ALL ORDER BY ALL")
+        "SELECT yearmonth, batch_ts, count(*), array_sort(array_agg(DISTINCT BillingCurrency)), "
+        "sum(BilledCost) FROM alibaba_focus GROUP BY 1, 2 ORDER BY 1, 2")
     return {month: (batch, count, tuple(currencies), str(cost)) for month, batch, count, currencies, cost in rows}
 
 

@@ -10,7 +10,7 @@ import dagster as dg
 from ..focus.ddl import LOCATION_PLACEHOLDER
 from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
-from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, connect_duckdb, load_objects
+from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, connect_duckdb, load_objects, to_duckdb
 from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
 from ..storage.s3 import aws_errors
 from .stores import S3Store
@@ -26,6 +26,8 @@ class Warehouse(dg.ConfigurableResource):
         raise NotImplementedError
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        """The rows of one statement in Athena (Trino) SQL, the text both engines take: Athena runs
+        it as it is, DuckDB transpiled (never the other way)."""
         raise NotImplementedError
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
@@ -61,12 +63,13 @@ class DuckDBWarehouse(Warehouse):
         self.create(objects_of("table"))
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
-        return [(name, kind) for name, kind, *_ in self.query(f'DESCRIBE "{table}"')]
+        with connect_duckdb(self.database, read_only=True) as connection:  # DuckDB's own DESCRIBE, not Athena SQL
+            return [(name, kind) for name, kind, *_ in connection.execute(f'DESCRIBE "{table}"').fetchall()]
 
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with connect_duckdb(self.database, read_only=True) as connection:
             connection.execute("SET TimeZone = 'UTC'")
-            return connection.execute(sql, parameters or []).fetchall()
+            return connection.execute(to_duckdb(sql), parameters or []).fetchall()
 
     def describe(self) -> str:
         return f"DuckDB {self.database}"
