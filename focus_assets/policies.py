@@ -10,6 +10,9 @@ plus `AWS_ACCOUNT_ID` and the bucket and prefix of `FOCUS_ATHENA_OUTPUT`. Every 
 with `focus.names` before it goes into an ARN (a `*` or `${...}` in a prefix would widen the
 grant). Pure: no Dagster, no cloud call.
 
+The templates ship in the wheel as the package `focus_assets.policy_templates` (pyproject.toml
+maps docs/policies/ there, where the docs link to them) and are read with `importlib.resources`.
+
     focus-assets policies [--account-id ID] [--only NAME]
 """
 
@@ -18,11 +21,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .focus import names
 
-POLICY_DIR = Path(__file__).resolve().parents[1] / "docs" / "policies"
+POLICY_DIR = resources.files("focus_assets.policy_templates")  # docs/policies/ in the repository
 # The pipeline's two, and the two of the push mode's Function Compute handler (docs/function_compute.md).
 POLICIES = {name: POLICY_DIR / f"{name}.json" for name in ("aws-iam-pipeline", "alibaba-ram-export-reader",
                                                           "aws-iam-function", "alibaba-ram-function")}
@@ -66,9 +71,9 @@ def _substitute(node, values: Mapping[str, str]):
     return node
 
 
-def render_policy(path: Path | str, values: Mapping[str, str]) -> dict:
+def render_policy(path: Traversable | str, values: Mapping[str, str]) -> dict:
     """The policy at `path` with every placeholder replaced by its checked value."""
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     text = path.read_text()
     wanted = set(_PLACEHOLDER.findall(text))
     unruled = sorted(wanted - RULES.keys())

@@ -5,6 +5,9 @@ from the schema module), `views/`, and `queries/` (parameterised, run on demand)
 same files are transpiled with sqlglot; an external table becomes a view over its Parquet files
 (Hive partitions kept as strings), or an empty typed table while it has no file yet.
 
+The folder is installed as the package `focus_assets.sql` (pyproject.toml) and read with
+`importlib.resources`, so a wheel carries it; an editable install reads the checkout's `sql/`.
+
 Other providers' FOCUS data comes in through the adapter views `focus_source_<name>` (see
 `focus/unified.py`): each reads a table named in configuration (`SourceTable`). An adapter whose
 source is not configured is not created, and its branch is left out of `focus_unified`. A
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
@@ -26,7 +31,7 @@ from .focus.ddl import LOCATION_PLACEHOLDER
 from .focus.names import table_name
 from .focus.unified import ADAPTERS
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = resources.files("focus_assets.sql")
 UNIFIED_VIEW = "focus_unified"
 _ADAPTERS_BY_VIEW = {a.view: a for a in ADAPTERS}
 
@@ -44,7 +49,7 @@ class SourceTable:
 class SqlObject:
     name: str
     kind: str  # "table" or "view"
-    path: Path
+    path: Traversable
     text: str
     statement: exp.Create
     depends_on: frozenset[str]
@@ -61,17 +66,33 @@ def _referenced_tables(statement: exp.Expression) -> set[str]:
     return {table.name for table in statement.find_all(exp.Table) if not table.name.startswith("configured_")} - ctes
 
 
-def load_objects(sql_dir: Path = SQL_DIR) -> list[SqlObject]:
-    """Tables, then views in an order where each comes after the objects it reads."""
+class NoSqlObjects(RuntimeError):
+    """A folder of the SQL layer has no file: the pipeline would publish nothing and say nothing."""
+
+
+def _sql_files(folder: Traversable) -> list[Traversable]:
+    if not folder.is_dir():
+        return []
+    return sorted((entry for entry in folder.iterdir() if entry.name.endswith(".sql") and entry.is_file()),
+                  key=lambda entry: entry.name)
+
+
+def load_objects(sql_dir: Traversable = SQL_DIR) -> list[SqlObject]:
+    """Tables, then views in an order where each comes after the objects it reads. Raises
+    NoSqlObjects when `tables/` or `views/` has no .sql file (an install without its data)."""
     objects: dict[str, SqlObject] = {}
     for folder, kind in (("tables", "table"), ("views", "view")):
-        for path in sorted((sql_dir / folder).glob("*.sql")):
+        files = _sql_files(sql_dir / folder)
+        if not files:
+            raise NoSqlObjects(f"no {kind} to create: {sql_dir / folder} has no .sql file. The SQL files "
+                               "ship as the package focus_assets.sql; was the package built without its data?")
+        for path in files:
             text = path.read_text()
             statement = _parse(text)
             if not isinstance(statement, exp.Create):
                 raise ValueError(f"{path}: expected one CREATE statement")
             name = statement.this.name if kind == "view" else statement.this.this.name
-            if name != path.stem:
+            if name != path.name.removesuffix(".sql"):
                 raise ValueError(f"{path}: creates {name}, but a file is named after its object")
             objects[name] = SqlObject(name, kind, path, text, statement,
                                       frozenset(_referenced_tables(statement) - {name}))
@@ -89,7 +110,7 @@ def load_objects(sql_dir: Path = SQL_DIR) -> list[SqlObject]:
     return ordered
 
 
-def load_query(name: str, sql_dir: Path = SQL_DIR) -> str:
+def load_query(name: str, sql_dir: Traversable = SQL_DIR) -> str:
     return (sql_dir / "queries" / f"{name}.sql").read_text()
 
 
@@ -177,7 +198,7 @@ def connect_duckdb(database: str, read_only: bool, timeout_seconds: float = 120.
 
 
 def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sources: dict[str, SourceTable] | None = None,
-                    sql_dir: Path = SQL_DIR, names: set[str] | None = None) -> list[str]:
+                    sql_dir: Traversable = SQL_DIR, names: set[str] | None = None) -> list[str]:
     """Create the tables and views of `sql/` (all, or those in `names`) in a DuckDB database over
     the local lake, with the configured sources. Returns the names created, in order."""
     sources = sources or {}

@@ -5,14 +5,18 @@ The session fixture `wheel_venv` (conftest.py) calls `install_wheel_venv` once; 
 the package as production runs it (test_wheel.py, and the Postgres-backed deployment) use the
 programs in its bin/.
 
-How the fresh venv gets its dependencies: a real `pip install <wheel>`, from the package registry
-as an image build would. It takes tens of seconds, once per session. A faster way was measured and
-not kept: `pip install --no-deps` plus a .pth file pointing at the test venv's site-packages
-(console scripts written by hand). It hides what this test exists to find: a dependency missing
-from pyproject.toml (dagster-postgres, say) would still import from the test venv, and so would
-pytest, moto and everything else the suite installs. The install compiles bytecode, as pip does by
-default: with PYTHONDONTWRITEBYTECODE set (as it may be in CI), every `dagster` process would
-otherwise compile the modules it imports again.
+How the fresh venv gets its dependencies: a real `pip install <wheel>` from the package registry,
+as an image build does, so what gets installed is what the wheel's metadata declares. It costs
+tens of seconds and a download of the dependencies (pip keeps no HTTP cache of them here), once
+per session. The versions are held to those of the test venv (a constraints file from `pip list`):
+constraints never add a package, so a dependency missing from pyproject.toml is still missing,
+but the installed run and the editable one use the same libraries, and pip does not backtrack.
+A faster way was measured and not kept: `pip install --no-deps` plus a .pth file pointing at the
+test venv's site-packages, console scripts written by hand. It hides what this test exists to
+find: a dependency missing from pyproject.toml (dagster-postgres, say) would still import from the
+test venv, and so would pytest, moto and everything else the suite installs. The install compiles
+bytecode, as pip does by default: with PYTHONDONTWRITEBYTECODE set, as it is on some machines,
+every `dagster` process would otherwise compile the modules it imports again.
 
 The wheel is built from a copy of the working tree's files (tracked, and untracked but not
 ignored: what `git status` shows), so uncommitted changes are tested and nothing left in the
@@ -94,7 +98,11 @@ def install_wheel_venv(destination: Path) -> Path:
     # behind it, so the test venv's packages are not visible in the new one.
     _run([sys.executable, "-m", "venv", venv], venv, "python -m venv")
     python = venv / "bin" / "python"
-    _run([python, "-m", "pip", "install", "--quiet", wheel], venv, f"pip install {wheel.name}")
+    constraints = venv / WHEEL_FOLDER / "test-venv-versions.txt"
+    constraints.write_text(_run([sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
+                                venv, "pip list"))
+    _run([python, "-m", "pip", "install", "--quiet", "--constraint", constraints, wheel], venv,
+         f"pip install {wheel.name}")
     missing = [name for name in PROGRAMS if not (venv / "bin" / name).is_file()]
     if missing:
         raise RuntimeError(f"{venv / 'bin'} lacks {', '.join(missing)} after installing {wheel.name}")

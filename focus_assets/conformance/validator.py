@@ -1,7 +1,8 @@
 """The FinOps Foundation's focus-validator, run from its own virtual environment.
 
-It lives in `.venv-validator` (Python 3.12, `conformance/requirements.txt`), made by `make
-conformance` and `make test`; FOCUS_VALIDATOR names another `focus-validator` script. Facts it
+It lives in the checkout's `.venv-validator` (Python 3.12, `conformance/requirements.txt`), made by
+`make conformance` and `make test`; FOCUS_VALIDATOR names another `focus-validator` script, and
+is the only way an installed package (a wheel, with no checkout) finds one. Facts it
 is built on (checked against 2.2.1):
 
 - Offline it knows only the FOCUS 1.2 rules (`--validate-version 1.2 --block-download`).
@@ -32,9 +33,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VALIDATOR_VENV = REPO_ROOT / ".venv-validator"
+# The repository, when the package runs from it (an editable install): `make` builds the
+# validator's venv there. Nothing of it ships in the wheel.
+CHECKOUT = Path(__file__).resolve().parents[2]
+VALIDATOR_VENV = CHECKOUT / ".venv-validator"
 ENV_VAR = "FOCUS_VALIDATOR"
+# A module of this package, run by path by the validator's own interpreter.
 RUNNER = Path(__file__).with_name("_runner.py")
 FOCUS_VERSION = "1.2"
 APPLICABILITY = "ALL"
@@ -76,7 +80,10 @@ class Installation:
         return models[-1]
 
 
-def default_script() -> Path:
+def default_script() -> Path | None:
+    """The checkout's .venv-validator script; None when the package is not run from a checkout."""
+    if not (CHECKOUT / "pyproject.toml").is_file():
+        return None
     return VALIDATOR_VENV / "bin" / "focus-validator"
 
 
@@ -108,6 +115,11 @@ def _interpreter(script: Path) -> Path:
 def locate(script: Path | str | None = None) -> Installation:
     """The validator at `script`, FOCUS_VALIDATOR or .venv-validator, probed in its own Python."""
     script = Path(script) if script else (configured_script() or default_script())
+    if script is None:
+        raise ValidatorMissing(
+            f"focus-validator not found: {ENV_VAR} is not set, and this package is installed, not run from a "
+            f"checkout with its {VALIDATOR_VENV.name}. Set {ENV_VAR} to a focus-validator script installed in its "
+            "own virtual environment (Python 3.12, conformance/requirements.txt of the repository).")
     python = _interpreter(script)
     if not script.is_file() or not python.exists():
         raise ValidatorMissing(

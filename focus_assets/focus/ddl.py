@@ -8,13 +8,15 @@ the file again).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from importlib import resources
 
 from .schema import DEFAULT_PROMOTED_TAGS, LEDGER_COLUMNS, PARTITION_COLUMNS, Column, output_columns
 from .writer import COMPRESSION, LEDGER_TABLE, OUTPUT_TABLE
 
 LOCATION_PLACEHOLDER = "${LAKE_LOCATION}"
-TABLES_DIR = Path(__file__).resolve().parents[2] / "sql" / "tables"
+# The repository's sql/, installed as the package focus_assets.sql: in an editable install (where
+# this module is run to write the files again) the checkout's folder itself.
+TABLES_DIR = resources.files("focus_assets.sql") / "tables"
 
 
 def _columns(columns: tuple[Column, ...]) -> str:

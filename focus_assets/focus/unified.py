@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from .schema import (
     DEFAULT_PROMOTED_TAGS, FOCUS_1_2_COLUMNS, FOCUS_COLUMNS, Kind, promoted_tag_column, unified_columns,
 )
 
-VIEWS_DIR = Path(__file__).resolve().parents[2] / "sql" / "views"
+# The repository's sql/, installed as the package focus_assets.sql: in an editable install (where
+# this module is run to write the files again) the checkout's folder itself.
+VIEWS_DIR = resources.files("focus_assets.sql") / "views"
 
 FOCUS_1_0 = frozenset(c.name for c in FOCUS_COLUMNS)
 FOCUS_1_2 = frozenset(c.name for c in FOCUS_1_2_COLUMNS)
@@ -129,7 +132,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
     )
 
 
-def generated_files() -> dict[Path, str]:
+def generated_files() -> dict[Traversable, str]:
     return {VIEWS_DIR / f"{a.view}.sql": adapter_sql(a) for a in ADAPTERS}
 
 

@@ -2,10 +2,14 @@
 the AWS rows of the public FOCUS sample as an AWS Data Export (typed Parquet, Tags a map), its
 Microsoft and Oracle rows as the CSV exports of Azure and OCI (text, `NULL` for nulls, Tags JSON),
 and the datacenter sample in the documented layout (docs/datacenter.md).
+
+The sample files ship in the wheel as package data and are read with `importlib.resources`; the
+sources are written out as files of their own, so the views never name a path inside the package.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import polars as pl
@@ -13,15 +17,15 @@ import polars as pl
 from ..focus.schema import FOCUS_COLUMNS, Kind
 from ..sql_layer import SourceTable
 
-HERE = Path(__file__).resolve().parent
-PUBLIC_SAMPLE = HERE / "public" / "FOCUS-Sample-Data_FOCUS-1.0_focus_sample.csv"  # CC BY 4.0, see ATTRIBUTION.md
-DATACENTER_SAMPLE = HERE / "datacenter_focus_sample.csv"
+SAMPLES = resources.files("focus_assets.samples")
+PUBLIC_SAMPLE = SAMPLES / "public" / "FOCUS-Sample-Data_FOCUS-1.0_focus_sample.csv"  # CC BY 4.0, see ATTRIBUTION.md
+DATACENTER_SAMPLE = SAMPLES / "datacenter_focus_sample.csv"
 _TEXT_EXPORTS = {"azure": "Microsoft", "oci": "Oracle"}
 
 
 def public_sample(provider: str) -> pl.DataFrame:
     """The public sample's rows of one ProviderName, as text exactly as in the file."""
-    rows = pl.read_csv(PUBLIC_SAMPLE, infer_schema=False)
+    rows = pl.read_csv(PUBLIC_SAMPLE.read_bytes(), infer_schema=False)
     return rows.filter(pl.col("ProviderName") == provider)
 
 
@@ -52,5 +56,8 @@ def write_sample_sources(root: Path) -> dict[str, SourceTable]:
         path.parent.mkdir(parents=True, exist_ok=True)
         public_sample(provider).write_csv(path, null_value="NULL")
         sources[adapter] = SourceTable(f"{adapter}_focus", path)
-    sources["datacenter"] = SourceTable("datacenter_focus", DATACENTER_SAMPLE)
+    datacenter = root / "datacenter" / "focus.csv"
+    datacenter.parent.mkdir(parents=True, exist_ok=True)
+    datacenter.write_bytes(DATACENTER_SAMPLE.read_bytes())
+    sources["datacenter"] = SourceTable("datacenter_focus", datacenter)
     return sources
