@@ -11,6 +11,7 @@ as sent.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import socket
@@ -25,6 +26,8 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+
+from .athena_sql import assert_athena_sql
 
 
 def free_port() -> int:
@@ -217,6 +220,21 @@ class FaultInjector:
         return [body]
 
 
+class AthenaQueryLog:
+    """WSGI middleware in front of moto that keeps the text of every query sent to Athena
+    (StartQueryExecution, retries included): moto runs no SQL, so the text is checked apart."""
+
+    def __init__(self, app):
+        self.app, self.queries = app, []
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartQueryExecution"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)  # read again by moto
+            self.queries.append(json.loads(body)["QueryString"])
+        return self.app(environ, start_response)
+
+
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
@@ -245,13 +263,16 @@ def reset_moto(endpoint: str) -> None:
 @contextmanager
 def aws_and_oss(faults: FaultPlan | None = None):
     """(S3/Glue/Athena endpoint, OSS endpoint), both on 127.0.0.1, sharing moto's in-process
-    state (reset), with `faults` injected in front of both when given."""
+    state (reset), with `faults` injected in front of both when given. On leaving, fails if a
+    query sent to Athena is not Athena SQL (athena_sql.py)."""
     plan = faults or FaultPlan()
     backend = DomainDispatcherApplication(create_backend_app)
-    with _serve(FaultInjector(backend, plan, "aws")) as aws, \
-            _serve(OssDialect(FaultInjector(backend, plan, "oss"))) as oss:
+    athena_queries = AthenaQueryLog(FaultInjector(backend, plan, "aws"))
+    with _serve(athena_queries) as aws, _serve(OssDialect(FaultInjector(backend, plan, "oss"))) as oss:
         reset_moto(aws)
         yield aws, oss
+    # Reached when the test passed: every query that reached "Athena" must be Athena's SQL.
+    assert_athena_sql(athena_queries.queries, "sent to Athena on moto")
 
 
 # The `aws` deployment's settings in tests; the OSS keys are recognisable fakes, searched for in
