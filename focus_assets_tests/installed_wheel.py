@@ -11,6 +11,7 @@ tens of seconds and a download of the dependencies (pip keeps no HTTP cache of t
 per session. The versions are held to those of the test venv (a constraints file from `pip list`):
 constraints never add a package, so a dependency missing from pyproject.toml is still missing,
 but the installed run and the editable one use the same libraries, and pip does not backtrack.
+(A test venv older than a changed pin in pyproject.toml makes pip refuse: `make install` first.)
 A faster way was measured and not kept: `pip install --no-deps` plus a .pth file pointing at the
 test venv's site-packages, console scripts written by hand. It hides what this test exists to
 find: a dependency missing from pyproject.toml (dagster-postgres, say) would still import from the
