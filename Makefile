@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 VALIDATOR_VENV  := .venv-validator
 VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed-stamp
 
-.PHONY: demo demo-push test bench ui install clean function-zip conformance screenshots
+.PHONY: demo demo-push test bench ui install clean function-zip conformance screenshots stack wheel
 
 # setup.py compiles the C reader (focus_assets/focus/_records.c): editing it reinstalls.
 $(STAMP): pyproject.toml setup.py focus_assets/focus/_records.c
@@ -43,6 +43,16 @@ bench: $(STAMP)
 ui: $(STAMP)
 	mkdir -p .focus/dagster
 	DAGSTER_HOME=$(abspath .focus/dagster) $(if $(wildcard $(VALIDATOR_VENV)/bin/focus-validator),FOCUS_VALIDATOR=$(abspath $(VALIDATOR_VENV))/bin/focus-validator) $(BIN)/dagster dev -w workspace.yaml
+
+# The production topology of docs/deploy.md on this machine (deploy/dagster/stack.py): PostgreSQL
+# (Debian: apt-get install postgresql; its cluster in FOCUS_HOME/stack, default .focus/), the code
+# location as a gRPC code server, the webserver on http://127.0.0.1:3000 and the daemon. Ctrl-C stops it.
+stack: $(STAMP)
+	$(BIN)/python deploy/dagster/stack.py
+
+# The wheel a deployment installs (dist/), e.g. into the image of deploy/dagster/Dockerfile.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
 
 # FOCUS conformance of alibaba_focus and focus_unified (focus-validator, FOCUS 1.2 rules, offline),
 # every failure attributed: the report is FOCUS_HOME/conformance/report.md (FOCUS_HOME default .focus/).
