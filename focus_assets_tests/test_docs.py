@@ -46,11 +46,18 @@ MAKE_TARGETS = {
     "function-zip": "test_function_compute.py::test_the_package_holds_the_handler_and_its_modules_and_is_the_same_each_time",
     "screenshots": "test_cost_report.py::test_the_screenshots_script_pictures_the_lineage_and_the_report",
     "conformance": "test_conformance.py::test_no_failure_of_the_pipeline_output_is_attributed_to_the_pipeline",
+    "stack": "test_stack.py::test_the_deployment_runs_live_deliveries_and_recovers_from_a_crash",
+    "wheel": "test_stack.py::test_the_image_serves_the_code_location_as_the_stack_does",
 }
 # The servers' command lines in the docs, as run by test_the_servers_the_docs_start_come_up.
 SERVER_COMMANDS = {
     "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000",
     "dagster-daemon run -w workspace.yaml",
+    # The production deployment's processes, as deploy/dagster/stack.py starts them for
+    # test_stack.py (test_the_deploy_guide_starts_the_processes_the_stack_starts).
+    "dagster code-server start -m focus_assets.definitions -h 0.0.0.0 -p 4000",
+    "dagster-webserver -w deploy/dagster/workspace.yaml -h 0.0.0.0 -p 3000",
+    "dagster-daemon run -w deploy/dagster/workspace.yaml",
 }
 
 _FENCE = re.compile(r"^\s*```(\w*)\s*$")
@@ -122,9 +129,10 @@ def _sandbox(tmp_path: Path, demo_home: Path, endpoint: str) -> tuple[Path, dict
     recorder = f'#!/bin/sh\necho "$(basename "$0") $*" >> {shlex.quote(str(log))}\n'
     for name in ("make", "dagster-webserver", "dagster-daemon"):
         (shims / name).write_text(recorder)
-    # `dagster dev` is a server: recorded; the other dagster commands run.
+    # `dagster dev` and `dagster code-server` are servers: recorded; the other dagster commands run.
     (shims / "dagster").write_text(
-        f'#!/bin/sh\nif [ "$1" = dev ]; then echo "dagster $*" >> {shlex.quote(str(log))}; exit 0; fi\n'
+        f'#!/bin/sh\nif [ "$1" = dev ] || [ "$1" = code-server ]; then echo "dagster $*" >> {shlex.quote(str(log))}; '
+        'exit 0; fi\n'
         f'exec {shlex.quote(str(BIN / "dagster"))} "$@"\n')
     for shim in shims.iterdir():
         shim.chmod(0o755)
