@@ -283,7 +283,8 @@ class Stack:
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
                 continue
-            _signal_group(process, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            # SIGINT: Ctrl-C for the Dagster processes, a fast shutdown for PostgreSQL.
+            _signal_group(process, signal.SIGINT)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -322,6 +323,10 @@ def _signal_group(process: subprocess.Popen, signal_number: int) -> None:
         pass
 
 
+def _interrupt(signal_number, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("FOCUS_HOME", ".focus")),
@@ -330,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=Path(sys.prefix), help="the environment with focus-assets installed")
     arguments = parser.parse_args(argv)
     stack = Stack(home=arguments.home, venv=arguments.venv, state=arguments.home / "stack", web_port=arguments.port)
+    # The processes run in sessions of their own, so a signal to this one must stop them: Ctrl-C,
+    # `kill` and a closed terminal alike (also when started where SIGINT is ignored).
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
     print(f"starting PostgreSQL, the code server, the webserver and the daemon; logs in {stack.logs}", flush=True)
     interrupted = False
     try:
