@@ -5,8 +5,9 @@ Each ```sh block runs as one bash script in a sandbox folder that looks like the
 CLI talks to moto's server (AWS_ENDPOINT_URL), and DAGSTER_HOME is a temporary instance. Two
 kinds of command are not run inside the block, only recorded and then checked against the test
 that does run them: `make <target>` (MAKE_TARGETS names the test that runs each target's recipe)
-and the long-running servers (`dagster-webserver`, `dagster-daemon run`, `dagster dev`), which
-`test_the_servers_the_docs_start_come_up` starts for real.
+and the long-running servers (the code server, `dagster-webserver` and `dagster-daemon run` of the
+production deployment, which test_stack.py starts for real; `dagster dev`, which the screenshots
+script's test starts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -29,7 +29,7 @@ import yaml
 from focus_assets.focus.normalize import typed_schema
 from focus_assets.focus.settings import TransformSettings
 
-from .local_aws import aws_and_oss, free_port, reset_moto
+from .local_aws import aws_and_oss, reset_moto
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -51,8 +51,6 @@ MAKE_TARGETS = {
 }
 # The servers' command lines in the docs, as run by test_the_servers_the_docs_start_come_up.
 SERVER_COMMANDS = {
-    "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000",
-    "dagster-daemon run -w workspace.yaml",
     # The production deployment's processes, as deploy/dagster/stack.py starts them for
     # test_stack.py (test_the_deploy_guide_starts_the_processes_the_stack_starts).
     "dagster code-server start -m focus_assets.definitions -h 0.0.0.0 -p 4000",
@@ -237,41 +235,6 @@ def _docs_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_the_servers_the_docs_start_come_up(tmp_path, demo_home):
-    """The webserver and the daemon of the deployment guide, each serving this project's
-    definitions from workspace.yaml. (`dagster dev`, what `make ui` runs, is started by the
-    screenshots script's test.) Started, waited for and stopped as docs/screenshots.py does."""
-    servers = _docs_script("screenshots")
-    environment = {**_clean_environment(), "FOCUS_HOME": str(demo_home), "DAGSTER_HOME": str(tmp_path),
-                   "PATH": f"{BIN}:{os.environ['PATH']}"}
-    port = free_port()
-    started = []
-    try:
-        webserver = "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000".replace("3000", str(port))
-        started.append(subprocess.Popen(shlex.split(webserver), cwd=ROOT, env=environment, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        base = f"http://127.0.0.1:{port}"
-        servers.wait_until(lambda: b"dagster_webserver_version" in servers.fetch(f"{base}/server_info"),
-                           "dagster-webserver", 120, started[-1], pause=0.5)
-        assets = servers.fetch(f"{base}/graphql", {"query": "{ assetNodes { assetKey { path } } }"}, timeout=30).decode()
-        for name in ("raw_oss_export", "typed_focus_parquet", "unified_focus_view"):
-            assert name in assets
-        servers.stop(started[-1])
-
-        log = tmp_path / "daemon.log"
-        with open(log, "w") as output:
-            started.append(subprocess.Popen(shlex.split("dagster-daemon run -w workspace.yaml"), cwd=ROOT, env=environment,
-                                            start_new_session=True, stdout=output, stderr=subprocess.STDOUT))
-            servers.wait_until(lambda: "SensorDaemon" in log.read_text(), "dagster-daemon", 120, started[-1], pause=0.5)
-            time.sleep(15)  # the daemons load the code location and tick
-        text = log.read_text()
-        assert "SensorDaemon" in text and started[-1].poll() is None, text
-        assert "Traceback" not in text and "Error" not in text, text
-    finally:
-        for process in started:
-            servers.stop(process)
 
 
 def test_make_bench_runs_on_a_small_export(tmp_path):
