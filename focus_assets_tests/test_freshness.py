@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from focus_assets.alibaba.assets import ASSETS, raw_oss_export
+from focus_assets.alibaba.assets import raw_oss_export
 from focus_assets.alibaba.freshness import delivery_freshness
 from focus_assets.deployment import local_resources
 from focus_assets.deployment_settings import DeliverySchedule
@@ -78,16 +78,29 @@ def test_before_the_deadline_today_is_not_yet_expected(tmp_path):
         assert run_check(checks, resources, instance).passed
 
 
-def test_the_daily_run_evaluates_the_check_and_the_sensor_asks_for_it(tmp_path):
-    """The check rides on the daily job (it targets raw_oss_export), and the freshness sensor
-    requests an evaluation when none has been made yet."""
+def test_the_sensor_evaluates_the_check_and_again_once_the_late_delivery_has_run(tmp_path):
+    """The daily job leaves the freshness check out (it judges the newest day, not the run's); the
+    sensor delivery_freshness asks for an evaluation when there has been none, not again while it
+    is failing, and again once the late delivery has been run."""
     from focus_assets.definitions import defs
 
-    job = defs.resolve_job_def("alibaba_daily")
-    assert dg.AssetCheckKey(raw_oss_export.key, "freshness_check") in job.asset_layer.asset_graph.asset_check_keys
-    sensor = defs.resolve_sensor_def("delivery_freshness")
+    key = dg.AssetCheckKey(raw_oss_export.key, "freshness_check")
+    assert key not in defs.resolve_job_def("alibaba_daily").asset_layer.asset_graph.asset_check_keys
+    now = datetime.now(timezone.utc)
+    schedule, expected_day = schedule_with_deadline(now - timedelta(minutes=1))
+    checks, sensor = delivery_freshness(schedule)
+    resources = local_resources(tmp_path)
+    definitions = dg.Definitions(assets=[raw_oss_export], asset_checks=checks, sensors=[sensor], resources=resources)
+
+    def requested(instance) -> list:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=definitions))
+        return [k for request in result.run_requests for k in request.asset_check_keys]
+
     with dg.instance_for_test() as instance:
-        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-    [request] = result.run_requests
-    assert request.asset_check_keys == [dg.AssetCheckKey(raw_oss_export.key, "freshness_check")]
-    assert len(ASSETS) == 6
+        assert requested(instance) == [key]  # never evaluated
+        assert not run_check(checks, resources, instance).passed  # the day's delivery is late
+        assert requested(instance) == []  # failing: nothing to gain from evaluating it again
+        deliver(tmp_path, datetime.fromisoformat(expected_day).replace(hour=12, tzinfo=SHANGHAI))
+        assert dg.materialize([raw_oss_export], partition_key=expected_day, resources=resources, instance=instance).success
+        assert requested(instance) == [key]  # the late delivery was run: evaluate again
+        assert run_check(checks, resources, instance).passed
