@@ -241,22 +241,27 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     recipe = re.search(r"^bench:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert recipe == "$(BIN)/python benchmarks/transform.py"
     result = subprocess.run([sys.executable, "benchmarks/transform.py", "--rows", "2000", "--repeat", "1", "--stages",
-                             "--per-core", "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")],
+                             "--per-core", "--shape", "plain", "--shape", "quoted", "--data", str(tmp_path / "data"),
+                             "--results", str(tmp_path / "results")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    for engine in ("focus-assets convert", "convert, polars reader", "polars copy", "duckdb copy"):
+    for engine in ("focus-assets convert", "convert, polars reader", "convert, no pool", "polars copy", "duckdb copy"):
         assert engine in result.stdout
     assert "parse + encode alone" in result.stdout and "the copies on one thread" in result.stdout
+    assert "the C reader saves" in result.stdout and "the buffer pool saves" in result.stdout
     results = json.loads((tmp_path / "results" / "transform-2000.json").read_text())
+    assert set(results["shapes"]) == {"plain", "quoted"} and len(results["load_average_before"]) == 3
+    results = results["shapes"]["plain"]
     stages = results["stages_cpu_seconds_one_thread"]
     assert {"decompress and cut", "parse", "type", "encode", "polars copy", "duckdb copy"} <= stages.keys()
     assert "encoding each kind of output column" in result.stdout
     by_kind = stages["encode by kind of column"]  # every output column in exactly one kind
     assert sum(int(re.search(r"\((\d+)\)$", kind).group(1)) for kind in by_kind) == len(typed_schema(TransformSettings()))
     assert {"decimal (8)", "datetime (4)", "map (2)"} <= by_kind.keys()
-    one_core = results["best"]["convert on 1 core"]
-    assert one_core["parquet_mb"] == results["best"]["focus-assets convert"]["parquet_mb"]  # the same work
-    assert results["best"]["convert, polars reader"]["parquet_mb"] == one_core["parquet_mb"]
+    one_core = results["medians"]["convert on 1 core"]
+    assert one_core["parquet_mb"] == results["medians"]["focus-assets convert"]["parquet_mb"]  # the same work
+    assert results["medians"]["convert, polars reader"]["parquet_mb"] == one_core["parquet_mb"]
+    assert {run["rows"] for run in results["medians"].values()} == {2000}  # every engine read every row
     assert one_core["cpu_seconds"] <= one_core["seconds"] + 0.02  # on one core: never more CPU than wall time
     assert results["per_core"]["rows_per_second_one_core"] == round(2000 / one_core["seconds"])
 
