@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from focus_assets.focus import source
+from focus_assets.focus import source, values
 from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.source import CsvPiece, read_records, records_in_c, records_in_polars
 from focus_assets.focus.splitting import MemberStart, object_events
@@ -33,10 +34,10 @@ from .helpers import BASE_HEADER, convert_text, csv_text
 NAMES = ["a", "b", "c"]
 # Pieces of fields: the bytes that steer a CSV parser, text on both sides of the 12-byte line
 # between a view's inline and referenced values, NULL spellings, multi-byte UTF-8, a NUL byte, and
-# the makings of numbers (signs, points, digits past what decimal(38,10) holds).
+# the makings of numbers (signs, points, exponents, digits past what decimal(38,10) holds).
 ATOMS = [",", '"', '""', "\n", "\r\n", "\r", " ", "x", "NULL", "null", "Null", "nULL", "é", "中文", "😀", "\x00",
          "twelve bytes", "thirteen byte", "a much longer value, over twelve bytes", "{\"k\": \"v\"}", "",
-         "0", "-", ".", "7", "0.0000000001", "12345678901234567890123456789", "1E5"]
+         "0", "-", "+", ".", "7", "0.0000000001", "12345678901234567890123456789", "1E5", "e-8", "E+01", "00000"]
 
 
 def reference(data: bytes, names: list[str], null_literals: bool = True) -> pl.DataFrame | None:
@@ -58,11 +59,31 @@ def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
     expected = reference(data, names, null_literals)
     assert expected is not None, f"polars refuses {data!r}, the C reader took it"
     assert records.text.schema == expected.schema and records.text.equals(expected), f"{data!r}:\n{records.text}\n!=\n{expected}"
-    for name, values in records.decimals.items():
-        assert values.equals(expected[name].cast(values.dtype, strict=True), check_names=False), (data, name)
+    for name, typed in records.decimals.items():
+        check_money(typed, expected[name], data)
     for name in names:
         check_dictionary(records.dictionaries.get(name), expected[name], data)
     return records.text
+
+
+# The numbers the C reader types, as polars' cast and Python's Decimal both read them.
+NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?([0-9]+))?")
+
+
+def check_money(typed: pl.Series, text: pl.Series, data: bytes = b"") -> None:
+    """Where the C reader typed a money value, it is the text's exact value, as Python's Decimal
+    and polars' cast read it; where it left one (null), the text is no number it types: not a
+    number, more decimals than the schema keeps, out of range, or an exponent of 7 digits or
+    more. Null text is null."""
+    cast = text.cast(typed.dtype, strict=False)
+    for value, raw, polars_value in zip(typed.to_list(), text.to_list(), cast.to_list(), strict=True):
+        if raw is None or value is not None:
+            assert value is None or value == Decimal(raw) == polars_value, (data, raw, value)
+            continue
+        number = NUMBER.fullmatch(raw)
+        exact = values.exact_decimal(raw) if number else None
+        assert (exact is None or not values.fits_integer_digits(exact) or exact != values.round_to_scale(exact)
+                or len(number.group(4) or "") > 6), (data, raw)
 
 
 def check_dictionary(dictionary, text: pl.Series, data: bytes = b"") -> None:
@@ -72,9 +93,10 @@ def check_dictionary(dictionary, text: pl.Series, data: bytes = b"") -> None:
         assert dictionary is None, data
         return
     assert dictionary is not None and dictionary.keys.dtype == pl.UInt32, data
-    assert len(set(dictionary.values)) == len(dictionary.values) == text.n_unique() - (1 if text.null_count() else 0)
+    assert dictionary.values.dtype == pl.String and dictionary.values.null_count() == 0, data
+    assert dictionary.values.n_unique() == len(dictionary.values) == text.n_unique() - (1 if text.null_count() else 0)
     assert dictionary.keys.is_null().equals(text.is_null()), data
-    assert pl.Series(dictionary.values, dtype=pl.String).gather(dictionary.keys).equals(text, check_names=False), data
+    assert dictionary.values.gather(dictionary.keys).equals(text, check_names=False), data
 
 
 def written(rows: list[list[str]], quoting: int, crlf: bool) -> bytes:
@@ -202,21 +224,26 @@ def test_what_the_c_reader_declines(data):
     assert records_in_c(data, NAMES, data.count(b"\n") + 1, null_literals=True) is None
 
 
-PLAIN_NUMBERS = ["0", "-0", "12.5", "007.50", "-0.0000000001", "1234567890123456789012345678.9999999999",
-                 "0000000000000000000000000000001.5", "42", ""]
-OTHER_NUMBERS = ["1.5E-3", " 12.5", "12.", ".5", "+1", "1,5", "NaN", "NULL", "0.00000000001", "-", "1.2.3",
-                 "12345678901234567890123456789", "99999999999999999999999999999999999999", "１２"]
+# Numbers whose exact value decimal(38,10) holds: the C reader types them.
+EXACT_NUMBERS = ["0", "-0", "12.5", "007.50", "-0.0000000001", "1234567890123456789012345678.9999999999",
+                 "0000000000000000000000000000001.5", "42", "", "1.5E-3", "1.23E-8", "-1.23e-08", "1.2E+27", "12.",
+                 ".5", "+1", "1.2300000000000", "0.00000000000E+5", "1.e1", ".1e1", "0e-400", "12300E-12",
+                 "9.999999999999999999999999999999999999E27"]
+# The rest it leaves to the typing (normalize.py): spaces, more decimals than kept, out of range,
+# a far exponent, unusual spellings, no number at all.
+OTHER_NUMBERS = [" 12.5", "1,5", "NaN", "NULL", "0.00000000001", "1.2345E-8", "12345E-14", "-", "1.2.3", "1E28", "1E0000001",
+                 "12345678901234567890123456789", "99999999999999999999999999999999999999", "１２", "1_000", "1e",
+                 ".e1", "."]
 
 
-@pytest.mark.parametrize("values, typed", [(PLAIN_NUMBERS, True), (PLAIN_NUMBERS + OTHER_NUMBERS, False)])
-def test_a_money_column_of_plain_numbers_comes_typed(values, typed):
-    data = written([[str(i), value, "x"] for i, value in enumerate(values)], csv.QUOTE_MINIMAL, crlf=False)
-    records = records_in_c(data, NAMES, len(values) + 1, null_literals=True, decimal_columns=("b",))
+def test_money_comes_typed_where_its_exact_value_fits_and_the_rest_is_left():
+    texts = EXACT_NUMBERS + OTHER_NUMBERS
+    data = written([[str(i), text, "x"] for i, text in enumerate(texts)], csv.QUOTE_MINIMAL, crlf=False)
+    records = records_in_c(data, NAMES, len(texts) + 1, null_literals=True, decimal_columns=("b",))
     assert records is not None
-    if typed:
-        assert records.decimals["b"].to_list() == [None if v == "" else Decimal(v) for v in values]
-    else:
-        assert records.decimals == {}  # left to normalize.py's casts and rules
+    assert records.decimals["b"].to_list() == [None if t in ("", "NULL") else Decimal(t) for t in EXACT_NUMBERS] + \
+        [None] * len(OTHER_NUMBERS)
+    check_money(records.decimals["b"], records.text["b"], data)
 
 
 def reports_without_paths(report) -> list[dict]:
@@ -243,8 +270,8 @@ def test_the_transform_gives_the_same_output_without_the_c_reader(tmp_path, monk
     """Money with plain and awkward numbers, NULL literals, quotes: the typed rows, the quarantine
     and the report (repairs, reconciliation to the cent) do not depend on which reader read."""
     rng = random.Random(seed)
-    rows = [{"BilledCost": rng.choice(PLAIN_NUMBERS + OTHER_NUMBERS), "EffectiveCost": rng.choice(PLAIN_NUMBERS),
-             "ListCost": rng.choice(PLAIN_NUMBERS + ["1.5E-3"] * (seed % 2)),
+    rows = [{"BilledCost": rng.choice(EXACT_NUMBERS + OTHER_NUMBERS), "EffectiveCost": rng.choice(EXACT_NUMBERS),
+             "ListCost": rng.choice(EXACT_NUMBERS + [" 1.5E-3 ", "0.12345678905"] * (seed % 2)),
              "ServiceName": rng.choice(["ECS", "NULL", "", '"quoted"', "Object Storage Service, OSS"])}
             for _ in range(300)]
     text = csv_text(rows, crlf=seed == 3)
@@ -263,7 +290,7 @@ def test_a_column_with_more_distinct_values_than_the_dictionary_holds_has_none()
     records = records_in_c(data, NAMES, 70_001, null_literals=True, dictionary_columns=("a", "b", "c"))
     assert records is not None and set(records.dictionaries) == {"b"}  # a: too many; c: null on every row
     check_dictionary(records.dictionaries["b"], records.text["b"])
-    assert records.dictionaries["b"].values == ["0", "1", "2"]  # in the order the rows bring them
+    assert records.dictionaries["b"].values.to_list() == ["0", "1", "2"]  # in the order the rows bring them
     small = records_in_c(data[: data.index(b"65536,")], NAMES, 70_001, null_literals=True, dictionary_columns=("a",))
     assert len(small.dictionaries["a"].values) == 65_536
 

@@ -24,17 +24,20 @@
    With null_literals, a field that reads NULL, null or Null (quoted or not) is null, as polars'
    null_values does.
 
-   decimals[k] types the column decimal_columns[k] as Arrow decimal128(38, scale) (16 bytes a row,
-   little-endian; nulls where the text is null), or is None when any of its values is not a plain
-   number: -?[0-9]+(.[0-9]{1,scale})? with at most `integer_digits` digits before the point once
-   leading zeros are dropped. The caller types such a column itself (exponents, spaces, excess
-   decimals, bad values: normalize.py); a plain number has one exact value, the same as polars'
-   cast gives.
+   decimals[k] types the column decimal_columns[k] as Arrow decimal128(38, scale): (values,
+   validity, null_count), values 16 bytes a row, little-endian. A value is typed when its text is
+   a number, [+-]?([0-9]+(.[0-9]*)?|.[0-9]+)([eE][+-]?[0-9]+)?, whose exact value has at most
+   `scale` decimals (1.23E-8, 1.2300000000000 and 12.5 do; 0.12345678901 does not) and at most
+   `integer_digits` digits before the point. Any other value is null in the validity as well as
+   a null text, and the caller decides it (spaces, excess decimals, bad values: normalize.py). A
+   typed value is exact: the same as polars' cast and Python's Decimal give. decimals[k] is None
+   where no 128-bit integer is at hand.
 
-   dictionaries[k], for the column dictionary_columns[k], is (keys, values): keys bytes, a
-   little-endian uint32 a row, the index into `values` (a list of str, each distinct non-null
-   value once, in the order the rows bring them) of the row's value, 0 on a null row; or None
-   when the column is null on every row or holds more than DICTIONARY_LIMIT distinct values.
+   dictionaries[k], for the column dictionary_columns[k], is (keys, values, count): keys bytes, a
+   little-endian uint32 a row, the index among the values of the row's value, 0 on a null row;
+   values bytes, the string views (as in views[c]) of each distinct non-null value once, in the
+   order the rows bring them, `count` of them; or None when the column is null on every row or
+   holds more than DICTIONARY_LIMIT distinct values.
 
    The GIL is released while the piece is parsed. counts(data) gives (quote characters, line
    breaks) for the cutting of pieces. */
@@ -134,6 +137,7 @@ typedef struct Dictionary {
     uint32_t *table;             /* capacity slots: 0 empty, else entry + 1 */
     Py_ssize_t capacity;
     const uint8_t **starts;      /* per entry: its bytes (in the data or the undoubled buffer) */
+    uint32_t *rows;              /* per entry: the first row that holds it, whose view it shares */
     uint32_t *lengths;
     uint64_t *hashes;
     Py_ssize_t count, allocated;
@@ -170,8 +174,8 @@ static int dictionary_grow(Dictionary *d) {
     return 1;
 }
 
-/* The key of the field's value, adding the value if new; -1 when the column gives up. */
-static Py_ssize_t dictionary_key(Dictionary *d, const uint8_t *field, Py_ssize_t length) {
+/* The key of the field's value (of `row`), adding the value if new; -1 when the column gives up. */
+static Py_ssize_t dictionary_key(Dictionary *d, const uint8_t *field, Py_ssize_t length, Py_ssize_t row) {
     if (d->last >= 0 && d->lengths[d->last] == (uint32_t)length && memcmp(d->starts[d->last], field, length) == 0)
         return d->last;
     if (2 * (d->count + 1) > d->capacity && !dictionary_grow(d)) return -1;
@@ -191,13 +195,16 @@ static Py_ssize_t dictionary_key(Dictionary *d, const uint8_t *field, Py_ssize_t
         if (lengths) d->lengths = lengths;
         uint64_t *hashes = PyMem_RawRealloc(d->hashes, allocated * sizeof(*hashes));
         if (hashes) d->hashes = hashes;
-        if (!starts || !lengths || !hashes) return -1;
+        uint32_t *rows = PyMem_RawRealloc(d->rows, allocated * sizeof(*rows));
+        if (rows) d->rows = rows;
+        if (!starts || !lengths || !hashes || !rows) return -1;
         d->allocated = allocated;
     }
     Py_ssize_t e = d->count++;
     d->starts[e] = field;
     d->lengths[e] = (uint32_t)length;
     d->hashes[e] = h;
+    d->rows[e] = (uint32_t)row;
     d->table[slot] = (uint32_t)(e + 1);
     return d->last = e;
 }
@@ -207,6 +214,7 @@ static void dictionary_free(Dictionary *d) {
     PyMem_RawFree((void *)d->starts);
     PyMem_RawFree(d->lengths);
     PyMem_RawFree(d->hashes);
+    PyMem_RawFree(d->rows);
 }
 
 typedef struct {
@@ -219,39 +227,70 @@ typedef struct {
     uint8_t *unescaped;           /* buffer 1 */
     Py_ssize_t unescaped_size, unescaped_capacity;
     Py_ssize_t *decimal_slot;     /* per column: its index in decimals, or -1 */
-    uint8_t **decimals;           /* per decimal column: 16 bytes a row, or NULL once a value is not plain */
+    uint8_t **decimals;           /* per decimal column: 16 bytes a row */
+    uint8_t **decimal_validity;   /* per decimal column: set where a value was typed */
+    Py_ssize_t *decimal_nulls;    /* per decimal column: rows not typed (null text or left to the caller) */
     int scale, integer_digits;
     Py_ssize_t *dictionary_slot;  /* per column: its index in dictionaries, or -1 */
     struct Dictionary *dictionaries;
 } Reader;
 
 #if TYPES_DECIMALS
-/* A plain number as an integer count of 10^-scale, into `out`; 0 if the text is not plain. */
-static int plain_decimal(const uint8_t *p, Py_ssize_t length, int scale, int integer_digits, decimal128 *out) {
+static inline int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+/* A number as an integer count of 10^-scale, into `out`, when its exact value has at most `scale`
+   decimals and at most `integer_digits` digits before the point; 0 for anything else (see the
+   top of the file). Its digits d1..dn (before and after the point) read as an integer D give
+   the value D x 10^(exponent - digits after the point), so the count is D x 10^shift with
+   shift = exponent - digits after the point + scale: with a negative shift the last -shift
+   digits are dropped, and must be zeros. */
+static int exact_decimal(const uint8_t *p, Py_ssize_t length, int scale, int integer_digits, decimal128 *out) {
     const uint8_t *end = p + length;
     int negative = p < end && *p == '-';
-    p += negative;
-    const uint8_t *digits = p;
-    while (p < end && *p == '0') p++;  /* leading zeros */
-    const uint8_t *significant = p;
-    decimal128 value = 0;  /* at most integer_digits + scale <= 38 digits: never overflows */
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (p - significant == integer_digits) return 0;
-        value = value * 10 + (*p - '0');
-    }
-    if (p == digits) return 0;
-    int decimals = 0;
+    if (p < end && (*p == '-' || *p == '+')) p++;
+    const uint8_t *whole = p;
+    while (p < end && is_digit(*p)) p++;
+    Py_ssize_t whole_digits = p - whole, fraction_digits = 0;
+    const uint8_t *fraction = p;
     if (p < end && *p == '.') {
-        const uint8_t *point = ++p;
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (p - point == scale) return 0;
-            value = value * 10 + (*p - '0');
+        fraction = ++p;
+        while (p < end && is_digit(*p)) p++;
+        fraction_digits = p - fraction;
+    }
+    if (whole_digits + fraction_digits == 0) return 0;
+    long exponent = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int exponent_negative = p < end && *p == '-';
+        if (p < end && (*p == '-' || *p == '+')) p++;
+        const uint8_t *exponent_digits = p;
+        for (; p < end && is_digit(*p); p++) {
+            if (p - exponent_digits == 6) return 0;  /* a far exponent: left to the caller */
+            exponent = exponent * 10 + (*p - '0');
         }
-        decimals = (int)(p - point);
-        if (decimals == 0) return 0;
+        if (p == exponent_digits) return 0;
+        if (exponent_negative) exponent = -exponent;
     }
     if (p != end) return 0;
-    for (; decimals < scale; decimals++) value *= 10;
+    Py_ssize_t digits = whole_digits + fraction_digits;
+    long shift = exponent - (long)fraction_digits + scale;
+    Py_ssize_t kept = shift < 0 ? digits + shift : digits;  /* the digits after these must be zeros */
+    int significant = 0, most = integer_digits + scale;
+    decimal128 value = 0;  /* at most integer_digits + scale <= 38 digits: never overflows */
+    for (Py_ssize_t i = 0; i < digits; i++) {
+        uint8_t digit = i < whole_digits ? whole[i] : fraction[i - whole_digits];
+        if (i >= kept) {
+            if (digit != '0') return 0;  /* more decimals than the scale keeps */
+            continue;
+        }
+        if (significant == 0 && digit == '0') continue;  /* leading zeros */
+        if (++significant > most) return 0;
+        value = value * 10 + (digit - '0');
+    }
+    if (shift > 0 && significant > 0) {
+        if (significant + shift > most) return 0;
+        for (long k = 0; k < shift; k++) value *= 10;
+    }
     *out = negative ? -value : value;
     return 1;
 }
@@ -278,6 +317,12 @@ static inline void inline_field(uint8_t *out, const uint8_t *field, Py_ssize_t l
     }
     memset(out, 0, INLINE_BYTES);
     for (Py_ssize_t k = 0; k < length; k++) out[k] = field[k];
+}
+
+static inline void decimal_null(Reader *r, Py_ssize_t slot, Py_ssize_t row) {
+    memset(r->decimals[slot] + row * 16, 0, 16);
+    r->decimal_validity[slot][row >> 3] &= (uint8_t)~(1u << (row & 7));
+    r->decimal_nulls[slot]++;
 }
 
 /* Parse every record; the number of rows, or -1 to decline the piece. */
@@ -339,7 +384,7 @@ static Py_ssize_t parse(Reader *r) {
             if ((!quoted && length == 0) || (r->null_literals && is_null_literal(field, length))) {
                 memset(view, 0, VIEW_BYTES);
                 Py_ssize_t slot = r->decimal_slot[column];
-                if (slot >= 0 && r->decimals[slot]) memset(r->decimals[slot] + row * 16, 0, 16);
+                if (slot >= 0 && r->decimals[slot]) decimal_null(r, slot, row);
                 r->validity[column][row >> 3] &= (uint8_t)~(1u << (row & 7));
                 r->nulls[column]++;
                 Py_ssize_t dslot = r->dictionary_slot[column];
@@ -359,7 +404,7 @@ static Py_ssize_t parse(Reader *r) {
                 Py_ssize_t dslot = r->dictionary_slot[column];
                 if (dslot >= 0 && !r->dictionaries[dslot].given_up) {
                     Dictionary *d = &r->dictionaries[dslot];
-                    Py_ssize_t key = dictionary_key(d, field, length);
+                    Py_ssize_t key = dictionary_key(d, field, length, row);
                     if (key < 0) d->given_up = 1;  /* the caller finds this column's values itself */
                     else d->keys[row] = (uint32_t)key;
                 }
@@ -367,10 +412,10 @@ static Py_ssize_t parse(Reader *r) {
                 Py_ssize_t slot = r->decimal_slot[column];
                 if (slot >= 0 && r->decimals[slot]) {
                     decimal128 value;
-                    if (plain_decimal(field, length, r->scale, r->integer_digits, &value))
+                    if (exact_decimal(field, length, r->scale, r->integer_digits, &value))
                         memcpy(r->decimals[slot] + row * 16, &value, 16);
                     else
-                        r->decimals[slot] = NULL;  /* the caller types this column */
+                        decimal_null(r, slot, row);  /* the caller decides this value */
                 }
 #endif
             }
@@ -424,6 +469,7 @@ static PyObject *records(PyObject *self, PyObject *args) {
                           &decimal_columns, &scale, &integer_digits, &PyTuple_Type, &dictionary_columns))
         return NULL;
     PyObject *result = NULL, **views = NULL, **validity = NULL, *unescaped = NULL, **decimals = NULL;
+    PyObject **decimal_validity = NULL;
     PyObject **keys = NULL, *dictionary_list = NULL;
     Py_ssize_t decimal_count = PyTuple_GET_SIZE(decimal_columns);
     Py_ssize_t dictionary_count = PyTuple_GET_SIZE(dictionary_columns);
@@ -434,15 +480,23 @@ static PyObject *records(PyObject *self, PyObject *args) {
         result = Py_NewRef(Py_None);
         goto done;
     }
+    Py_ssize_t bitmap = (max_rows + 7) / 8;
     decimals = PyMem_Calloc(decimal_count + 1, sizeof(PyObject *));
+    decimal_validity = PyMem_Calloc(decimal_count + 1, sizeof(PyObject *));
     r.decimals = PyMem_Calloc(decimal_count + 1, sizeof(uint8_t *));
+    r.decimal_validity = PyMem_Calloc(decimal_count + 1, sizeof(uint8_t *));
+    r.decimal_nulls = PyMem_Calloc(decimal_count + 1, sizeof(Py_ssize_t));
     r.decimal_slot = column_slots(decimal_columns, columns);
-    if (!decimals || !r.decimals || !r.decimal_slot) goto fail;
+    if (!decimals || !decimal_validity || !r.decimals || !r.decimal_validity || !r.decimal_nulls || !r.decimal_slot)
+        goto fail;
     for (Py_ssize_t k = 0; k < decimal_count; k++) {
         if (TYPES_DECIMALS) {
             decimals[k] = PyBytes_FromStringAndSize(NULL, max_rows * 16);
-            if (!decimals[k]) goto fail;
+            decimal_validity[k] = PyBytes_FromStringAndSize(NULL, bitmap);
+            if (!decimals[k] || !decimal_validity[k]) goto fail;
             r.decimals[k] = (uint8_t *)PyBytes_AS_STRING(decimals[k]);
+            r.decimal_validity[k] = (uint8_t *)PyBytes_AS_STRING(decimal_validity[k]);
+            memset(r.decimal_validity[k], 0xFF, bitmap);
         }
     }
     keys = PyMem_Calloc(dictionary_count + 1, sizeof(PyObject *));
@@ -465,7 +519,6 @@ static PyObject *records(PyObject *self, PyObject *args) {
     if (!views || !validity || !r.views || !r.validity || !r.nulls || !unescaped) goto fail;
     r.unescaped = (uint8_t *)PyBytes_AS_STRING(unescaped);
     r.unescaped_capacity = data.len;
-    Py_ssize_t bitmap = (max_rows + 7) / 8;
     for (Py_ssize_t c = 0; c < columns; c++) {
         views[c] = PyBytes_FromStringAndSize(NULL, max_rows * VIEW_BYTES);
         validity[c] = PyBytes_FromStringAndSize(NULL, bitmap);
@@ -485,7 +538,7 @@ static PyObject *records(PyObject *self, PyObject *args) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    /* The values point into the undoubled buffer too: listed before it is resized. */
+    /* Each distinct value's view is that of the first row holding it. */
     dictionary_list = PyList_New(dictionary_count);
     if (!dictionary_list) goto fail;
     for (Py_ssize_t k = 0; k < dictionary_count; k++) {
@@ -494,16 +547,14 @@ static PyObject *records(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(dictionary_list, k, Py_NewRef(Py_None));
             continue;
         }
-        PyObject *values = PyList_New(d->count);
+        Py_ssize_t column = PyLong_AsSsize_t(PyTuple_GET_ITEM(dictionary_columns, k));  /* checked: column_slots */
+        PyObject *values = PyBytes_FromStringAndSize(NULL, d->count * VIEW_BYTES);
         if (!values) goto fail;
-        PyList_SET_ITEM(dictionary_list, k, PyTuple_Pack(2, keys[k], values));
-        Py_DECREF(values);
+        uint8_t *value_views = (uint8_t *)PyBytes_AS_STRING(values);
+        for (Py_ssize_t e = 0; e < d->count; e++)
+            memcpy(value_views + e * VIEW_BYTES, r.views[column] + (Py_ssize_t)d->rows[e] * VIEW_BYTES, VIEW_BYTES);
+        PyList_SET_ITEM(dictionary_list, k, Py_BuildValue("(ONn)", keys[k], values, d->count));
         if (!PyList_GET_ITEM(dictionary_list, k)) goto fail;
-        for (Py_ssize_t e = 0; e < d->count; e++) {
-            PyObject *value = PyUnicode_DecodeUTF8((const char *)d->starts[e], d->lengths[e], "strict");
-            if (!value) goto fail;
-            PyList_SET_ITEM(values, e, value);
-        }
     }
     if (_PyBytes_Resize(&unescaped, r.unescaped_size) < 0) goto fail;  /* frees it on failure */
     PyObject *view_list = PyList_New(columns), *validity_list = PyList_New(columns), *null_list = PyList_New(columns);
@@ -528,12 +579,19 @@ static PyObject *records(PyObject *self, PyObject *args) {
         goto fail;
     }
     for (Py_ssize_t k = 0; k < decimal_count; k++) {
-        if (r.decimals[k]) {  /* every value plain */
-            PyList_SET_ITEM(decimal_list, k, decimals[k]);
-            decimals[k] = NULL;
+        PyObject *typed = Py_None;
+        if (r.decimals[k]) {
+            typed = Py_BuildValue("(NOn)", decimals[k], r.decimal_nulls[k] ? decimal_validity[k] : Py_None,
+                                  r.decimal_nulls[k]);
+            decimals[k] = NULL;  /* the tuple holds it now, or it was freed with the failure */
+            if (!typed) {
+                Py_DECREF(view_list); Py_DECREF(validity_list); Py_DECREF(null_list); Py_DECREF(decimal_list);
+                goto fail;
+            }
         } else {
-            PyList_SET_ITEM(decimal_list, k, Py_NewRef(Py_None));
+            Py_INCREF(typed);
         }
+        PyList_SET_ITEM(decimal_list, k, typed);
     }
     result = Py_BuildValue("(nNNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list,
                            dictionary_list);
@@ -547,6 +605,7 @@ done:
     if (views) for (Py_ssize_t c = 0; c < columns; c++) Py_XDECREF(views[c]);
     if (validity) for (Py_ssize_t c = 0; c < columns; c++) Py_XDECREF(validity[c]);
     if (decimals) for (Py_ssize_t k = 0; k < decimal_count; k++) Py_XDECREF(decimals[k]);
+    if (decimal_validity) for (Py_ssize_t k = 0; k < decimal_count; k++) Py_XDECREF(decimal_validity[k]);
     Py_XDECREF(unescaped);
     if (keys) for (Py_ssize_t k = 0; k < dictionary_count; k++) Py_XDECREF(keys[k]);
     if (r.dictionaries) for (Py_ssize_t k = 0; k < dictionary_count; k++) dictionary_free(&r.dictionaries[k]);
@@ -555,7 +614,10 @@ done:
     PyMem_Free(r.dictionaries);
     PyMem_Free(r.dictionary_slot);
     PyMem_Free(decimals);
+    PyMem_Free(decimal_validity);
     PyMem_Free(r.decimals);
+    PyMem_Free(r.decimal_validity);
+    PyMem_Free(r.decimal_nulls);
     PyMem_Free(r.decimal_slot);
     PyMem_Free(views);
     PyMem_Free(validity);

@@ -34,8 +34,9 @@ _NAME_COLUMNS = dict(zip(MAPPED_NAME_COLUMNS, (  # their settings: explicit map,
     ("publisher_names", "default_publisher_name"),
     ("invoice_issuer_names", None),
 ), strict=True))
-# Values that may carry more decimal places than the schema keeps: checked exactly in Python.
-_MAYBE_EXCESS_DECIMALS = r"\.\d{" + str(DECIMAL_SCALE + 1) + r"}|[eE]"
+# Values that may carry more decimal places than the schema keeps (polars' cast rounds them):
+# checked exactly on their digits (more_decimals_than_kept).
+_MAYBE_EXCESS_DECIMALS = r"\.[0-9]{" + str(DECIMAL_SCALE + 1) + r"}|[eE]"
 _SEPARATOR = "\x1f"
 
 
@@ -92,49 +93,103 @@ def _lookup(column: pl.Expr, old: list, new: pl.Series, default: pl.Expr | None 
 
 # --- decimals ---------------------------------------------------------------------------------
 
-def type_decimal(name: str, raw: pl.Series, settings: TransformSettings) -> tuple[pl.Series, pl.Series | None,
-                                                                                 pl.Series | None, dict[int, Decimal]]:
-    """The slow path for a money column whose text the plain cast rejects or that may hold more
-    decimal places than the schema keeps: (values, problems, changes, exact value by row of the
-    cells with excess decimals)."""
-    n = len(raw)
-    typed = raw.cast(_DECIMAL, strict=False)
+# A number as polars' cast and Python's Decimal both read it (ASCII digits, spaces around), in
+# parts: the digits before and after the point, and the exponent.
+_NUMBER_PARTS = r"^\s*[+-]?(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*))?(?:[eE](?P<exponent>[+-]?[0-9]+))?\s*$"
+
+
+def more_decimals_than_kept(texts: pl.Series) -> pl.Series:
+    """Per text, whether the exact value of the number it spells has more than DECIMAL_SCALE
+    decimal places, worked out on its digits ('1.2300000000000' and '1.23E-8' have not,
+    '1.2345E-8' has); null where the text is no such number. Its digits read as one integer D
+    give the value D x 10^(exponent - digits after the point); D's trailing zeros move the
+    exponent up."""
+    parts = pl.col("parts")
+    whole, fraction = parts.struct.field("whole"), parts.struct.field("fraction").fill_null("")
+    digits = pl.concat_str(whole, fraction)
+    significant = digits.str.strip_chars_end("0")
+    exponent = pl.when(parts.struct.field("exponent").is_null()).then(pl.lit(0, pl.Int64)) \
+        .otherwise(parts.struct.field("exponent").cast(pl.Int64, strict=False))
+    places = (fraction.str.len_bytes().cast(pl.Int64) - exponent
+              - (digits.str.len_bytes() - significant.str.len_bytes()).cast(pl.Int64))
+    zero = significant.str.strip_chars_start("0") == ""
+    return pl.DataFrame({"parts": texts.str.extract_groups(_NUMBER_PARTS)}).select(
+        pl.when(whole.is_not_null()).then(~zero & (places > DECIMAL_SCALE))).to_series()
+
+
+def decide_decimal(name: str, text: str, settings: TransformSettings) -> tuple[Decimal | None, str | None, str | None,
+                                                                               Decimal | None]:
+    """One money value by the rules of values.py: (typed value, problem, repair, exact value when
+    it has more decimals than the schema keeps). For the values the vectorised typing leaves:
+    not a number, out of range, more decimals than kept, unusual spellings (`1_000`, non-ASCII
+    digits)."""
+    value = values.exact_decimal(text) if text.strip() == text or settings.repairs.strip_whitespace else None
+    if value is None:
+        return None, f"{name}: not a number ({text[:40]!r})", None, None
+    rounded = values.round_to_scale(value) if values.fits_integer_digits(value) else None
+    if rounded is None or not values.fits_integer_digits(rounded):  # rounding may carry into one more digit
+        return None, f"{name}: out of range for decimal(38,{DECIMAL_SCALE}) ({text[:40]!r})", None, None
+    change = f"{name}:whitespace" if text.strip() != text else None
+    if value == rounded:
+        return rounded, None, change, None
+    if settings.repairs.round_excess_decimals:
+        return rounded, None, f"{name}:rounded", value
+    return rounded, f"{name}: more than {DECIMAL_SCALE} decimal places ({text[:40]!r})", change, value
+
+
+def type_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: TransformSettings, *,
+                 maybe_excess: bool) -> tuple[pl.Series, pl.Series | None, list[tuple[str, pl.Series]], dict[int, Decimal]]:
+    """A money column whose `typed` values (the cast's, or the C reader's) leave rows undecided:
+    text they did not type, and, where `maybe_excess` (the cast rounds to the schema's
+    decimals), numbers that may have more decimals than the schema keeps. Returns (values,
+    problems, repairs as (label, rows), exact value by row of the cells with more decimals).
+
+    Every valid value is decided with polars expressions: a number the cast takes (E-notation
+    too) once it is checked for excess decimals on its digits, a number between spaces once
+    stripped. Only the values left, which are quarantined but for unusual spellings, and those
+    with excess decimals (quarantined, or rounded by the repair) go one by one through
+    `decide_decimal`."""
+    undecided = raw.is_not_null() & typed.is_null()
+    if maybe_excess:
+        undecided = undecided | (typed.is_not_null() & raw.str.contains(_MAYBE_EXCESS_DECIMALS))
+    rows = undecided.arg_true()
+    texts = raw.gather(rows)
+    decided = texts.cast(_DECIMAL, strict=False)
+    stripped = pl.Series([False]).new_from_index(0, len(rows))
+    if settings.repairs.strip_whitespace:
+        retried = texts.str.strip_chars().cast(_DECIMAL, strict=False)
+        stripped = decided.is_null() & retried.is_not_null()
+        decided = decided.fill_null(retried)
+    one_by_one = (decided.is_null() | more_decimals_than_kept(texts).fill_null(True)).arg_true().to_list()
+
     problems: dict[int, str] = {}
-    changes: dict[int, str] = {}
+    repaired: dict[str, list[int]] = {}
     exact_extra: dict[int, Decimal] = {}
+    fixed: list[Decimal | None] = []
+    for row, text in zip(rows.gather(one_by_one).to_list(), texts.gather(one_by_one).to_list(), strict=True):
+        value, problem, change, exact = decide_decimal(name, text, settings)
+        fixed.append(value)
+        if problem:
+            problems[row] = problem
+        if change:
+            repaired.setdefault(change, []).append(row)
+        if exact is not None:
+            exact_extra[row] = exact
+    if one_by_one:
+        decided = decided.scatter(one_by_one, _series(fixed, _DECIMAL))
+        stripped = stripped.scatter(one_by_one, False)
 
-    failed = raw.is_not_null() & typed.is_null()
-    fixed_rows, fixed_values = [], []
-    for row in _rows(failed):
-        text = raw[row]
-        value = values.exact_decimal(text) if text.strip() == text or settings.repairs.strip_whitespace else None
-        if value is None:
-            problems[row] = f"{name}: not a number ({text[:40]!r})"
-        elif not values.fits_integer_digits(value):
-            problems[row] = f"{name}: out of range for decimal(38,{DECIMAL_SCALE}) ({text[:40]!r})"
-        else:
-            fixed_rows.append(row)
-            fixed_values.append(values.round_to_scale(value))
-            if text.strip() != text:
-                changes[row] = f"{name}:whitespace"
-            if value != values.round_to_scale(value):
-                exact_extra[row] = value
-    if fixed_rows:
-        typed = typed.scatter(fixed_rows, _series(fixed_values, _DECIMAL))
+    n = len(raw)
 
-    for row in _rows(raw.str.contains(_MAYBE_EXCESS_DECIMALS) & typed.is_not_null()):
-        value = values.exact_decimal(raw[row])
-        if value is not None and value != values.round_to_scale(value):
-            exact_extra[row] = value
-    for row in exact_extra:
-        if settings.repairs.round_excess_decimals:
-            changes[row] = f"{name}:rounded"
-        else:
-            problems[row] = f"{name}: more than {DECIMAL_SCALE} decimal places ({raw[row][:40]!r})"
+    def flags(flagged: list[int] | pl.Series) -> pl.Series:
+        return pl.Series([False]).new_from_index(0, n).scatter(flagged, True)
 
+    repairs = {label: flags(flagged) for label, flagged in repaired.items()}
+    if stripped.any():
+        whitespace, label = flags(rows.filter(stripped)), f"{name}:whitespace"
+        repairs[label] = repairs[label] | whitespace if label in repairs else whitespace
     problem = _set(n, list(problems), list(problems.values())) if problems else None
-    change = _set(n, list(changes), list(changes.values())) if changes else None
-    return typed, problem, change, exact_extra
+    return typed.scatter(rows, decided), problem, sorted(repairs.items()), exact_extra
 
 
 # --- timestamps -------------------------------------------------------------------------------
@@ -214,38 +269,44 @@ def decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], d
     return _decode_tags(fixed), errors, replacements
 
 
-def _tags_text() -> pl.Expr:
-    text = pl.col("Tags").str.strip_chars()
-    return pl.when(text != "").then(text)
+def _tags_text(texts: pl.Series) -> pl.Series:
+    """Tags texts as they are decoded: stripped, and an empty one is null."""
+    return pl.DataFrame({"Tags": texts}).select(
+        pl.when(pl.col("Tags").str.strip_chars() != "").then(pl.col("Tags").str.strip_chars())).to_series()
 
 
 TAGS_POSITION = "tags:position"  # per row, the position of its Tags text among the distinct ones
 
 
-def tags_position(frame: pl.DataFrame, distinct: list[str]) -> pl.Series:
-    positions = pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32)
-    return frame.select(_lookup(_tags_text(), distinct, positions).alias(TAGS_POSITION)).to_series()
+def _distinct_with_positions(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct non-null values of `texts`, in the order they come, and per text the position
+    of its value among them (null for null)."""
+    distinct = texts.drop_nulls().unique(maintain_order=True)
+    if distinct.is_empty():
+        return distinct, pl.Series(TAGS_POSITION, [None], pl.UInt32).new_from_index(0, len(texts))
+    positions = texts.replace_strict(distinct, pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32),
+                                     default=None, return_dtype=pl.UInt32)
+    return distinct, positions.alias(TAGS_POSITION)
 
 
-def distinct_tags(dictionary: Dictionary) -> tuple[list[str], pl.Series]:
-    """From the reader's dictionary of the Tags column: the distinct Tags texts (as `_tags_text`
-    gives them: stripped, empty ones dropped), and per row the position of its text among them."""
-    texts = pl.DataFrame({"Tags": dictionary.values}).select(_tags_text()).to_series().to_list()
-    distinct = list(dict.fromkeys(t for t in texts if t is not None))
-    index = {t: i for i, t in enumerate(distinct)}
-    by_value = _series([index.get(t) for t in texts], pl.UInt32)
-    return distinct, by_value.gather(dictionary.keys).alias(TAGS_POSITION)
+def tags_by_row(tags: pl.Series, dictionary: Dictionary | None) -> tuple[pl.Series, pl.Series]:
+    """The distinct Tags texts (`_tags_text`) and per row the position of its text among them:
+    from the reader's dictionary of the column where there is one (its values are distinct
+    already, and the keys give each row its value), else from the rows."""
+    if dictionary is None:
+        return _distinct_with_positions(_tags_text(tags))
+    distinct, positions = _distinct_with_positions(_tags_text(dictionary.values))
+    return distinct, positions.gather(dictionary.keys)
 
 
-def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typed | pl.Expr]:
+def type_tags(distinct: pl.Series, settings: TransformSettings) -> dict[str, Typed | pl.Expr]:
     """Tags JSON into map<string,string>, plus x_TagsRaw, x_TagsError and the promoted tags.
 
     Tags repeat (per resource, per project): each distinct text is decoded once and the results
-    are gathered back to the rows by their position (column TAGS_POSITION, see tags_position)."""
-    maps, errors, replacements = decode_distinct_tags(_series(distinct))
+    are gathered back to the rows by their position (column TAGS_POSITION, see tags_by_row)."""
+    maps, errors, replacements = decode_distinct_tags(distinct)
     position = pl.col(TAGS_POSITION)
 
-    distinct_maps = maps.to_list()
     error = pl.lit(_set(len(distinct), list(errors), list(errors.values()))).gather(position) if errors else None
     keep = settings.repairs.keep_rows_with_unparseable_tags
     changes = [(label, position.is_in(list(rows))) for label, rows in
@@ -258,15 +319,23 @@ def type_tags(distinct: list[str], settings: TransformSettings) -> dict[str, Typ
     if error is not None:
         planned["x_TagsRaw"] = pl.when(error.is_not_null()).then(pl.col("Tags"))
         planned["x_TagsError"] = error
-    for tag in settings.promoted_tags:
-        planned[f"x_Tag{tag}"] = pl.lit(_series([promoted_tag(m, tag) for m in distinct_maps], _TEXT)).gather(position)
+    for tag, tag_values in promoted_tags(maps, settings.promoted_tags).items():
+        planned[f"x_Tag{tag}"] = pl.lit(tag_values.cast(_TEXT)).gather(position)
     return planned
 
 
-def promoted_tag(tags: dict[str, str | None] | None, tag: str) -> str | None:
-    """The value of one tag, its key matched case-insensitively (the first match wins)."""
-    wanted = tag.lower()
-    return next((value for key, value in (tags or {}).items() if key.lower() == wanted), None)
+def promoted_tags(maps: pl.Series, tags: tuple[str, ...]) -> dict[str, pl.Series]:
+    """Per map, the value of each of `tags`: the value of the first key (in the JSON's order)
+    that matches the tag case-insensitively, or null."""
+    lowered = pl.DataFrame({"maps": maps}).select(
+        pl.col("maps").map.keys().list.eval(pl.element().str.to_lowercase()).alias("keys"),
+        pl.col("maps").map.values().alias("values"))
+
+    def value(tag: str) -> pl.Expr:
+        matches = pl.col("keys").list.eval(pl.element() == tag.lower())
+        return pl.when(matches.list.any()).then(pl.col("values").list.get(matches.list.arg_max())).alias(tag)
+
+    return dict(zip(tags, lowered.select(value(tag) for tag in tags).get_columns(), strict=True))
 
 
 # --- provider names ---------------------------------------------------------------------------
@@ -373,17 +442,18 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     few_distinct = [name for name, c in present.items() if c.kind is Kind.TIMESTAMP or name in _NAME_COLUMNS]
 
     # One pass of facts: the distinct values of timestamps, names and tags, and the number of
-    # money values that may not fit the plain cast.
+    # money values that the cast may round.
     casts = frame.select(*(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
                          *(pl.lit(values).alias(name) for name, values in typed_money.items()))
     gathered = [
         *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct if name not in found),
-        *([_tags_text().drop_nulls().unique().implode().alias("Tags")] if "Tags" in present and "Tags" not in found else []),
         *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast),
     ]
     facts = frame.select(gathered).row(0, named=True) if gathered else {}
-    facts.update({name: found[name].values for name in few_distinct if name in found})
-    failed = {name: casts[name].null_count() - frame[name].null_count() for name in to_cast}
+    facts.update({name: found[name].values.to_list() for name in few_distinct if name in found})
+    # Money values that neither the cast nor the C reader typed (spaces, bad values, and for the
+    # reader, excess decimals).
+    untyped = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
 
     # A plan per output column; the few columns computed eagerly go into `slow` under names with a
     # colon (FOCUS and Alibaba column names have none) and the plans refer to them.
@@ -392,10 +462,12 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
     exact_extra: dict[str, dict[int, Decimal]] = {}
     for name, column in present.items():
         if column.kind is Kind.DECIMAL:
-            if name in typed_money or (failed[name] == 0 and facts[f"suspect:{name}"] == 0):
+            maybe_excess = name in to_cast and facts[f"suspect:{name}"] > 0
+            if untyped[name] == 0 and not maybe_excess:
                 plans[name] = Typed(pl.col(f"cast:{name}"))
             else:
-                plans[name], exact_extra[name] = _plan_decimal_slowly(name, frame[name], settings, slow)
+                plans[name], exact_extra[name] = _plan_decimal(name, frame[name], casts[name], settings, slow,
+                                                               maybe_excess=maybe_excess)
         elif column.kind is Kind.TIMESTAMP:
             key = None
             if name in found:  # rows map to the parsed values by their key
@@ -403,11 +475,8 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
                 slow[key] = found[name].keys
             plans[name] = type_timestamp(name, facts[name], settings, key)
         elif column.kind is Kind.STRING_MAP:  # Tags
-            if "Tags" in found:
-                facts["Tags"], slow[TAGS_POSITION] = distinct_tags(found["Tags"])
-            else:
-                slow[TAGS_POSITION] = tags_position(frame, facts["Tags"])
-            plans.update(type_tags(facts["Tags"], settings))
+            distinct, slow[TAGS_POSITION] = tags_by_row(frame["Tags"], found.get("Tags"))
+            plans.update(type_tags(distinct, settings))
         elif name in _NAME_COLUMNS:
             key = None
             if name in found:
@@ -462,18 +531,18 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
                       money, money_extra, repairs, empty_records)
 
 
-def _plan_decimal_slowly(name: str, raw: pl.Series, settings: TransformSettings,
-                         slow: dict[str, pl.Series]) -> tuple[Typed, dict[int, Decimal]]:
-    """The plan of a money column that needs the per-value path; its series go into `slow`."""
-    typed, problem, change, exact_extra = type_decimal(name, raw, settings)
+def _plan_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: TransformSettings,
+                  slow: dict[str, pl.Series], *, maybe_excess: bool) -> tuple[Typed, dict[int, Decimal]]:
+    """The plan of a money column with undecided values (type_decimal); its series go into `slow`."""
+    typed, problem, repairs, exact_extra = type_decimal(name, raw, typed, settings, maybe_excess=maybe_excess)
     slow[f"cast:{name}"] = typed
     plan = Typed(pl.col(f"cast:{name}"))
     if problem is not None:
         slow[f"problem:{name}"] = problem
         plan.problem = pl.col(f"problem:{name}")
-    if change is not None:
-        slow[f"change:{name}"] = change
-        plan.changes = [(label, pl.col(f"change:{name}") == label) for label in change.drop_nulls().unique().sort()]
+    for label, rows in repairs:
+        slow[f"change:{label}"] = rows
+        plan.changes.append((label, pl.col(f"change:{label}")))
     return plan, exact_extra
 
 

@@ -240,14 +240,15 @@ class Dictionary:
     where the row's value is null): values[keys[row]] == text[row]."""
 
     keys: pl.Series  # UInt32
-    values: list[str]
+    values: pl.Series  # String
 
 
 @dataclass
 class Records:
-    """A piece's records: every column as text, under its delivered name; the money columns that
-    the C reader also typed, exactly (decimal(38,10)); and the dictionaries it built of the
-    columns with few distinct values (see records_in_c)."""
+    """A piece's records: every column as text, under its delivered name; the money columns as
+    the C reader also typed them, exactly (decimal(38,10); null where the text is null or is a
+    value it leaves to the typing); and the dictionaries it built of the columns with few
+    distinct values (see records_in_c)."""
 
     text: pl.DataFrame
     decimals: dict[str, pl.Series] = field(default_factory=dict)
@@ -291,9 +292,9 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
     """The C reader's records, or None where it declines the text or is not built.
 
     Its text columns are Arrow string views whose long values point into `data` (buffer 0) or
-    into the undoubled quoted fields (buffer 1): polars takes them without a copy. Of
-    `decimal_columns`, those whose every value is a plain number (-12.5, 0.0000001; at most 10
-    decimals) come typed as well; the others are left to normalize.py's casts and rules. Of
+    into the undoubled quoted fields (buffer 1): polars takes them without a copy. The
+    `decimal_columns` come typed as well: every number whose exact value has at most 10 decimals
+    (-12.5, 1.23E-8, 1.2300000000000), the other values null, left to normalize.py. Of
     `dictionary_columns`, those with at least one value and at most 65,536 distinct ones in the
     piece come with their Dictionary."""
     if _records is None:
@@ -312,19 +313,20 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
     text = [pa.Array.from_buffers(pa.string_view(), rows, [validity(c), pa.py_buffer(views[c]), *buffers],
                                   null_count=null_counts[c]) for c in range(len(names))]
     typed = {}
-    for name, values in zip(decimal_columns, decimals, strict=True):
-        if values is not None:
-            column = names.index(name)
+    for name, decimal in zip(decimal_columns, decimals, strict=True):
+        if decimal is not None:
+            values, typed_validity, nulls = decimal
             typed[name] = pl.from_arrow(pa.Array.from_buffers(
-                pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), rows, [validity(column), pa.py_buffer(values)],
-                null_count=null_counts[column]))
+                pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), rows,
+                [None if typed_validity is None else pa.py_buffer(typed_validity), pa.py_buffer(values)], null_count=nulls))
     found = {}
     for name, dictionary in zip(dictionary_columns, dictionaries, strict=True):
         if dictionary is not None:
-            column = names.index(name)
-            keys = pa.Array.from_buffers(pa.uint32(), rows, [validity(column), pa.py_buffer(dictionary[0])],
+            column, (keys, values, count) = names.index(name), dictionary
+            keys = pa.Array.from_buffers(pa.uint32(), rows, [validity(column), pa.py_buffer(keys)],
                                          null_count=null_counts[column])
-            found[name] = Dictionary(pl.from_arrow(keys), dictionary[1])
+            values = pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(values), *buffers])
+            found[name] = Dictionary(pl.from_arrow(keys), pl.from_arrow(values))
     return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed, found)
 
 
