@@ -1,4 +1,5 @@
-"""Incremental cost: what a sensor tick and a partition registration cost as the history grows.
+"""Incremental cost: what a sensor tick, a partition registration and a day's run cost as the
+history grows.
 
     python benchmarks/incremental.py [--quick] [--repeat 5]
 
@@ -15,6 +16,9 @@ at the server (the WSGI layer in front of moto), by service and operation.
   2. Partition registration: `GlueCatalog.register_partitions` for one new delivery on day 1 (an
      empty table) and on day 1,001 (1,000 partitions registered), beside the cost model of
      `MSCK REPAIR TABLE`: listing the whole table prefix in S3 (two files per partition folder).
+  3. A day's run: the six assets on the `aws` deployment for one new delivery, with two earlier
+     deliveries in the lake, the catalog and both buckets (day 3), and with 997 more (day 1,000): every
+     request of the run, by service and operation.
 
 The objects are put into moto's backend directly (fast); every listing goes through HTTP. Prints a
 table and a conclusion, and writes the figures to benchmarks/results/incremental.json (with
@@ -31,6 +35,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -218,10 +223,51 @@ def msck_listing(plan: FaultPlan, s3, lake, partition_counts: list[int], repeat:
     return rows
 
 
+def day_runs(histories: list[int]) -> list[dict]:
+    """The six assets for 2026-01-05 on the aws deployment, after a real run of 2026-01-03 and
+    `history` more deliveries put into earlier months (local_aws.add_history)."""
+    import dagster as dg
+    import pytest
+
+    from focus_assets.alibaba.assets import ASSETS
+    from focus_assets.deployment import resources_for
+    from focus_assets_tests.local_aws import add_history, aws_deployment
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    rows = []
+    for history in histories:
+        with tempfile.TemporaryDirectory(prefix="focus-day-run-") as folder, pytest.MonkeyPatch.context() as patch, \
+                aws_deployment(Path(folder), patch) as deployment:
+            resources = resources_for()
+            dg.materialize(ASSETS, partition_key="2026-01-03", resources=resources, run_config=quiet)
+            add_history(deployment, history)
+            before = deployment.faults.calls.copy()
+            started = time.perf_counter()
+            result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources, run_config=quiet)
+            seconds = time.perf_counter() - started
+            if not result.success:
+                raise SystemExit(f"the day's run failed with {history} earlier deliveries")
+            requests = {f"{service} {operation}": n for (service, operation), n in
+                        sorted((deployment.faults.calls - before).items())}
+            rows.append({"earlier_deliveries": history + 2, "day": history + 3, "requests": requests,
+                         "total": sum(requests.values()), "seconds": round(seconds, 2)})
+    return rows
+
+
 # --- report ------------------------------------------------------------------------------------------
 
 STORES = {"oss": "OSS (pull)", "s3": "S3 raw (push)"}
 TICKS = {"first": "first tick, no cursor", "quiet": "quiet tick", "new": "one new delivery"}
+
+
+def print_day_runs(days: list[dict]) -> None:
+    print("\n3. A day's run (the six assets, aws deployment): requests at the servers by service and operation")
+    operations = sorted({op for row in days for op in row["requests"]})
+    print(f"{'operation':<28}" + "".join(f"{'day ' + format(row['day'], ','):>12}" for row in days))
+    for op in operations:
+        print(f"{op:<28}" + "".join(f"{row['requests'].get(op, 0):>12}" for row in days))
+    print(f"{'all requests':<28}" + "".join(f"{row['total']:>12}" for row in days))
+    print(f"{'wall time (s)':<28}" + "".join(f"{row['seconds']:>12.1f}" for row in days))
 
 
 def print_tables(sensor: list[dict], glue: list[dict], msck: list[dict]) -> None:
@@ -328,10 +374,17 @@ def main() -> None:
         setup = {"s3_client_ms": measured(plan, s3_resource.get_client, max(repeat, 5))[1],
                  "oss_bucket_ms": measured(plan, lambda: stores["oss"][0]("oss-100").open(), max(repeat, 5))[1]}
         setup = {k: round(v, 1) for k, v in setup.items()}
+    print("a day's run on the aws deployment", flush=True)
+    days = day_runs([0, 97] if args.quick else [0, 997])  # day 3 and day 100 or 1,000
     print_tables(sensor, glue, msck)
+    print_day_runs(days)
     print(f"\n   opening a store, no request: S3Store (its boto3 client, once) {setup['s3_client_ms']:.0f} ms, "
           f"OssStore {setup['oss_bucket_ms']:.1f} ms (median)")
-    text = conclusion(sensor, glue, msck, setup)
+    text = conclusion(sensor, glue, msck, setup) + (
+        f" A day's run makes {days[0]['total']} requests on day {days[0]['day']:,} and {days[-1]['total']} on day "
+        f"{days[-1]['day']:,}: " + ("the same, operation by operation" if days[0]["requests"] == days[-1]["requests"]
+                                     else "NOT the same") + " (it lists only its own deliveries' folders and reads "
+        "the ledger rows of their months only).")
     print(f"\n{text}\n\n({time.perf_counter() - started:.0f} s in all)")
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -344,6 +397,7 @@ def main() -> None:
                   "new_delivery": list(NEW_DELIVERY), "keys_per_list_page": PAGE, "repeat": repeat,
                   "time": "median wall time of one call, client and server on the same machine"},
         "sensor_ticks": sensor, "store_setup": setup, "glue_register_partitions": glue, "msck_cost_model": msck,
+        "day_runs": days,
         "conclusion": text,
     }, indent=2) + "\n")
     print(f"figures written to {out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out}")

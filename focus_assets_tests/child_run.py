@@ -22,7 +22,7 @@ import dagster as dg
 
 from focus_assets.alibaba import assets
 from focus_assets.deployment import local_resources
-from focus_assets.focus import transform, writer
+from focus_assets.focus import publishing, transform, writer
 
 
 def die() -> None:
@@ -64,7 +64,7 @@ def kill_while_writing_parquet() -> None:
 
 
 def kill_before_the_second_publication() -> None:
-    record_delivery = assets.record_delivery
+    record_delivery = publishing.record_delivery
     calls = []
 
     def record_then_die(*args, **kwargs):
@@ -73,7 +73,7 @@ def kill_before_the_second_publication() -> None:
             die()
         return record_delivery(*args, **kwargs)
 
-    assets.record_delivery = record_then_die
+    publishing.record_delivery = record_then_die
 
 
 KILL_POINTS = {"copy": kill_while_copying, "parquet": kill_while_writing_parquet,

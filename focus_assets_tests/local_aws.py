@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import re
 import socket
 import threading
 import urllib.request
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 
 import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+from focus_assets.focus.writer import OUTPUT_TABLE
+from focus_assets.samples.alibaba import history_deliveries, sample_deliveries, write_delivery
 
 from .athena_sql import assert_athena_sql
 
@@ -337,3 +341,29 @@ def aws_deployment(tmp_path, monkeypatch, faults: FaultPlan | None = None):
             client.upload_file(str(path), "alibaba-export", f"bills/{delivery.key}")
         plan.armed = True
         yield AwsDeployment(s3_endpoint, client, plan)
+
+
+def add_history(deployment: AwsDeployment, deliveries: int) -> None:
+    """`deliveries` earlier deliveries, as a deployment holds them after years of days: the export
+    objects, their raw copies, typed and quarantine files, ledger rows and Glue partitions, in
+    billing months before December 2025. A day's run should never read them, so their bodies are
+    placeholders."""
+    keys = {"alibaba-export": [], "focus-raw": [], "focus-lake": []}
+    partitions = []
+    for month, stamp in itertools.islice(history_deliveries(newest=date(2025, 11, 30)), deliveries):
+        export = f"focus-export/{month}/{stamp}/1234567890123456_26842_BillingItemDetail_{month}.csv.gz"
+        keys["alibaba-export"].append(f"bills/{export}")
+        keys["focus-raw"].append(f"alibaba/{export}")
+        for table in ("focus_alibaba_normalized", "focus_alibaba_quarantine"):
+            keys["focus-lake"].append(f"lake/{table}/yearmonth={month}/batch_ts={stamp}/part-0.parquet")
+        keys["focus-lake"].append(f"lake/alibaba_deliveries/{month}_{stamp}.parquet")
+        partitions.append((month, stamp))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda item: deployment.s3.put_object(Bucket=item[0], Key=item[1], Body=b"x"),
+                      [(bucket, key) for bucket, names in keys.items() for key in names]))
+    glue = deployment.client("glue")
+    for start in range(0, len(partitions), 100):
+        glue.batch_create_partition(DatabaseName="focus", TableName=OUTPUT_TABLE, PartitionInputList=[
+            {"Values": list(p), "StorageDescriptor": {"Location": f"s3://focus-lake/lake/{OUTPUT_TABLE}/"
+                                                                  f"yearmonth={p[0]}/batch_ts={p[1]}/"}}
+            for p in partitions[start:start + 100]])

@@ -11,7 +11,7 @@ from dagster_aws.s3 import S3Resource
 
 from focus_assets.alibaba.assets import ExportSettings, raw_oss_export, raw_s3_csv
 from focus_assets.alibaba.sensors import plan_runs
-from focus_assets.resources.stores import OssStore, S3Store
+from focus_assets.resources.stores import LocalFolderStore, OssStore, S3Store
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
 from .local_aws import aws_and_oss
@@ -98,3 +98,20 @@ def test_an_oss_signature_that_splits_like_a_sigv4_scope_still_reaches_s3(endpoi
         assert response.status == 200
     assert client.get_object(Bucket="alibaba-export", Key="bills/slashes.txt")["Body"].read() == b"four slashes"
     client.delete_object(Bucket="alibaba-export", Key="bills/slashes.txt")
+
+
+def test_a_key_prefix_lists_the_same_on_every_store(endpoints, tmp_path):
+    """A prefix that is not a folder (a month's ledger rows, `alibaba_deliveries/202601_`) lists the
+    same keys from a local folder as from S3 and OSS."""
+    oss, raw = stores(endpoints)
+    local = LocalFolderStore(root=str(tmp_path / "local"))
+    keys = ["alibaba_deliveries/202512_20260103T100000.parquet", "alibaba_deliveries/202601_20260102T050000.parquet",
+            "alibaba_deliveries/202601_20260105T080000.parquet", "alibaba_deliveries_old/202601_x.parquet"]
+    source = tmp_path / "one-object"
+    source.write_bytes(b"x")
+    for store in (local, oss, raw):
+        for key in keys:
+            store.upload(source, key)
+    for prefix in ("alibaba_deliveries/202601_", "alibaba_deliveries/", "alibaba_deliveries"):
+        listed = [sorted(o.key for o in store.list_objects(prefix)) for store in (local, oss, raw)]
+        assert listed[0] == listed[1] == listed[2] == sorted(k for k in keys if k.startswith(prefix)), prefix

@@ -1,21 +1,24 @@
-"""What the sensor and the partition registration cost does not grow with the history: requests
-counted at moto's server (no timing). The figures at scale: benchmarks/incremental.py."""
+"""What the sensor, the partition registration and a whole day's run cost does not grow with the
+history: requests counted at moto's server (no timing). The figures at scale:
+benchmarks/incremental.py."""
 
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import dagster as dg
 import pytest
 
-from focus_assets.alibaba.assets import ExportSettings
+from focus_assets.alibaba.assets import ASSETS, ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
+from focus_assets.deployment import resources_for
 from focus_assets.focus.writer import OUTPUT_TABLE
 from focus_assets.resources.athena import GlueCatalog
 from focus_assets.resources.stores import OssStore
 from focus_assets.samples.alibaba import history_deliveries, history_keys
 from focus_assets.storage.s3 import S3Bucket
 
-from .local_aws import FaultPlan, aws_and_oss
+from .local_aws import FaultPlan, add_history, aws_and_oss, aws_deployment
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SIZES = (50, 500)  # export objects: 2 and 10 billing months
@@ -97,3 +100,28 @@ def test_registering_a_partition_costs_the_same_with_200_registered(servers, mon
             location, [new]))
         assert added == 1
     assert calls[1] == calls[200] == {("glue", "GetPartition"): 1, ("glue", "BatchCreatePartition"): 1}
+
+
+def test_a_days_run_makes_the_same_requests_on_day_1000(tmp_path, monkeypatch):
+    """The whole day's run (six assets) on the aws deployment, counted at the servers: on day 3 (the
+    lake, the catalog and both buckets hold two earlier deliveries) and on day 1,000 (997 more). A
+    run lists only its own deliveries' folders and reads only the ledger rows of their months."""
+    counts = {}
+    for history in (0, 997):
+        with aws_deployment(tmp_path / f"history-{history}", monkeypatch) as deployment:
+            resources = resources_for()
+            assert dg.materialize(ASSETS, partition_key="2026-01-03", resources=resources).success
+            if history:
+                add_history(deployment, history)
+            before = deployment.faults.calls.copy()
+            result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources)
+            counts[history] = dict(deployment.faults.calls - before)
+            assert result.success
+            published = result.asset_materializations_for_node("athena_table")[0].metadata["deliveries published"]
+            assert published.value == ["202601/20260105T080000: 240 rows, 0 quarantined"]
+            glue = deployment.client("glue")
+            registered = len(glue.get_partitions(DatabaseName="focus", TableName=OUTPUT_TABLE)["Partitions"])
+            assert registered == 3 + history  # December's final, January's 3rd and 5th
+    assert counts[0] == counts[997], {k: (counts[0].get(k), counts[997].get(k))
+                                      for k in counts[0].keys() | counts[997].keys() if counts[0].get(k) != counts[997].get(k)}
+    assert counts[0][("s3", "LIST")] > 0

@@ -35,7 +35,7 @@ def tick(bucket, cursor=None, settings=SETTLED):
     from focus_assets.definitions import defs
 
     sensor = defs.resolve_sensor_def("new_alibaba_deliveries")
-    context = dg.build_sensor_context(cursor=cursor, definitions=defs,
+    context = dg.build_sensor_context(cursor=cursor, definitions=defs, instance=dg.DagsterInstance.ephemeral(),
                                       resources={"export_bucket": bucket, "export_settings": settings})
     result = sensor.evaluate_tick(context)
     return [(r.partition_key, r.run_key) for r in result.run_requests], result.cursor
@@ -270,3 +270,45 @@ def test_every_month_folder_form_is_watched(tmp_path, month_folder):
     plan = plan_runs(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not plan.skipped
     assert json.loads(plan.cursor)["watched"].keys() == {"202512", "202601"}
+
+
+def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
+    """A backfill in one run (the history, before the sensor is switched on) covers its days: the
+    sensor's first tick records their objects without asking for runs, and runs what lands later."""
+    from focus_assets.alibaba.assets import ASSETS
+    from focus_assets.definitions import defs
+    from focus_assets.deployment import local_resources
+
+    for delivery in sample_deliveries():
+        write_delivery(tmp_path / "oss", delivery)
+    resources = local_resources(tmp_path)
+    sensor = defs.resolve_sensor_def("new_alibaba_deliveries")
+    with dg.instance_for_test() as instance:
+        assert dg.materialize(ASSETS, resources=resources, instance=instance, tags={
+            "dagster/asset_partition_range_start": "2026-01-02", "dagster/asset_partition_range_end": "2026-01-05"}).success
+
+        def tick(cursor=None):
+            context = dg.build_sensor_context(cursor=cursor, definitions=defs, instance=instance, resources={
+                "export_bucket": resources["export_bucket"], "export_settings": SETTLED})
+            result = sensor.evaluate_tick(context)
+            return [r.partition_key for r in result.run_requests], result.cursor
+
+        runs, cursor = tick()
+        assert runs == [] and sum(len(keys) for keys in json.loads(cursor)["watched"].values()) == len(sample_deliveries())
+        write_delivery(tmp_path / "oss", SampleDelivery(
+            "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+            "202601", "20260106T090000", 5))
+        assert tick(cursor)[0] == ["2026-01-06"]
+
+
+def test_only_a_run_that_started_after_the_delivery_landed_covers_it(tmp_path):
+    landed = datetime(2026, 12, 2, 17, 0, tzinfo=SHANGHAI)
+    delivery = delivery_at(landed)
+    write_at(tmp_path, delivery, modified=landed)
+    bucket, later = LocalFolderStore(root=str(tmp_path)), landed + timedelta(hours=1)
+    plan = plan_runs(bucket, SETTLED, None, now=later, day_run_started=lambda day: landed - timedelta(minutes=1))
+    assert days(plan.runs) == ["2026-12-02"] and plan.covered == []
+    plan = plan_runs(bucket, SETTLED, None, now=later, day_run_started=lambda day: landed + timedelta(minutes=1))
+    assert plan.runs == [] and [note.key for note in plan.covered] == [delivery.key]
+    assert "already run: a run of 2026-12-02 started at" in plan.covered[0].reason
+    assert plan_runs(bucket, SETTLED, plan.cursor, now=later).runs == []  # recorded

@@ -17,14 +17,15 @@ import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 
-from ..focus.export_layout import ExportLayout, delivery_ids, newest_deliveries, objects_of_day, superseded
+from ..focus.export_layout import ExportLayout, delivery_ids, newest_deliveries, newest_of, objects_of_days, superseded
+from ..focus.publishing import candidate_deliveries, delivery_files, publish
 from ..focus.reconcile import Reconciliation, decimal_text
-from ..focus.rules import focus_rule_violations, snapshot_problems, snapshot_stats
+from ..focus.rules import focus_rule_violations
 from ..focus.schema import PARTITION_COLUMNS, arrow_schema, output_columns, unified_columns
 from ..focus.settings import Repairs, TransformSettings
 from ..focus.source import ExportFileError
 from ..focus.transform import convert_object
-from ..focus.writer import COMPRESSION, LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
+from ..focus.writer import COMPRESSION, LEDGER_TABLE, OUTPUT_TABLE
 from ..resources.athena import AthenaQueryError, CatalogError
 from ..resources.stores import ObjectStore, StorageError
 from ..storage.replication import copy_if_changed, verify_copy
@@ -73,6 +74,17 @@ class ExportSettings(dg.ConfigurableResource):
         return replace(settings, key_pattern=self.key_pattern) if self.key_pattern else settings
 
 
+# Dagster 1.13 marks two features used here as beta or preview: backfill policies and partitioned
+# checks. Dagster is pinned and the tests cover both, so their warnings only add noise to every log.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
+
+# What the six assets share: a partition per delivery day, and a backfill of many days in one run
+# (Dagster's per-run cost is paid once; each month's newest delivery in the range is typed once).
+DAILY = {"partitions_def": delivery_days, "backfill_policy": dg.BackfillPolicy.single_run(), "group_name": GROUP,
+         "owners": OWNERS}
+
+
 # Failures a user acts on (a bad export file, a storage or query refusal): the step fails with the
 # one-line message, which names the object or call and the problem, instead of a traceback.
 EXPECTED_FAILURES = (ExportFileError, StorageError, AthenaQueryError, CatalogError)
@@ -89,14 +101,14 @@ def fails_clearly(asset_function):
 
 
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"oss"},
+    **DAILY, kinds={"oss"},
     description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp "
                 "(listed in the OSS bucket; in push mode, in the raw bucket the Function Compute copies into).",
 )
 @fails_clearly
 def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore,
                    export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects, unplaced = objects_of_day(export_bucket, export_settings.layout(), context.partition_key)
+    objects, unplaced = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
     for note in unplaced:
         context.log.warning(f"not placed in any delivery day: {note}")
     rows = "\n".join(f"| {o.stored.key} | {o.stored.size:,} | {o.stored.etag} | {o.delivery.yearmonth} | "
@@ -113,7 +125,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 
 
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"s3"}, deps=[raw_oss_export],
+    **DAILY, kinds={"s3"}, deps=[raw_oss_export],
     description="The day's export objects copied byte for byte into the raw bucket under the same key; "
                 "objects already there with the same size and ETag are skipped. In push mode (Function "
                 "Compute copies them), the copies found are verified against the source's size and ETag.",
@@ -121,7 +133,7 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
 @fails_clearly
 def raw_s3_csv(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects, _ = objects_of_day(export_bucket, export_settings.layout(), context.partition_key)
+    objects, _ = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
     if export_settings.ingestion_mode == "push":
         target = raw_bucket.open()
         problems = [p for item in objects if (p := verify_copy(target, item.stored.key, item.stored))]
@@ -155,9 +167,7 @@ def day_check(name: str, **kwargs) -> dg.AssetCheckSpec:
     """A check of one delivery day: its result belongs to the day's partition. (Unpartitioned, a
     check of a partitioned asset is recorded as planned for the day and then skipped, beside an
     unpartitioned result, so the UI showed every day's check as skipped.)"""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are a preview in Dagster 1.13
-        return dg.AssetCheckSpec(name, partitions_def=delivery_days, **kwargs)
+    return dg.AssetCheckSpec(name, partitions_def=delivery_days, **kwargs)
 
 
 TYPED_CHECKS = [
@@ -173,7 +183,7 @@ TYPED_CHECKS = [
 
 
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"polars", "parquet"}, deps=[raw_s3_csv],
+    **DAILY, kinds={"polars", "parquet"}, deps=[raw_s3_csv],
     check_specs=TYPED_CHECKS,
     description=f"The day's raw CSVs typed into FOCUS-aligned {COMPRESSION.upper()} Parquet under "
                 "focus_alibaba_normalized/yearmonth=/batch_ts=/, with quarantine and reconciliation.",
@@ -182,11 +192,13 @@ TYPED_CHECKS = [
 def typed_focus_parquet(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                         lake: ObjectStore, export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
-    objects, _ = objects_of_day(raw_bucket, export_settings.layout(), context.partition_key)
+    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys)
     skipped = []
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
         months = {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
         objects, skipped = superseded(objects, newest_deliveries(export_bucket, export_settings.layout(), months))
+    elif len(context.partition_keys) > 1:  # a backfill in one run: each month's newest delivery in the range
+        objects, skipped = superseded(objects, newest_of(objects))
     total = Reconciliation()
     outputs, months, repairs = [], set(), defaultdict(int)
     missing, unknown, unwritten = set(), set(), []
@@ -270,36 +282,8 @@ def _rules_check(files: list) -> dg.AssetCheckResult:
         metadata={"violations (rows)": report.violations, "Alibaba's documented gaps (rows)": report.documented_gaps})
 
 
-def lake_partitions(lake: ObjectStore, table: str = OUTPUT_TABLE) -> dict[tuple[str, str], list[str]]:
-    """The files of a table in the lake, by (yearmonth, batch_ts) partition."""
-    files = defaultdict(list)
-    for stored in lake.list_objects(f"{table}/", etags=False):  # keys only: the lake grows every day
-        parts = dict(p.split("=", 1) for p in stored.key.split("/")[1:-1] if "=" in p)
-        if stored.key.endswith(".parquet") and {"yearmonth", "batch_ts"} <= parts.keys():
-            files[(parts["yearmonth"], parts["batch_ts"])].append(lake.location(stored.key))
-    return files
-
-
-def _scan(lake: ObjectStore, files: list[str]) -> pl.LazyFrame:
-    return pl.scan_parquet(files, storage_options=lake.storage_options())
-
-
-def _rows(lake: ObjectStore, files: list[str]) -> int:
-    return _scan(lake, files).select(pl.len()).collect().item() if files else 0
-
-
-def _published(lake: ObjectStore) -> dict[str, list[str]]:
-    """Per billing month, the delivery stamps already published (from the ledger)."""
-    ledger = [lake.location(o.key) for o in lake.list_objects(f"{LEDGER_TABLE}/", etags=False) if o.key.endswith(".parquet")]
-    published = defaultdict(list)
-    if ledger:
-        for row in _scan(lake, ledger).collect().iter_rows(named=True):
-            published[row["yearmonth"]].append(row["batch_ts"])
-    return published
-
-
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"duckdb"}, deps=[typed_focus_parquet],
+    **DAILY, kinds={"duckdb"}, deps=[typed_focus_parquet],
     check_specs=[day_check(
         "table_schema", asset="athena_table",
         description="The table in the catalog has exactly the schema module's columns, in order, and its partition "
@@ -314,28 +298,15 @@ def _published(lake: ObjectStore) -> dict[str, list[str]]:
 @fails_clearly
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                  warehouse: Warehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects, _ = objects_of_day(raw_bucket, export_settings.layout(), context.partition_key)
-    batches = defaultdict(int)
-    for item in objects:
-        batches[item.delivery.batch_ts] += 1
-    typed = lake_partitions(lake, OUTPUT_TABLE)
-    quarantine = lake_partitions(lake, QUARANTINE_TABLE)
-    day_partitions = sorted(p for p in typed if p[1] in batches)
-    warehouse.register(day_partitions)  # the table, and the day's partitions in it
-    already = _published(lake)
-    published, withheld = [], {}
-    for month, batch_ts in day_partitions:
-        earlier = [b for b in already.get(month, []) if b < batch_ts]
-        current = snapshot_stats(_scan(lake, typed[(month, max(earlier))]), max(earlier)) if earlier else None
-        problems = snapshot_problems(snapshot_stats(_scan(lake, typed[(month, batch_ts)]), batch_ts), current,
-                                     export_settings.snapshot_min_money_ratio)
-        if problems and not export_settings.promote_suspicious_snapshots:
-            withheld[f"{month}/{batch_ts}"] = problems
-            continue
-        written, quarantined = _rows(lake, typed[(month, batch_ts)]), _rows(lake, quarantine.get((month, batch_ts), []))
-        with lake.writable_root() as root:
-            record_delivery(root, month, batch_ts, batches[batch_ts], written, quarantined)
-        published.append(f"{month}/{batch_ts}: {written} rows, {quarantined} quarantined")
+    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys)
+    candidates = candidate_deliveries(objects)
+    # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
+    # lake grows (a delivery superseded in a backfill has no files, and is left out).
+    deliveries = [files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake, month, batch_ts)).typed]
+    warehouse.register([(d.yearmonth, d.batch_ts) for d in deliveries])  # the table, and these partitions in it
+    report = publish(lake, deliveries, candidates, min_money_ratio=export_settings.snapshot_min_money_ratio,
+                     promote_suspicious=export_settings.promote_suspicious_snapshots)
+    published, withheld = report.published, report.withheld
     warehouse.create({LEDGER_TABLE})
     return dg.MaterializeResult(
         metadata={"deliveries published": published, "deliveries withheld": withheld, "warehouse": warehouse.describe()},
@@ -366,7 +337,7 @@ def _amounts(rows: list[tuple]) -> dict[str, str]:
 
 
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"sql"}, deps=[athena_table],
+    **DAILY, kinds={"sql"}, deps=[athena_table],
     description="The Alibaba views: the current snapshot per billing month (alibaba_focus), history, and cost "
                 "by day, service, account, region and tag, per currency.",
 )
@@ -381,7 +352,7 @@ def provider_views(warehouse: Warehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    partitions_def=delivery_days, group_name=GROUP, owners=OWNERS, kinds={"sql"}, deps=[provider_views],
+    **DAILY, kinds={"sql"}, deps=[provider_views],
     description="focus_unified: every configured provider's FOCUS data in one shape (FOCUS 1.2 columns, "
                 "ServiceProviderName, HostProviderName, source provider and promoted tags).",
 )

@@ -15,7 +15,6 @@ or delivers failing data, a validator defect); passed when nothing fails.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -58,15 +57,13 @@ def conformance_check(script: Path) -> dg.AssetChecksDefinition:
         return check_result(result)
 
     # Partitioned like its asset: the result is the views' after the day's run (see assets.day_check).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are a preview in Dagster 1.13
-        return dg.asset_check(
-            asset=unified_focus_view, name=CHECK_NAME, blocking=False, partitions_def=delivery_days,
-            description="FOCUS 1.2 conformance of alibaba_focus and focus_unified by the FinOps Foundation's "
-                        "focus-validator (offline), each failed rule attributed to an upstream gap of Alibaba's "
-                        "export, a source lacking the column or delivering failing data, a validator defect, or the "
-                        "pipeline; the report in the metadata. ERROR on a failure attributed to the pipeline.",
-        )(focus_conformance)
+    return dg.asset_check(
+        asset=unified_focus_view, name=CHECK_NAME, blocking=False, partitions_def=delivery_days,
+        description="FOCUS 1.2 conformance of alibaba_focus and focus_unified by the FinOps Foundation's "
+                    "focus-validator (offline), each failed rule attributed to an upstream gap of Alibaba's "
+                    "export, a source lacking the column or delivering failing data, a validator defect, or the "
+                    "pipeline; the report in the metadata. ERROR on a failure attributed to the pipeline.",
+    )(focus_conformance)
 
 
 def conformance_checks(warehouse: Warehouse) -> list[dg.AssetChecksDefinition]:

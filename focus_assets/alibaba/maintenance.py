@@ -6,7 +6,7 @@ import dagster as dg
 
 from ..resources.stores import ObjectStore
 from ..resources.warehouse import Warehouse, objects_of
-from .assets import lake_partitions
+from ..focus.publishing import lake_partitions
 
 
 @dg.op(description="Re-registers every partition of the tables from the files in the lake.")

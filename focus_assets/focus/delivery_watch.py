@@ -11,6 +11,8 @@ wait or are skipped (and why), and the cursor it keeps.
 - A delivery may come in several objects that land minutes apart: its run is requested once the
   newest object of the delivery is `settle_seconds` old. A part that lands later is a new object:
   it requests the day again, and the run re-types the whole delivery.
+- An object that a run already covered (a backfill of its day that started after the object
+  landed) is recorded without another run.
 - A month leaves the listing (becomes final) once it is past the two latest and every object in
   it has had its run (or was delivered before the first partition day).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -44,6 +47,7 @@ class TickPlan:
     cursor: str
     waiting: list[Unplaced] = field(default_factory=list)  # deliveries still settling
     skipped: list[Unplaced] = field(default_factory=list)  # cannot run (yet): not placed, no partition
+    covered: list[Unplaced] = field(default_factory=list)  # recorded: a run of their day started after they landed
 
     def summary(self) -> str:
         """One line for the sensor's skip reason."""
@@ -91,10 +95,12 @@ class Cursor:
 
 
 def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: datetime, first_day: str,
-              settle_seconds: float) -> TickPlan:
+              settle_seconds: float, day_run_started: Callable[[str], datetime | None] = lambda day: None) -> TickPlan:
     """The runs to request now (days from `first_day` through today in the source timezone: the
-    partitions that exist), and the next cursor."""
+    partitions that exist), and the next cursor. `day_run_started(day)`: when the latest run that
+    ran the day started (None if none), so that objects a backfill already covered are not run again."""
     state = Cursor.read(cursor)
+    run_started: dict[str, datetime | None] = {}  # asked once a day per tick
     earlier_start = bool(state.first_day) and first_day < state.first_day
     last_day = today(now, layout.source_timezone)
     folders = month_folders(store, layout)
@@ -129,6 +135,11 @@ def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: 
                 outstanding = True
                 plan.skipped.append(Unplaced(key, f"delivered on {item.day}, after today ({last_day} in "
                                                   f"{layout.source_timezone}): its partition does not exist yet"))
+            elif (started := run_started.setdefault(item.day, day_run_started(item.day))) \
+                    and started > last_change[item.delivery_id]:
+                recorded[key] = item.stored.etag
+                plan.covered.append(Unplaced(key, f"already run: a run of {item.day} started at "
+                                                  f"{started.isoformat(timespec='seconds')}, after the delivery landed"))
             elif (quiet := (now - last_change[item.delivery_id]).total_seconds()) < settle_seconds:
                 outstanding = True
                 plan.waiting.append(Unplaced(key, f"delivery {item.delivery_id} last changed {quiet:.0f} s ago; "

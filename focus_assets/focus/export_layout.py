@@ -138,34 +138,43 @@ def list_month(store: Listing, layout: ExportLayout, month: str, folder: str) ->
     return placed, unplaced
 
 
-def objects_of_day(store: Listing, layout: ExportLayout, day: str) -> tuple[list[ExportObject], list[Unplaced]]:
-    """The export objects delivered on `day` (YYYY-MM-DD, source timezone), and the objects of the
-    folders read that no run can place."""
-    folders = month_folders(store, layout)
-    wanted = set(months_read_by_day(day)) | {FLAT}
+def objects_of_days(store: Listing, layout: ExportLayout, days: Iterable[str]) -> tuple[list[ExportObject], list[Unplaced]]:
+    """The export objects delivered on `days` (YYYY-MM-DD, source timezone), and the objects of the
+    folders read that no run can place. Each month folder is listed once, however many days a
+    range has."""
+    days = set(days)
+    wanted = {month for day in days for month in months_read_by_day(day)} | {FLAT}
     found, unplaced = [], []
-    for month, folder in folders.items():
+    for month, folder in month_folders(store, layout).items():
         if month in wanted:
             placed, not_placed = list_month(store, layout, month, folder)
-            found += [o for o in placed if o.day == day]
+            found += [o for o in placed if o.day in days]
             unplaced += not_placed
     return found, unplaced
+
+
+def objects_of_day(store: Listing, layout: ExportLayout, day: str) -> tuple[list[ExportObject], list[Unplaced]]:
+    """The export objects delivered on `day` (see objects_of_days)."""
+    return objects_of_days(store, layout, [day])
+
+
+def newest_of(objects: Iterable[ExportObject]) -> dict[str, str]:
+    """The newest delivery stamp of each billing month among these objects."""
+    newest: dict[str, str] = {}
+    for item in objects:
+        if yearmonth := item.delivery.yearmonth:
+            newest[yearmonth] = max(newest.get(yearmonth, ""), item.delivery.batch_ts)
+    return newest
 
 
 def newest_deliveries(store: Listing, layout: ExportLayout, months: Iterable[str]) -> dict[str, str]:
     """The newest delivery stamp (batch_ts) of each of these billing months in `store`."""
     months = set(months)
-    folders = month_folders(store, layout)
-    newest: dict[str, str] = {}
-    for month, folder in folders.items():
-        if month != FLAT and month not in months:
-            continue
-        for stored in store.list_objects(folder):
-            result = place(stored, layout, month)
-            if isinstance(result, ExportObject) and result.delivery.yearmonth in months:
-                yearmonth = result.delivery.yearmonth
-                newest[yearmonth] = max(newest.get(yearmonth, ""), result.delivery.batch_ts)
-    return newest
+    placed = []
+    for month, folder in month_folders(store, layout).items():
+        if month == FLAT or month in months:
+            placed += [o for o in list_month(store, layout, month, folder)[0] if o.delivery.yearmonth in months]
+    return newest_of(placed)
 
 
 def superseded(objects: list[ExportObject], newest: dict[str, str]) -> tuple[list[ExportObject], list[ExportObject]]:

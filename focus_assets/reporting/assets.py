@@ -36,6 +36,7 @@ def sections_with_data(figures: ReportFigures) -> list[str]:
 
 @dg.asset(
     group_name=GROUP, owners=OWNERS, kinds={"plotly", "html"}, deps=[unified_focus_view],
+    backfill_policy=dg.BackfillPolicy.single_run(),  # renders once at the end of a backfill's one run
     description="An HTML cost report with charts, from the views: cost per billing month and provider, top "
                 "services, cost per promoted tag and the untagged share, daily cost of the current month, and "
                 "the current month across its deliveries. Self-contained (opens offline); in FOCUS_HOME/reports/ "

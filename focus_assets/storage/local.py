@@ -39,11 +39,14 @@ class LocalFolder(Bucket):
         return path.with_name(f".{path.name}.metadata.json")
 
     def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
-        start = self.base / prefix
-        if not start.exists():
+        """The objects whose key starts with `prefix`, as S3 and OSS list them: a prefix need not
+        end at a folder (`alibaba_deliveries/202601_`)."""
+        start = self.base / prefix.rpartition("/")[0]
+        if not start.is_dir():
             return []
         return [self._object(p, etags) for p in sorted(start.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
+                if p.is_file() and p.relative_to(self.base).as_posix().startswith(prefix)
+                and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
 
     def list_folders(self, prefix: str = "") -> list[str]:
         start = self.base / prefix

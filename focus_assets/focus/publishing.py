@@ -1,0 +1,136 @@
+"""Publishing deliveries: a delivery's typed files become visible to the views when its ledger row
+(`alibaba_deliveries/<yearmonth>_<batch_ts>.parquet`) is written, after its files and partitions.
+
+A run reads only what it touches: the folders of its own deliveries, the folder of the snapshot
+each one would replace, and the ledger rows of their billing months. So a run on day 1,000 of a
+deployment makes the requests it made on day 1 (tests/test_incremental_cost.py counts them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from .export_layout import ExportObject, Listed, months_read_by_day
+from .rules import snapshot_problems, snapshot_stats
+from .writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
+
+
+class Lake(Protocol):
+    """What publishing needs of the lake (any store of `focus_assets.storage` or its resource)."""
+
+    def list_objects(self, prefix: str = "", etags: bool = True) -> list[Listed]: ...
+
+    def location(self, key: str = "") -> str: ...
+
+    def storage_options(self) -> dict | None: ...
+
+    def writable_root(self) -> AbstractContextManager[Path]: ...
+
+
+@dataclass(frozen=True)
+class DeliveryFiles:
+    """The lake's files of one delivery (one table partition)."""
+
+    yearmonth: str
+    batch_ts: str
+    typed: list[str]  # locations of its focus_alibaba_normalized files
+    quarantine: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.yearmonth}/{self.batch_ts}"
+
+
+@dataclass
+class PublishReport:
+    published: list[str] = field(default_factory=list)  # "yearmonth/batch_ts: N rows, M quarantined"
+    withheld: dict[str, list[str]] = field(default_factory=dict)  # delivery -> why
+
+
+def partition_prefix(table: str, yearmonth: str, batch_ts: str) -> str:
+    return f"{table}/yearmonth={yearmonth}/batch_ts={batch_ts}/"
+
+
+def _parquet_files(lake: Lake, prefix: str) -> list[str]:
+    return [lake.location(o.key) for o in lake.list_objects(prefix, etags=False) if o.key.endswith(".parquet")]
+
+
+def delivery_files(lake: Lake, yearmonth: str, batch_ts: str) -> DeliveryFiles:
+    """Two listings: the delivery's folder in the typed table and in the quarantine."""
+    return DeliveryFiles(yearmonth, batch_ts, _parquet_files(lake, partition_prefix(OUTPUT_TABLE, yearmonth, batch_ts)),
+                         _parquet_files(lake, partition_prefix(QUARANTINE_TABLE, yearmonth, batch_ts)))
+
+
+def candidate_deliveries(objects: Iterable[ExportObject]) -> dict[tuple[str, str], int]:
+    """(yearmonth, batch_ts) -> export objects, for the deliveries these objects make up. An object
+    whose billing month comes from its rows may have been typed into the month of its day or of
+    the month before (a run's folders): both are candidates, and only one will have files."""
+    counts: dict[tuple[str, str], int] = {}
+    for item in objects:
+        months = [item.delivery.yearmonth] if item.delivery.yearmonth else months_read_by_day(item.day)
+        for month in months:
+            counts[(month, item.delivery.batch_ts)] = counts.get((month, item.delivery.batch_ts), 0) + 1
+    return counts
+
+
+def published_batches(lake: Lake, months: Iterable[str]) -> dict[str, list[str]]:
+    """Per billing month, the delivery stamps already published: the ledger rows of these months
+    only (a listing of `alibaba_deliveries/<yearmonth>_` each)."""
+    published: dict[str, list[str]] = {month: [] for month in months}
+    files = [file for month in published for file in _parquet_files(lake, f"{LEDGER_TABLE}/{month}_")]
+    if files:
+        ledger = pl.scan_parquet(files, storage_options=lake.storage_options()).select("yearmonth", "batch_ts").collect()
+        for yearmonth, batch_ts in ledger.iter_rows():
+            published.setdefault(yearmonth, []).append(batch_ts)
+    return published
+
+
+def _rows(lake: Lake, files: list[str]) -> int:
+    if not files:
+        return 0
+    return pl.scan_parquet(files, storage_options=lake.storage_options()).select(pl.len()).collect().item()
+
+
+def _stats(lake: Lake, files: DeliveryFiles):
+    return snapshot_stats(pl.scan_parquet(files.typed, storage_options=lake.storage_options()), files.batch_ts)
+
+
+def lake_partitions(lake: Lake, table: str = OUTPUT_TABLE) -> dict[tuple[str, str], list[str]]:
+    """Every file of a table, by (yearmonth, batch_ts): a listing of the whole table, for the
+    maintenance job that re-registers everything, never for a day's run."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for stored in lake.list_objects(f"{table}/", etags=False):
+        parts = dict(p.split("=", 1) for p in stored.key.split("/")[1:-1] if "=" in p)
+        if stored.key.endswith(".parquet") and {"yearmonth", "batch_ts"} <= parts.keys():
+            files.setdefault((parts["yearmonth"], parts["batch_ts"]), []).append(lake.location(stored.key))
+    return files
+
+
+def publish(lake: Lake, deliveries: list[DeliveryFiles], objects: dict[tuple[str, str], int], *,
+            min_money_ratio: float, promote_suspicious: bool) -> PublishReport:
+    """Write the ledger row of each delivery, oldest first, unless it looks like a regression of the
+    snapshot it would replace (less time or much less money: `rules.snapshot_problems`), in which
+    case it is withheld unless `promote_suspicious`."""
+    report = PublishReport()
+    already = published_batches(lake, {d.yearmonth for d in deliveries})
+    for delivery in sorted(deliveries, key=lambda d: (d.yearmonth, d.batch_ts)):
+        earlier = [b for b in already[delivery.yearmonth] if b < delivery.batch_ts]
+        replaced = delivery_files(lake, delivery.yearmonth, max(earlier)) if earlier else None
+        current = _stats(lake, replaced) if replaced and replaced.typed else None
+        problems = snapshot_problems(_stats(lake, delivery), current, min_money_ratio)
+        if problems and not promote_suspicious:
+            report.withheld[delivery.name] = problems
+            continue
+        written, quarantined = _rows(lake, delivery.typed), _rows(lake, delivery.quarantine)
+        with lake.writable_root() as root:
+            record_delivery(root, delivery.yearmonth, delivery.batch_ts, objects.get((delivery.yearmonth, delivery.batch_ts), 0),
+                            written, quarantined)
+        already[delivery.yearmonth].append(delivery.batch_ts)
+        report.published.append(f"{delivery.name}: {written} rows, {quarantined} quarantined")
+    return report
