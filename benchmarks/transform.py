@@ -127,7 +127,7 @@ for number, piece in enumerate(pieces):
     started = time.process_time()
     ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
     typed.append(normalize_batch(records.text, source, piece.first_line, settings,
-                                 embedded_line_breaks=piece.line_breaks != ending_in_break,
+                                 embedded_line_breaks=piece.line_breaks != ending_in_break, line_breaks=records.line_breaks,
                                  typed_decimals=records.decimals, dictionaries=records.dictionaries).good)
     timed("type", started)
     if len(typed) == 8 or number == len(pieces) - 1:  # the product's writer, on 8 batches at a time

@@ -24,6 +24,7 @@ import polars as pl
 import pytest
 
 from focus_assets.focus import source, values
+from focus_assets.focus.normalize import embedded_newlines
 from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.source import CsvPiece, read_records, records_in_c, records_in_polars
 from focus_assets.focus.splitting import MemberStart, object_events
@@ -61,6 +62,9 @@ def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
     assert records.text.schema == expected.schema and records.text.equals(expected), f"{data!r}:\n{records.text}\n!=\n{expected}"
     for name, typed in records.decimals.items():
         check_money(typed, expected[name], data)
+    breaks = embedded_newlines(expected).to_list()  # the line breaks inside each row's fields
+    assert (records.line_breaks.to_list() if records.line_breaks is not None else [0] * len(breaks)) == breaks, data
+    assert records.line_breaks is None or any(breaks), data
     for name in names:
         check_dictionary(records.dictionaries.get(name), expected[name], data)
     return records.text

@@ -4,13 +4,15 @@
            dictionary_columns) parses `data` (whole CSV records, no header) into `columns` text
    columns and returns
 
-       (rows, views, validities, null_counts, unescaped, decimals, dictionaries)
+       (rows, views, validities, null_counts, unescaped, decimals, dictionaries, line_breaks)
 
    views[c]      bytes, 16 per row: Arrow's string view of each field (the field itself when it
                  has up to 12 bytes, else its length, first 4 bytes, buffer and offset);
    validities[c] bytes (a validity bitmap) or None when the column has no null;
    unescaped     bytes: buffer 1, the quoted fields that held doubled quotes, undoubled.
                  Buffer 0 is `data` itself: every other field is read where it lies.
+   line_breaks   bytes, a little-endian uint32 a row: the line breaks inside the record's quoted
+                 fields (so that line numbers can be counted); None when there are none.
 
    or None when the piece holds anything outside the plain grammar below. The caller then parses
    the piece with polars' reader, which gives the same frame (or its own error) for anything:
@@ -226,6 +228,8 @@ typedef struct {
     Py_ssize_t *nulls;            /* per column */
     uint8_t *unescaped;           /* buffer 1 */
     Py_ssize_t unescaped_size, unescaped_capacity;
+    uint32_t *line_breaks;        /* per row: line breaks inside its quoted fields */
+    int any_line_breaks;
     Py_ssize_t *decimal_slot;     /* per column: its index in decimals, or -1 */
     uint8_t **decimals;           /* per decimal column: 16 bytes a row */
     uint8_t **decimal_validity;   /* per decimal column: set where a value was typed */
@@ -363,6 +367,10 @@ static Py_ssize_t parse(Reader *r) {
                     field = s + start;
                     length = close - start;
                     offset = start;
+                }
+                if (memchr(s + start, '\n', (size_t)(close - start))) {  /* a field of several lines */
+                    for (Py_ssize_t k = start; k < close; k++) r->line_breaks[row] += s[k] == '\n';
+                    r->any_line_breaks = 1;
                 }
                 i = close + 1;
                 if (i + 1 < n && s[i] == '\r' && s[i + 1] == '\n') i++;
@@ -514,9 +522,10 @@ static PyObject *records(PyObject *self, PyObject *args) {
     r.views = PyMem_Calloc(columns, sizeof(uint8_t *));
     r.validity = PyMem_Calloc(columns, sizeof(uint8_t *));
     r.nulls = PyMem_Calloc(columns, sizeof(Py_ssize_t));
+    r.line_breaks = PyMem_Calloc(max_rows, sizeof(uint32_t));
     /* Undoubling only shortens a field: the data's size is enough. */
     unescaped = PyBytes_FromStringAndSize(NULL, data.len);
-    if (!views || !validity || !r.views || !r.validity || !r.nulls || !unescaped) goto fail;
+    if (!views || !validity || !r.views || !r.validity || !r.nulls || !r.line_breaks || !unescaped) goto fail;
     r.unescaped = (uint8_t *)PyBytes_AS_STRING(unescaped);
     r.unescaped_capacity = data.len;
     for (Py_ssize_t c = 0; c < columns; c++) {
@@ -593,8 +602,14 @@ static PyObject *records(PyObject *self, PyObject *args) {
         }
         PyList_SET_ITEM(decimal_list, k, typed);
     }
-    result = Py_BuildValue("(nNNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list,
-                           dictionary_list);
+    PyObject *line_breaks = r.any_line_breaks
+        ? PyBytes_FromStringAndSize((const char *)r.line_breaks, rows * (Py_ssize_t)sizeof(uint32_t)) : Py_NewRef(Py_None);
+    if (!line_breaks) {
+        Py_DECREF(view_list); Py_DECREF(validity_list); Py_DECREF(null_list); Py_DECREF(decimal_list);
+        goto fail;
+    }
+    result = Py_BuildValue("(nNNNNNNN)", rows, view_list, validity_list, null_list, unescaped, decimal_list,
+                           dictionary_list, line_breaks);
     unescaped = NULL;
     dictionary_list = NULL;
     goto done;
@@ -624,6 +639,7 @@ done:
     PyMem_Free(r.views);
     PyMem_Free(r.validity);
     PyMem_Free(r.nulls);
+    PyMem_Free(r.line_breaks);
     PyBuffer_Release(&data);
     return result;
 }

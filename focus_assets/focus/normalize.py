@@ -410,19 +410,21 @@ def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
 
 
 def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, settings: TransformSettings,
-                    *, embedded_line_breaks: bool = True, typed_decimals: dict[str, pl.Series] | None = None,
+                    *, embedded_line_breaks: bool = True, line_breaks: pl.Series | None = None,
+                    typed_decimals: dict[str, pl.Series] | None = None,
                     dictionaries: dict[str, Dictionary] | None = None) -> TypedBatch:
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
-    numbers are counted without looking into the fields. `typed_decimals` holds money columns that the
+    numbers are counted without looking into the fields; `line_breaks` are those in each row's
+    fields where the reader counted them. `typed_decimals` holds money columns that the
     reader already typed (by delivered name; plain numbers only, whose value the casts and rules
     here would give as well); `dictionaries` the distinct values the reader found of some columns
     (by delivered name), which spare the typing finding and matching them again."""
     header = source.header
     lines = pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64, eager=True)
     if embedded_line_breaks:
-        breaks = embedded_newlines(raw)
-        lines = lines + breaks.cum_sum() - breaks
+        breaks = line_breaks if line_breaks is not None else embedded_newlines(raw)
+        lines = lines + breaks.cast(pl.Int64).cum_sum() - breaks
     typed_money = dict(typed_decimals or {})
     found = dict(dictionaries or {})
     # A blank line (or a record of empty fields) is no line item: skipped, and counted.

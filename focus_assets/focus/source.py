@@ -253,6 +253,9 @@ class Records:
     text: pl.DataFrame
     decimals: dict[str, pl.Series] = field(default_factory=dict)
     dictionaries: dict[str, Dictionary] = field(default_factory=dict)
+    # Per row, the line breaks inside its fields (UInt32), where the reader counted them (the C
+    # reader, in a piece with such fields).
+    line_breaks: pl.Series | None = None
 
 
 def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals: bool,
@@ -304,7 +307,7 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
                               tuple(names.index(c) for c in dictionary_columns))
     if parsed is None:
         return None
-    rows, views, validities, null_counts, unescaped, decimals, dictionaries = parsed
+    rows, views, validities, null_counts, unescaped, decimals, dictionaries, line_breaks = parsed
     buffers = [pa.py_buffer(data), pa.py_buffer(unescaped)]
 
     def validity(column: int) -> pa.Buffer | None:
@@ -327,7 +330,9 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
                                          null_count=null_counts[column])
             values = pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(values), *buffers])
             found[name] = Dictionary(pl.from_arrow(keys), pl.from_arrow(values))
-    return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed, found)
+    if line_breaks is not None:
+        line_breaks = pl.from_arrow(pa.Array.from_buffers(pa.uint32(), rows, [None, pa.py_buffer(line_breaks)]))
+    return Records(pl.from_arrow(pa.Table.from_arrays(text, names=names)), typed, found, line_breaks)
 
 
 def records_in_polars(data: bytes | bytearray, names: list[str], *, null_literals: bool) -> pl.DataFrame:

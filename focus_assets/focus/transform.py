@@ -148,7 +148,7 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
                                decimal_columns=decimal_columns, dictionary_columns=dictionary_columns)
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
         return normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
-                               dictionaries=records.dictionaries,
+                               dictionaries=records.dictionaries, line_breaks=records.line_breaks,
                                embedded_line_breaks=piece.line_breaks != records_ending_in_break)
 
     return ordered_map(typed, member.pieces, settings.typing_threads)
