@@ -17,7 +17,13 @@ from focus_assets.alibaba.assets import ExportSettings
 from focus_assets.alibaba.partitions import delivery_days
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.resources.stores import LocalFolderStore
-from focus_assets.samples.alibaba import ACCOUNTS, SampleDelivery, sample_deliveries, write_delivery
+from focus_assets.samples.alibaba import (
+    ACCOUNTS,
+    SampleDelivery,
+    sample_deliveries,
+    write_delivery,
+)
+from focus_assets.storage.base import md5_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SETTLED = ExportSettings(settle_seconds=0)
@@ -274,7 +280,8 @@ def test_every_month_folder_form_is_watched(tmp_path, month_folder):
 
 def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
     """A backfill in one run (the history, before the sensor is switched on) covers its days: the
-    sensor's first tick records their objects without asking for runs, and runs what lands later."""
+    sensor's first tick records the objects it read without asking for runs, and runs what lands
+    later, even a file written before the backfill and moved in after it (it keeps its mtime)."""
     from focus_assets.alibaba.assets import ASSETS
     from focus_assets.definitions import defs
     from focus_assets.deployment import local_resources
@@ -283,6 +290,9 @@ def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
         write_delivery(tmp_path / "oss", delivery)
     resources = local_resources(tmp_path)
     sensor = defs.resolve_sensor_def("new_alibaba_deliveries")
+    late = SampleDelivery("focus-export/202601/20260105T230000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+                          "202601", "20260105T230000", 4)
+    written_before = write_delivery(tmp_path / "staging", late)
     with dg.instance_for_test() as instance:
         assert dg.materialize(ASSETS, resources=resources, instance=instance, tags={
             "dagster/asset_partition_range_start": "2026-01-02", "dagster/asset_partition_range_end": "2026-01-05"}).success
@@ -295,20 +305,27 @@ def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
 
         runs, cursor = tick()
         assert runs == [] and sum(len(keys) for keys in json.loads(cursor)["watched"].values()) == len(sample_deliveries())
+        (tmp_path / "oss" / late.key).parent.mkdir()
+        os.replace(written_before, tmp_path / "oss" / late.key)
+        runs, cursor = tick(cursor)
+        assert runs == ["2026-01-05"]
         write_delivery(tmp_path / "oss", SampleDelivery(
             "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
             "202601", "20260106T090000", 5))
         assert tick(cursor)[0] == ["2026-01-06"]
 
 
-def test_only_a_run_that_started_after_the_delivery_landed_covers_it(tmp_path):
+def test_only_the_objects_the_days_run_read_are_covered(tmp_path):
+    """Recorded without a run: an object the day's latest run read with the same ETag. A file
+    written before that run but moved in after it (it keeps its mtime) was not read: it is run."""
     landed = datetime(2026, 12, 2, 17, 0, tzinfo=SHANGHAI)
     delivery = delivery_at(landed)
-    write_at(tmp_path, delivery, modified=landed)
+    path = write_at(tmp_path, delivery, modified=landed)
     bucket, later = LocalFolderStore(root=str(tmp_path)), landed + timedelta(hours=1)
-    plan = plan_runs(bucket, SETTLED, None, now=later, day_run_started=lambda day: landed - timedelta(minutes=1))
+    etag = md5_of(path)
+    plan = plan_runs(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: "another etag"})
     assert days(plan.runs) == ["2026-12-02"] and plan.covered == []
-    plan = plan_runs(bucket, SETTLED, None, now=later, day_run_started=lambda day: landed + timedelta(minutes=1))
+    plan = plan_runs(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: etag})
     assert plan.runs == [] and [note.key for note in plan.covered] == [delivery.key]
-    assert "already run: a run of 2026-12-02 started at" in plan.covered[0].reason
+    assert "already run: the latest run of 2026-12-02 read it" in plan.covered[0].reason
     assert plan_runs(bucket, SETTLED, plan.cursor, now=later).runs == []  # recorded

@@ -100,6 +100,9 @@ def fails_clearly(asset_function):
     return run
 
 
+OBJECTS_READ = "object list"  # raw_oss_export's metadata: key, bytes, ETag, billing month, batch_ts
+
+
 @dg.asset(
     **DAILY, kinds={"oss"},
     description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp "
@@ -111,16 +114,16 @@ def raw_oss_export(context: dg.AssetExecutionContext, export_bucket: ObjectStore
     objects, unplaced = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
     for note in unplaced:
         context.log.warning(f"not placed in any delivery day: {note}")
-    rows = "\n".join(f"| {o.stored.key} | {o.stored.size:,} | {o.stored.etag} | {o.delivery.yearmonth} | "
-                     f"{o.delivery.batch_ts} |" for o in objects)
     return dg.MaterializeResult(metadata={
         "objects": len(objects),
         "objects not placed (no delivery stamp, or key refused)": [str(note) for note in unplaced],
         "bytes": sum(o.stored.size for o in objects),
         "deliveries": delivery_ids(objects),
         "bucket": export_bucket.describe(), "ingestion": export_settings.ingestion_mode,
-        "object list": dg.MetadataValue.md(
-            "| key | bytes | ETag | billing month | batch_ts |\n| --- | ---: | --- | --- | --- |\n" + rows),
+        # The sensor reads this list back: an object a backfill already read is not run again.
+        OBJECTS_READ: dg.MetadataValue.json([
+            {"key": o.stored.key, "bytes": o.stored.size, "etag": o.stored.etag,
+             "billing month": o.delivery.yearmonth, "batch_ts": o.delivery.batch_ts} for o in objects]),
     })
 
 
@@ -192,7 +195,7 @@ TYPED_CHECKS = [
 def typed_focus_parquet(context: dg.AssetExecutionContext, export_bucket: ObjectStore, raw_bucket: ObjectStore,
                         lake: ObjectStore, export_settings: ExportSettings) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
-    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys)
+    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys, etags=False)
     skipped = []
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
         months = {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
@@ -298,7 +301,7 @@ def _rules_check(files: list) -> dg.AssetCheckResult:
 @fails_clearly
 def athena_table(context: dg.AssetExecutionContext, raw_bucket: ObjectStore, lake: ObjectStore,
                  warehouse: Warehouse, export_settings: ExportSettings) -> dg.MaterializeResult:
-    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys)
+    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys, etags=False)
     candidates = candidate_deliveries(objects)
     # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
     # lake grows (a delivery superseded in a backfill has no files, and is left out).

@@ -6,36 +6,38 @@ recorded as seen only when its run is requested; whatever waits or is skipped is
 reason and looked at again on the next tick.
 """
 
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import dagster as dg
 
 from ..focus.delivery_watch import TickPlan, plan_tick, utc_now
 from ..resources.stores import ObjectStore
-from .assets import ExportSettings, raw_oss_export
+from .assets import OBJECTS_READ, ExportSettings, raw_oss_export
 from .partitions import SCHEDULE, delivery_days
 
 
 def plan_runs(export_bucket: ObjectStore, export_settings: ExportSettings, cursor: str | None,
               now: datetime | None = None, first_day: str | None = None,
-              day_run_started: Callable[[str], datetime | None] = lambda day: None) -> TickPlan:
+              day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {}) -> TickPlan:
     """The tick's plan for the delivery-day partitions that exist at `now` (default: the clock),
     from `first_day` (default: the partitions' first day)."""
     return plan_tick(export_bucket, export_settings.layout(), cursor, now=now or utc_now(),
                      first_day=first_day or delivery_days.start.strftime("%Y-%m-%d"),
-                     settle_seconds=export_settings.settle_seconds, day_run_started=day_run_started)
+                     settle_seconds=export_settings.settle_seconds, day_objects_read=day_objects_read)
 
 
-def latest_day_run(instance: dg.DagsterInstance) -> Callable[[str], datetime | None]:
-    """When the latest run that materialized raw_oss_export for a day started (a backfill's run,
-    or the sensor's own), from the instance."""
-    def started(day: str) -> datetime | None:
+def objects_read_by_latest_run(instance: dg.DagsterInstance) -> Callable[[str], Mapping[str, str]]:
+    """The objects (key: ETag) that the latest materialization of raw_oss_export for a day listed
+    (a backfill's run, or the sensor's own), from the instance."""
+    def objects_read(day: str) -> Mapping[str, str]:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=raw_oss_export.key, asset_partitions=[day]), limit=1).records
-        run = instance.get_run_record_by_id(records[0].run_id) if records else None
-        return datetime.fromtimestamp(run.start_time, timezone.utc) if run and run.start_time else None
-    return started
+        if not records or records[0].asset_materialization is None:
+            return {}
+        listed = records[0].asset_materialization.metadata.get(OBJECTS_READ)
+        return {row["key"]: row["etag"] for row in listed.value} if listed is not None else {}
+    return objects_read
 
 
 def alibaba_sensor(job) -> dg.SensorDefinition:
@@ -44,7 +46,8 @@ def alibaba_sensor(job) -> dg.SensorDefinition:
                            "delivery has been unchanged for the settle time.")
     def new_alibaba_deliveries(context: dg.SensorEvaluationContext, export_bucket: ObjectStore,
                                export_settings: ExportSettings):
-        plan = plan_runs(export_bucket, export_settings, context.cursor, day_run_started=latest_day_run(context.instance))
+        plan = plan_runs(export_bucket, export_settings, context.cursor, 
+                         day_objects_read=objects_read_by_latest_run(context.instance))
         for note in plan.waiting:
             context.log.info(f"waiting: {note}")
         for note in plan.skipped:

@@ -11,8 +11,8 @@ wait or are skipped (and why), and the cursor it keeps.
 - A delivery may come in several objects that land minutes apart: its run is requested once the
   newest object of the delivery is `settle_seconds` old. A part that lands later is a new object:
   it requests the day again, and the run re-types the whole delivery.
-- An object that a run already covered (a backfill of its day that started after the object
-  landed) is recorded without another run.
+- An object that a run already read (a backfill of its day, with the same ETag) is recorded
+  without another run.
 - A month leaves the listing (becomes final) once it is past the two latest and every object in
   it has had its run (or was delivered before the first partition day).
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -47,7 +47,7 @@ class TickPlan:
     cursor: str
     waiting: list[Unplaced] = field(default_factory=list)  # deliveries still settling
     skipped: list[Unplaced] = field(default_factory=list)  # cannot run (yet): not placed, no partition
-    covered: list[Unplaced] = field(default_factory=list)  # recorded: a run of their day started after they landed
+    covered: list[Unplaced] = field(default_factory=list)  # recorded: the latest run of their day read them
 
     def summary(self) -> str:
         """One line for the sensor's skip reason."""
@@ -95,12 +95,12 @@ class Cursor:
 
 
 def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: datetime, first_day: str,
-              settle_seconds: float, day_run_started: Callable[[str], datetime | None] = lambda day: None) -> TickPlan:
+              settle_seconds: float, day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {}) -> TickPlan:
     """The runs to request now (days from `first_day` through today in the source timezone: the
-    partitions that exist), and the next cursor. `day_run_started(day)`: when the latest run that
-    ran the day started (None if none), so that objects a backfill already covered are not run again."""
+    partitions that exist), and the next cursor. `day_objects_read(day)`: the objects (key: ETag) the
+    latest run of the day read, so that objects a backfill already ran are not run again."""
     state = Cursor.read(cursor)
-    run_started: dict[str, datetime | None] = {}  # asked once a day per tick
+    objects_read: dict[str, Mapping[str, str]] = {}  # asked once a day per tick
     earlier_start = bool(state.first_day) and first_day < state.first_day
     last_day = today(now, layout.source_timezone)
     folders = month_folders(store, layout)
@@ -135,11 +135,9 @@ def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: 
                 outstanding = True
                 plan.skipped.append(Unplaced(key, f"delivered on {item.day}, after today ({last_day} in "
                                                   f"{layout.source_timezone}): its partition does not exist yet"))
-            elif (started := run_started.setdefault(item.day, day_run_started(item.day))) \
-                    and started > last_change[item.delivery_id]:
+            elif objects_read.setdefault(item.day, day_objects_read(item.day)).get(key) == item.stored.etag:
                 recorded[key] = item.stored.etag
-                plan.covered.append(Unplaced(key, f"already run: a run of {item.day} started at "
-                                                  f"{started.isoformat(timespec='seconds')}, after the delivery landed"))
+                plan.covered.append(Unplaced(key, f"already run: the latest run of {item.day} read it"))
             elif (quiet := (now - last_change[item.delivery_id]).total_seconds()) < settle_seconds:
                 outstanding = True
                 plan.waiting.append(Unplaced(key, f"delivery {item.delivery_id} last changed {quiet:.0f} s ago; "
