@@ -63,7 +63,7 @@ def test_before_the_deadline_today_is_not_yet_expected(tmp_path):
     """A minute before today's deadline, today's delivery may still come: the check looks at the
     previous deadline's day, and yesterday's delivery satisfies it."""
     now = datetime.now(timezone.utc)
-    schedule, expected_day = schedule_with_deadline(now + timedelta(minutes=1))
+    schedule, expected_day = schedule_with_deadline(now + timedelta(minutes=3))
     today = now.astimezone(SHANGHAI).strftime("%Y-%m-%d")
     checks, _ = delivery_freshness(schedule)
     resources = local_resources(tmp_path)

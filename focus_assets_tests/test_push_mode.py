@@ -125,7 +125,8 @@ def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_
             monkeypatch.delenv(name)  # the AWS side has no access to OSS
         resources = resources_for()
         sensor = defs.get_sensor_def("new_alibaba_deliveries")  # ticked with the push-mode resources: lists S3
-        with dg.build_sensor_context(resources=resources) as context:
+        with dg.instance_for_test() as instance, dg.build_sensor_context(resources=resources,
+                                                                         instance=instance) as context:
             tick = sensor(context)
         assert sorted(r.partition_key for r in tick.run_requests) == materialized
         for day in materialized:
