@@ -100,8 +100,8 @@ class CountingStore:
         self.folders += len(found)
         return found
 
-    def list_objects(self, prefix: str = ""):
-        found = self.store.list_objects(prefix)
+    def list_objects(self, prefix: str = "", etags: bool = True):
+        found = self.store.list_objects(prefix, etags)
         self.months += 1
         self.objects += len(found)
         return found

@@ -126,10 +126,12 @@ def place(stored: Listed, layout: ExportLayout, folder_month: str) -> ExportObje
     return placed
 
 
-def list_month(store: Listing, layout: ExportLayout, month: str, folder: str) -> tuple[list[ExportObject], list[Unplaced]]:
-    """The export objects of one month folder (or of the whole prefix, FLAT), placed."""
+def list_month(store: Listing, layout: ExportLayout, month: str, folder: str,
+               etags: bool = True) -> tuple[list[ExportObject], list[Unplaced]]:
+    """The export objects of one month folder (or of the whole prefix, FLAT), placed. etags=False
+    where only keys and times matter (a local folder need not hash its files)."""
     placed, unplaced = [], []
-    for stored in store.list_objects(folder):
+    for stored in store.list_objects(folder, etags):
         result = place(stored, layout, month)
         if isinstance(result, ExportObject):
             placed.append(result)
@@ -138,7 +140,8 @@ def list_month(store: Listing, layout: ExportLayout, month: str, folder: str) ->
     return placed, unplaced
 
 
-def objects_of_days(store: Listing, layout: ExportLayout, days: Iterable[str]) -> tuple[list[ExportObject], list[Unplaced]]:
+def objects_of_days(store: Listing, layout: ExportLayout, days: Iterable[str],
+                    etags: bool = True) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects delivered on `days` (YYYY-MM-DD, source timezone), and the objects of the
     folders read that no run can place. Each month folder is listed once, however many days a
     range has."""
@@ -147,7 +150,7 @@ def objects_of_days(store: Listing, layout: ExportLayout, days: Iterable[str]) -
     found, unplaced = [], []
     for month, folder in month_folders(store, layout).items():
         if month in wanted:
-            placed, not_placed = list_month(store, layout, month, folder)
+            placed, not_placed = list_month(store, layout, month, folder, etags)
             found += [o for o in placed if o.day in days]
             unplaced += not_placed
     return found, unplaced
@@ -173,7 +176,8 @@ def newest_deliveries(store: Listing, layout: ExportLayout, months: Iterable[str
     placed = []
     for month, folder in month_folders(store, layout).items():
         if month == FLAT or month in months:
-            placed += [o for o in list_month(store, layout, month, folder)[0] if o.delivery.yearmonth in months]
+            placed += [o for o in list_month(store, layout, month, folder, etags=False)[0]
+                       if o.delivery.yearmonth in months]
     return newest_of(placed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -16,6 +17,13 @@ from .base import CHUNK, Bucket, StoredObject, md5_of
 from .staging import process_alive, staging_path
 
 
+@functools.lru_cache(maxsize=65_536)
+def _content_md5(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """The MD5 of a file as it is now: a changed file has another size, times or inode (a copy is
+    renamed into place), so a listing, a head and a copy of one run hash each file once."""
+    return md5_of(Path(path))
+
+
 class LocalFolder(Bucket):
     """Keys are paths under `root/prefix`; the ETag is the MD5 of the content, as S3 and OSS give
     for a single-part upload. Hidden files and folders are staging (and metadata) and never listed."""
@@ -28,7 +36,8 @@ class LocalFolder(Bucket):
 
     def _object(self, path: Path, etag: bool = True) -> StoredObject:
         stat = path.stat()
-        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5_of(path) if etag else "",
+        md5 = _content_md5(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino) if etag else ""
+        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5,
                             datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc))
 
     def _path(self, key: str) -> Path:
