@@ -13,8 +13,6 @@ of a shared machine hits them all alike):
   focus-assets convert    the full transform: typing, tags, repairs, quarantine, reconciliation
   convert, polars reader  the same with the C CSV reader switched off (as installed without a C
                           compiler): its share of the convert's time
-  convert, no pool        the same with the piece-buffer pool switched off (a new buffer for every
-                          piece): its share
   polars copy             pl.scan_csv(file, infer_schema=False).sink_parquet(...): every column as text
   duckdb copy             COPY (SELECT * FROM read_csv(file, all_varchar=true)) TO ... (FORMAT parquet)
 
@@ -22,8 +20,8 @@ Every engine must read every row of the file (checked: rows written, plus quaran
 convert). It prints, per shape and engine, the median wall time of the rounds, the median CPU time
 (user + system), the highest peak resident memory (ru_maxrss) and what was written; the convert's
 time against each copy's (target: within 1.25x of polars' copy, under 1 GB) and what the C reader
-and the pool save (kept where they save at least 10% of the convert's wall time). `--no-shares`
-leaves out the two variants. `--stages` also times the transform's stages one after the other on
+saves (kept where it saves at least 10% of the convert's wall time). `--no-shares` leaves out
+the convert without it. `--stages` also times the transform's stages one after the other on
 one thread, beside both copies on one thread; `--per-core` runs the convert pinned to one core
 too. `--wait-for-load` waits (up to 45 minutes) until the 1-minute load average is below the given
 value before measuring. Writes benchmarks/results/transform-<rows>.json, with the load averages.
@@ -51,7 +49,7 @@ from focus_assets.samples.alibaba import SHAPES  # noqa: E402
 
 STAGE_NAMES = ("decompress and cut", "parse", "type", "encode")
 ONE_THREAD = {"POLARS_MAX_THREADS": "1"}
-CONVERT, POLARS_READER, NO_POOL = "focus-assets convert", "convert, polars reader", "convert, no pool"
+CONVERT, POLARS_READER = "focus-assets convert", "convert, polars reader"
 POLARS_COPY, DUCKDB_COPY = "polars copy", "duckdb copy"
 TARGET_VERSUS_POLARS, TARGET_PEAK_MB, KEEP_SHARE = 1.25, 1024, 0.10
 
@@ -63,11 +61,9 @@ write_large_export(sys.argv[1], int(sys.argv[2]), shape=SHAPES[sys.argv[3]])
 # The convert with one piece of machinery switched off, to measure what it saves.
 WITHOUT = """
 import sys
-from focus_assets.focus import source, splitting
+from focus_assets.focus import source
 if sys.argv[1] == "c-reader":
     source._records = None  # as installed without a C compiler: polars' reader parses every piece
-elif sys.argv[1] == "pool":
-    splitting._POOLED_BLOCKS = 0  # a new buffer for every piece
 else:
     raise SystemExit(f"nothing to switch off called {sys.argv[1]!r}")
 from focus_assets.cli import main
@@ -203,7 +199,6 @@ def engines_for(export: Path, bucket: Path, out: Path, shares: bool) -> dict[str
     engines = {CONVERT: [python, "-m", "focus_assets.cli", *convert]}
     if shares:
         engines[POLARS_READER] = [python, "-c", WITHOUT, "c-reader", *convert]
-        engines[NO_POOL] = [python, "-c", WITHOUT, "pool", *convert]
     engines[POLARS_COPY] = [python, "-c", POLARS_COPY_SCRIPT, str(export), str(out / "polars.parquet")]
     engines[DUCKDB_COPY] = [python, "-c", DUCKDB_COPY_SCRIPT, str(export), str(out / "duckdb.parquet")]
     return engines
@@ -251,7 +246,7 @@ def report(shape: str, rows: int, gzip_mb: float, runs: dict[str, list[dict]]) -
           f"{versus[DUCKDB_COPY]:.2f}x DuckDB's; target {TARGET_VERSUS_POLARS}x and under {TARGET_PEAK_MB} MB: "
           f"{'met' if meets else 'MISSED'}")
     shares = {}
-    for name, machinery in ((POLARS_READER, "C reader"), (NO_POOL, "buffer pool")):
+    for name, machinery in ((POLARS_READER, "C reader"),):
         if name in medians:
             shares[machinery] = round(1 - mine["seconds"] / medians[name]["seconds"], 3)
             print(f"  the {machinery} saves {shares[machinery]:.1%} of the convert's wall time "
@@ -266,7 +261,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each engine's median is shown")
     parser.add_argument("--shape", action="append", choices=sorted(SHAPES), help="a shape to measure (repeatable)")
     parser.add_argument("--shapes", choices=["all"], help="every shape")
-    parser.add_argument("--no-shares", action="store_true", help="leave out the convert without C reader / pool")
+    parser.add_argument("--no-shares", action="store_true", help="leave out the convert without the C reader")
     parser.add_argument("--stages", action="store_true", help="also time the transform's stages on one thread")
     parser.add_argument("--per-core", action="store_true", help="also run the convert pinned to one core")
     parser.add_argument("--wait-for-load", type=float, help="first wait until the 1-minute load average is below this")

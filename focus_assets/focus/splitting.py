@@ -10,7 +10,6 @@ even. The format is detected from the first bytes, not trusted from the file nam
 from __future__ import annotations
 
 import io
-import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -141,43 +140,6 @@ class _LimitedStream:
 _READ_BYTES = 1 << 20  # decompress and scan in cache-sized reads
 
 
-class _BufferPool:
-    """Block buffers, taken again once nothing refers to them any more.
-
-    A new 16 MB buffer costs 4,096 page faults and a pass of zeroing: a third of the time of
-    the thread that decompresses, which every other stage waits for. The pieces typed and
-    written a moment ago hold buffers of the same size. A pooled buffer is handed out again only
-    when the pool holds the sole reference to it, so never while anything can still read it:
-    the parsed text columns point into it through Arrow buffers that hold a reference
-    (source.records_in_c), and a piece or batch in flight holds one too."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.buffers: list[bytearray] = []
-
-    def take(self, size: int) -> bytearray:
-        for index in range(len(self.buffers)):
-            if sys.getrefcount(self.buffers[index]) == _ONLY_IN_A_LIST:
-                buffer = self.buffers[index]
-                if len(buffer) > size:
-                    del buffer[size:]
-                elif len(buffer) < size:
-                    buffer.extend(bytes(size - len(buffer)))  # within its allocation, as a rule
-                return buffer
-        buffer = bytearray(size)
-        if len(self.buffers) < self.limit:
-            self.buffers.append(buffer)
-        return buffer
-
-
-# What sys.getrefcount says of an object that only a list refers to (measured, not assumed:
-# interpreters differ in how they count the call's own argument).
-_probe = [bytearray()]
-_ONLY_IN_A_LIST = sys.getrefcount(_probe[0])
-del _probe
-# Pieces in flight at once: one being cut, one queued, two being typed, the batches queued for and
-# held by the writer. More are allocated when needed, but only these are kept.
-_POOLED_BLOCKS = 8
 
 
 def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
@@ -186,15 +148,13 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
     inside quotes (only the last one can: a quote opened and never closed). A record longer than
     a block makes the block grow until the record ends.
 
-    Each block is decompressed straight into its own buffer, which is never changed while
-    anything refers to it (the parsed text columns point into it) and is taken again from the
-    pool once nothing does: no copy of the text, no joining of reads, no new memory. Only the
-    start of a record cut off at the end of a block is copied into the next one."""
+    Each block is decompressed straight into a new buffer of its own, which is never changed once
+    handed out (the parsed text columns point into it): no copy of the text, no joining of reads.
+    Only the start of a record cut off at the end of a block is copied into the next one."""
     step = min(_READ_BYTES, block_bytes)
-    pool = _BufferPool(_POOLED_BLOCKS)
     carried = b""
     while True:
-        block = pool.take(max(block_bytes, len(carried) + step))
+        block = bytearray(max(block_bytes, len(carried) + step))
         block[:len(carried)] = carried
         size = len(carried)
         quotes, breaks = _quotes_and_breaks(carried)
