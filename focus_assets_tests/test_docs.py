@@ -273,3 +273,16 @@ def test_the_sql_contract_page_is_what_the_views_are(demo_home):
     assert (ROOT / "docs" / "sql-contract.md").read_text() == expected, \
         "docs/sql-contract.md is stale: run `.venv/bin/python docs/sql_contract.py` after `make demo`"
 
+
+def test_the_performance_page_shows_the_committed_results():
+    """docs/performance.md's tables are benchmarks/report.py's, printed from benchmarks/results/:
+    a benchmark run that changes a figure changes the page, or this fails."""
+    spec = importlib.util.spec_from_file_location("report", ROOT / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    page = (ROOT / "docs" / "performance.md").read_text()
+    for heading, table in report.TABLES.items():
+        section = page.split(f"\n## {heading}\n", 1)
+        assert len(section) == 2, f"docs/performance.md has no section '{heading}'"
+        assert table() in section[1].split("\n## ", 1)[0], \
+            f"docs/performance.md, '{heading}': not the table of benchmarks/results/ (python benchmarks/report.py)"
