@@ -34,7 +34,7 @@ demo-push: $(STAMP)
 
 # The suite runs the FOCUS validator too (focus_assets_tests/test_conformance.py), hence its venv.
 test: $(STAMP) $(VALIDATOR_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py

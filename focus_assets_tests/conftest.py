@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,5 +41,18 @@ def demo_run(tmp_path_factory) -> DemoRun:
 def wheel_venv(tmp_path_factory) -> Path:
     """This checkout built as a wheel and installed (not editable) with its dependencies into a
     fresh venv, once for the session (installed_wheel.py: it takes tens of seconds). Returns the
-    venv folder; its bin/ has python, dagster, dagster-webserver and dagster-daemon."""
-    return install_wheel_venv(tmp_path_factory.mktemp("wheel-venv"))
+    venv folder; its bin/ has python, dagster, dagster-webserver and dagster-daemon.
+
+    Under xdist (`make test`) the workers share it: the first to need it builds it under a lock
+    in the session's common temporary folder, and the others wait for it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # each worker's folder is a child of the session's
+    venv, ready = shared / "wheel-venv", shared / "wheel-venv.ready"
+    with open(shared / "wheel-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.exists():
+            shutil.rmtree(venv, ignore_errors=True)  # what a failed attempt left
+            install_wheel_venv(venv)
+            ready.touch()
+    return venv

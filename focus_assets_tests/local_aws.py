@@ -19,7 +19,6 @@ import socket
 import threading
 import urllib.request
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -358,9 +357,15 @@ def add_history(deployment: AwsDeployment, deliveries: int) -> None:
             keys["focus-lake"].append(f"lake/{table}/yearmonth={month}/batch_ts={stamp}/part-0.parquet")
         keys["focus-lake"].append(f"lake/alibaba_deliveries/{month}_{stamp}.parquet")
         partitions.append((month, stamp))
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda item: deployment.s3.put_object(Bucket=item[0], Key=item[1], Body=b"x"),
-                      [(bucket, key) for bucket, names in keys.items() for key in names]))
+    # Into moto's backend directly (it runs in this process): thousands of HTTP puts took half a
+    # minute, and they are the history's setup, not requests of the run under test.
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID][deployment.s3.meta.partition]
+    for bucket, names in keys.items():
+        for key in names:
+            backend.put_object(bucket, key, b"x")
     glue = deployment.client("glue")
     for start in range(0, len(partitions), 100):
         glue.batch_create_partition(DatabaseName="focus", TableName=OUTPUT_TABLE, PartitionInputList=[

@@ -122,6 +122,9 @@ def test_a_days_run_makes_the_same_requests_on_day_1000(tmp_path, monkeypatch):
             glue = deployment.client("glue")
             registered = len(glue.get_partitions(DatabaseName="focus", TableName=OUTPUT_TABLE)["Partitions"])
             assert registered == 3 + history  # December's final, January's 3rd and 5th
+            lake = sum(page["KeyCount"] for page in deployment.s3.get_paginator("list_objects_v2").paginate(
+                Bucket="focus-lake", Prefix="lake/"))
+            assert lake >= 3 * history  # the history is there: typed, quarantine and ledger files
     assert counts[0] == counts[997], {k: (counts[0].get(k), counts[997].get(k))
                                       for k in counts[0].keys() | counts[997].keys() if counts[0].get(k) != counts[997].get(k)}
     assert counts[0][("s3", "LIST")] > 0
