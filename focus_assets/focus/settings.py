@@ -38,7 +38,7 @@ class Repairs:
     # A Tags value that is not a JSON object keeps its row (Tags null, text in x_TagsRaw).
     # Off: such a row goes to quarantine.
     keep_rows_with_unparseable_tags: bool = True
-    # A number with more than 10 decimal places is rounded (half away from zero) to 10 and the
+    # A number with more than 10 decimal places is rounded (half to even) to 10 and the
     # row is flagged. Off (the default): the row goes to quarantine, since rounding changes money.
     round_excess_decimals: bool = False
 
