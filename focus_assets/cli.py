@@ -21,8 +21,8 @@ import json
 import os
 import sys
 
-# numpy, which pyarrow loads, starts OpenBLAS's threads, which spin for a while looking for work:
-# about 0.1 s of a core taken from the transform. Nothing here does linear algebra; set before
+# numpy, which pyarrow loads, starts OpenBLAS's threads, which spin for a while looking for work,
+# taking a core's time from the transform. Nothing here does linear algebra; set before
 # the first import of numpy, and only for this command's own process.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from dataclasses import fields, replace

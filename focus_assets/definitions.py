@@ -34,7 +34,7 @@ defs = dg.Definitions(
     resources=resources,
     # A run's steps form one chain (copy, type, register, publish, views, report), so a process per
     # step (Dagster's default) runs nothing in parallel and costs each step a fresh interpreter and
-    # import (~3.5 s here): 37 s against 9 s for a day of the demo's data. Parallelism is per
-    # partition: a backfill's days are separate runs (run queue, run launcher).
+    # import (measured: docs/scaling.md, "Inside a run"). Parallelism is per partition: days
+    # run side by side (run queue, run launcher).
     executor=dg.in_process_executor,
 )

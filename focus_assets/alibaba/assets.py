@@ -58,7 +58,7 @@ class ExportSettings(dg.ConfigurableResource):
     # in the raw bucket, to be typed on demand by re-running their day with catch_up off.
     catch_up: bool = False
     # Pieces of an export parsed and typed at once: one per core of the run (docs/scaling.md);
-    # each one more holds about 60 MB more.
+    # each one more holds one more piece in memory.
     typing_threads: int = 2
     # The sensor requests a delivery's run once its newest object is this old: Alibaba splits a
     # large bill into several objects that land minutes apart, and a half delivery must not be run.

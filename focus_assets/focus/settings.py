@@ -64,7 +64,7 @@ class TransformSettings:
     # CSV text parsed at a time: bounds memory whatever the size of the export.
     piece_bytes: int = 16 * 1024**2
     # Pieces parsed and typed at once, in threads: the pace-setting stage, so one per core. Each
-    # one more holds one more piece in memory (about 60 MB at the default piece size).
+    # one more holds one more piece in memory (docs/scaling.md).
     typing_threads: int = 2
     # A compressed object that expands past this is refused (zip bombs).
     max_uncompressed_bytes: int = 64 * 1024**3

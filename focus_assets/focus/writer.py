@@ -24,10 +24,9 @@ from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS
 OUTPUT_TABLE = "focus_alibaba_normalized"
 QUARANTINE_TABLE = "focus_alibaba_quarantine"
 LEDGER_TABLE = "alibaba_deliveries"
-# ZSTD: half the bytes of Snappy on billing data (34 MB against 68 MB per 1,000,000 rows), and
-# Athena bills the bytes a query scans. Athena engine 3, DuckDB, Spark and Trino read it. Level 1
-# rather than ZSTD's default 3: 2% more bytes (33.5 MB against 32.8 MB) for 6% less CPU in the
-# whole transform (README, Performance). The level is not stored in the file; readers need nothing.
+# ZSTD: about half the bytes of Snappy on billing data, and Athena bills the bytes a query scans.
+# Athena engine 3, DuckDB, Spark and Trino read it. Level 1 rather than ZSTD's default 3: a few
+# percent more bytes for less CPU (figures: docs/performance.md). Readers need nothing.
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1
 

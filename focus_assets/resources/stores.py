@@ -105,7 +105,7 @@ class S3Store(ObjectStore):
     bucket: str
     prefix: str = ""
     # One client for the resource's life: S3Resource.get_client() builds a new boto3 session each
-    # time (~100 ms), which would dominate a sensor tick or a day of small calls.
+    # time, which would dominate a sensor tick or a day of small calls (benchmarks/incremental.py).
     _opened: S3Bucket | None = PrivateAttr(default=None)
 
     def open(self) -> S3Bucket:
