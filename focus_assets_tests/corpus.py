@@ -228,7 +228,7 @@ CASES: tuple[Case, ...] = (
          Quarantined(3, "EffectiveCost", "EffectiveCost: not a number ('-Infinity')", "-Infinity")),
     Case("money_too_many_decimals.csv", _bad_row("BilledCost", "0.12345678901"),
          Quarantined(3, "BilledCost", "BilledCost: more than 10 decimal places ('0.12345678901')", "0.12345678901")),
-    # Timestamps: every form Alibaba may write (shared/focus/alibaba.md), then garbage
+    # Timestamps: every form Alibaba may write (Alibaba's export documentation), then garbage
     _timestamp("space_no_offset", "2026-01-05 00:00:00", MIDNIGHT_BEIJING),  # read in UTC+8 (Alibaba's gap)
     _timestamp("iso_t_no_offset", "2026-01-05T00:00:00", MIDNIGHT_BEIJING),
     _timestamp("iso_z", "2026-01-04T16:00:00Z", MIDNIGHT_BEIJING),

@@ -4,9 +4,9 @@ The Parquet writer, the converter's missing/unknown column handling and (in late
 Athena DDL and the schema checks all derive from `output_columns()`. Nothing else in the project
 lists columns by hand.
 
-Sources: FOCUS 1.0 columns, types and levels from the FOCUS specification (copied from
-shared/focus/columns.csv); Alibaba's extension columns and known gaps from Alibaba's
-field-differences page and the FinOps Foundation paper (shared/focus/alibaba.md).
+Sources: FOCUS 1.0 columns, types and levels from the FOCUS specification's column table (its
+1.0 and 1.2 rows: focus_assets_tests/fixtures/focus_columns.csv); Alibaba's extension columns
+and known gaps from Alibaba's field-differences page and the FinOps Foundation paper.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Origin(Enum):
 
 
 class AlibabaNulls(Enum):
-    """What Alibaba's export is known to do with a column (shared/focus/alibaba.md)."""
+    """What Alibaba's export is known to do with a column (README, "Alibaba's known gaps")."""
 
     NO = "not known to be null"
     ALWAYS = "null on every row"
@@ -189,7 +189,7 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Alibaba's known gaps (shared/focus/alibaba.md).
+# Alibaba's known gaps (README, "Alibaba's known gaps").
 _ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
 _SOMETIMES_NULL = {
     "ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType",

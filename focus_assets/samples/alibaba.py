@@ -1,10 +1,10 @@
 """Realistic, deterministic Alibaba-shaped FOCUS exports, for `make demo`, the tests and the
 benchmarks. Not product code: nothing in `focus_assets.focus` imports it.
 
-What it imitates (shared/focus/alibaba.md): daily month-to-date snapshots in separate delivery
-folders and a final delivery of the previous month on the 3rd of the next one; several billing
-accounts (one international, billed in USD) and services; credits and refunds (negative costs);
-prepaid subscriptions (BilledCost 0, EffectiveCost amortised);
+What it imitates (Alibaba's export documentation; README, "Alibaba's known gaps"): daily
+month-to-date snapshots in separate delivery folders and a final delivery of the previous month
+on the 3rd of the next one; several billing accounts (one international, billed in USD) and
+services; credits and refunds (negative costs); prepaid subscriptions (BilledCost 0, EffectiveCost amortised);
 Tags as JSON with varied keys, casing and value types; UTC+8 timestamps without offset; numeric
 ProviderName / PublisherName / InvoiceIssuerName references; the columns Alibaba leaves null;
 a header that omits ConsumedQuantity, ConsumedUnit and ChargeDescription, spells one extension
