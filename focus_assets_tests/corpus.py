@@ -10,7 +10,7 @@ files needed) and exactly one expected outcome:
   followed by `message_regex` (matched in full); nothing of the object is left in the output
   folder, not even a staging file.
 
-Decisions worth knowing (the README's figures come from `summary()`):
+Decisions worth knowing (docs/reliability.md's figures come from `summary()`):
 - A quote that never closes fails the object, naming the line where the quote opened: the parser
   would otherwise read the rest of the file as one field.
 - Money that is not a plain number (thousands separators, currency symbols, NaN, Infinity) sends
@@ -268,6 +268,6 @@ CASES: tuple[Case, ...] = (
 
 
 def summary() -> dict[str, int]:
-    """How many cases, and how many of each outcome: the figures the README quotes."""
+    """How many cases, and how many of each outcome: the figures docs/reliability.md quotes."""
     kinds = Counter(type(case.expected).__name__ for case in CASES)
     return {"cases": len(CASES), **{kind: kinds[kind] for kind in ("Typed", "Quarantined", "Failed")}}

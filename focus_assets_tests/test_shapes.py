@@ -38,7 +38,7 @@ KEY = "focus-export/202601/20260129T080000/export.csv.gz"
 _EXACT = Context(prec=200)
 
 
-# --- the slow path, written out here from the README's rules, one value at a time ---------------
+# --- the slow path, written out here from docs/transform.md's rules, one value at a time ---------------
 
 def reference_money(text: str, settings: TransformSettings) -> tuple[Decimal | None, str | None, str | None]:
     """(typed value, problem, repair) of one delivered money text (an empty one is null)."""

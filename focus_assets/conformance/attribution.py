@@ -37,7 +37,7 @@ VALIDATOR_DEFECT = "validator defect"
 ORDER = (PIPELINE, SOURCE_DATA, UPSTREAM_GAP, SOURCE_LACKS, VALIDATOR_DEFECT)  # most serious first
 
 GAPS_SOURCE = ("Alibaba's known gaps (Alibaba's field-differences page, Feb 2026, and the FinOps Foundation "
-               "paper; README, \"Alibaba's known gaps\")")
+               "paper; docs/transform.md, \"Alibaba's known gaps\")")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class Origin(Enum):
 
 
 class AlibabaNulls(Enum):
-    """What Alibaba's export is known to do with a column (README, "Alibaba's known gaps")."""
+    """What Alibaba's export is known to do with a column (docs/transform.md, "Alibaba's known gaps")."""
 
     NO = "not known to be null"
     ALWAYS = "null on every row"
@@ -189,7 +189,7 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Alibaba's known gaps (README, "Alibaba's known gaps").
+# Alibaba's known gaps (docs/transform.md, "Alibaba's known gaps").
 _ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
 _SOMETIMES_NULL = {
     "ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType",

@@ -22,7 +22,7 @@ DEFAULT_KEY_PATTERN = (
 
 @dataclass(frozen=True)
 class Repairs:
-    """Each repair the transform may apply; each can be switched off. See the README."""
+    """Each repair the transform may apply; each can be switched off (docs/transform.md, "Typing and repairs")."""
 
     # "X_BillingItemCode" and other case variants of a known column name are read as that column.
     match_column_names_case_insensitively: bool = True

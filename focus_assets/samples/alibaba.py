@@ -1,7 +1,7 @@
 """Realistic, deterministic Alibaba-shaped FOCUS exports, for `make demo`, the tests and the
 benchmarks. Not product code: nothing in `focus_assets.focus` imports it.
 
-What it imitates (Alibaba's export documentation; README, "Alibaba's known gaps"): daily
+What it imitates (Alibaba's export documentation; docs/transform.md, "Alibaba's known gaps"): daily
 month-to-date snapshots in separate delivery folders and a final delivery of the previous month
 on the 3rd of the next one; several billing accounts (one international, billed in USD) and
 services; credits and refunds (negative costs); prepaid subscriptions (BilledCost 0, EffectiveCost amortised);
