@@ -41,25 +41,25 @@ def shapes_table(sizes: tuple[int, ...] = (1_000_000, 5_000_000)) -> str:
     return "\n".join(lines)
 
 
-def c_reader_table(rows: int = 1_000_000) -> str:
-    result = load(f"transform-{rows}.json")
-    lines = ["| shape | convert s | with polars' reader s | the C reader saves |", "| --- | ---: | ---: | ---: |"]
-    for shape, figures in result["shapes"].items():
+def _saving_table(results_file: str, without: str, machinery: str, header: str) -> str:
+    """Per shape: the convert, the convert `without` the machinery, and the share it saves."""
+    lines = [header, "| --- | ---: | ---: | ---: |"]
+    for shape, figures in load(results_file)["shapes"].items():
         medians = figures["medians"]
-        lines.append(f"| {shape} | {medians[CONVERT]['seconds']:.2f} | "
-                     f"{medians['convert, polars reader']['seconds']:.2f} | {figures['saves']['C reader']:.1%} |")
+        lines.append(f"| {shape} | {medians[CONVERT]['seconds']:.2f} | {medians[without]['seconds']:.2f} | "
+                     f"{figures['saves'][machinery]:.1%} |")
     return "\n".join(lines)
+
+
+def c_reader_table(rows: int = 1_000_000) -> str:
+    return _saving_table(f"transform-{rows}.json", "convert, polars reader", "C reader",
+                         "| shape | convert s | with polars' reader s | the C reader saves |")
 
 
 def buffer_pool_table() -> str:
     """The run that decided the piece-buffer pool's removal (kept in results/ as the evidence)."""
-    result = load("transform-1000000-buffer-pool.json")
-    lines = ["| shape | convert with the pool s | without s | the pool saves |", "| --- | ---: | ---: | ---: |"]
-    for shape, figures in result["shapes"].items():
-        medians = figures["medians"]
-        lines.append(f"| {shape} | {medians[CONVERT]['seconds']:.2f} | {medians['convert, no pool']['seconds']:.2f} | "
-                     f"{figures['saves']['buffer pool']:.1%} |")
-    return "\n".join(lines)
+    return _saving_table("transform-1000000-buffer-pool.json", "convert, no pool", "buffer pool",
+                         "| shape | convert with the pool s | without s | the pool saves |")
 
 
 def catch_up_table() -> str:

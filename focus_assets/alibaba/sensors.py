@@ -46,7 +46,7 @@ def alibaba_sensor(job) -> dg.SensorDefinition:
                            "delivery has been unchanged for the settle time.")
     def new_alibaba_deliveries(context: dg.SensorEvaluationContext, export_bucket: ObjectStore,
                                export_settings: ExportSettings):
-        plan = plan_runs(export_bucket, export_settings, context.cursor, 
+        plan = plan_runs(export_bucket, export_settings, context.cursor,
                          day_objects_read=objects_read_by_latest_run(context.instance))
         for note in plan.waiting:
             context.log.info(f"waiting: {note}")
