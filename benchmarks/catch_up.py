@@ -39,8 +39,15 @@ RESULTS = Path(__file__).resolve().parent / "results" / "catch_up.json"
 
 def deliveries(days: int) -> list[SampleDelivery]:
     account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
-    return [SampleDelivery(f"focus-export/202601/202601{day:02d}T080000/{account}_{site}_BillingItemDetail_202601.csv.gz",
-                           "202601", f"202601{day:02d}T080000", day - 1) for day in range(2, days + 2)]
+    return [
+        SampleDelivery(
+            f"focus-export/202601/202601{day:02d}T080000/{account}_{site}_BillingItemDetail_202601.csv.gz",
+            "202601",
+            f"202601{day:02d}T080000",
+            day - 1,
+        )
+        for day in range(2, days + 2)
+    ]
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -68,8 +75,12 @@ def per_day(home: Path, days: list[str], catch_up: bool) -> dict:
 def one_run(home: Path, days: list[str]) -> dict:
     resources = local_resources(home)
     started = time.perf_counter()
-    result = dg.materialize(ASSETS, resources=resources, run_config=QUIET, tags={
-        "dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]})
+    result = dg.materialize(
+        ASSETS,
+        resources=resources,
+        run_config=QUIET,
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+    )
     return _figures(resources, started, _typed_rows(result))
 
 
@@ -91,8 +102,10 @@ def main() -> int:
             for delivery in snapshots[-1:] if way == "newest snapshot alone" else snapshots:
                 write_delivery(home / "oss", delivery, rows_per_day=args.rows_per_day)
         days = [f"{d.batch_ts[:4]}-{d.batch_ts[4:6]}-{d.batch_ts[6:8]}" for d in snapshots]
-        print(f"{args.days} daily snapshots of 202601, the last with {(args.days) * args.rows_per_day:,} rows "
-              f"({os.cpu_count()} cores, Python {platform.python_version()})")
+        print(
+            f"{args.days} daily snapshots of 202601, the last with {(args.days) * args.rows_per_day:,} rows "
+            f"({os.cpu_count()} cores, Python {platform.python_version()})"
+        )
         figures = {}
         for way, home in homes.items():
             if way == "one run for the range":
@@ -106,13 +119,27 @@ def main() -> int:
         print(f"{name:<28}{f['seconds']:>10.1f} s{f['rows typed']:>14,}  {f['current CNY BilledCost']}")
     ratio = figures["one run for the range"]["seconds"] / figures["newest snapshot alone"]["seconds"]
     same = len({f["current CNY BilledCost"] for f in figures.values()}) == 1
-    print(f"the range in one run: {ratio:.2f}x the newest snapshot alone (target: 2x or less); "
-          f"the same current view every way: {same}")
+    print(
+        f"the range in one run: {ratio:.2f}x the newest snapshot alone (target: 2x or less); "
+        f"the same current view every way: {same}"
+    )
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"date": date.today().isoformat(), "cores": os.cpu_count(),
-                                   "python": platform.python_version(), "load average": os.getloadavg()[0],
-                                   "days": args.days, "rows_per_day": args.rows_per_day, **figures,
-                                   "range / newest alone": round(ratio, 2)}, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "load average": os.getloadavg()[0],
+                "days": args.days,
+                "rows_per_day": args.rows_per_day,
+                **figures,
+                "range / newest alone": round(ratio, 2),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0 if same else 1
 
 

@@ -37,13 +37,16 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # focus_assets_tests.local_aws, when run as a script
-for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                      "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ.setdefault(_name, _value)
 
 import boto3  # noqa: E402
@@ -71,6 +74,7 @@ LAKE_PREFIX = "lake/"
 
 # --- the export's layout (focus_assets.samples.alibaba.history_keys) ------------------------------------
 
+
 def export_keys(n: int, root: str = "") -> list[str]:
     """The newest `n` export objects, under `root` (the raw bucket's prefix in push mode)."""
     return history_keys(n, f"{root}focus-export", NEWEST, FILES)
@@ -88,6 +92,7 @@ def put_directly(bucket: str, keys: list[str], body: bytes = BODY) -> None:
 
 
 # --- measuring ---------------------------------------------------------------------------------------
+
 
 class CountingStore:
     """The sensor's view of a store (list_folders, list_objects), counting what the listings return."""
@@ -164,10 +169,21 @@ def sensor_ticks(plan: FaultPlan, s3, stores: dict, sizes: list[int], repeat: in
                 if kind == "first":
                     cursor = next_cursor  # a quiet tick leaves it as it is, so the new delivery's tick gets it too
                 folders, months_listed, objects = listed[0]
-                rows.append({"store": mode, "objects_in_bucket": n, "months_in_bucket": len(months),
-                             "objects_in_two_latest_months": recent, "tick": kind, "requests": requests,
-                             "list_requests": sum(requests.values()), "month_folders_seen": folders,
-                             "months_listed": months_listed, "objects_listed": objects, "ms": round(ms, 1)})
+                rows.append(
+                    {
+                        "store": mode,
+                        "objects_in_bucket": n,
+                        "months_in_bucket": len(months),
+                        "objects_in_two_latest_months": recent,
+                        "tick": kind,
+                        "requests": requests,
+                        "list_requests": sum(requests.values()),
+                        "month_folders_seen": folders,
+                        "months_listed": months_listed,
+                        "objects_listed": objects,
+                        "ms": round(ms, 1),
+                    }
+                )
     return rows
 
 
@@ -187,9 +203,17 @@ def glue_registration(plan: FaultPlan, endpoint: str, earlier_counts: list[int],
         client = glue.client()
         existing = partitions_newest_first(earlier)
         for start in range(0, len(existing), 100):  # Glue takes at most 100 per batch
-            client.batch_create_partition(DatabaseName=database, TableName=OUTPUT_TABLE, PartitionInputList=[
-                {"Values": list(p), "StorageDescriptor": {"Location": f"{location}yearmonth={p[0]}/batch_ts={p[1]}/"}}
-                for p in existing[start:start + 100]])
+            client.batch_create_partition(
+                DatabaseName=database,
+                TableName=OUTPUT_TABLE,
+                PartitionInputList=[
+                    {
+                        "Values": list(p),
+                        "StorageDescriptor": {"Location": f"{location}yearmonth={p[0]}/batch_ts={p[1]}/"},
+                    }
+                    for p in existing[start : start + 100]
+                ],
+            )
         registered = len(client.get_partitions(DatabaseName=database, TableName=OUTPUT_TABLE)["Partitions"])
         if registered != earlier:
             raise SystemExit(f"{registered} partitions registered, wanted {earlier}")
@@ -197,12 +221,23 @@ def glue_registration(plan: FaultPlan, endpoint: str, earlier_counts: list[int],
         def forget(client=client, database=database):  # each repeat registers the same new partition
             client.delete_partition(DatabaseName=database, TableName=OUTPUT_TABLE, PartitionValues=list(NEW_DELIVERY))
 
-        requests, ms, added = measured(plan, lambda glue=glue, location=location: glue.register_partitions(
-            location, [NEW_DELIVERY]), repeat, undo=forget)
+        requests, ms, added = measured(
+            plan,
+            lambda glue=glue, location=location: glue.register_partitions(location, [NEW_DELIVERY]),
+            repeat,
+            undo=forget,
+        )
         if added != 1:
             raise SystemExit(f"register_partitions added {added}")
-        rows.append({"partitions_already_registered": earlier, "day": earlier + 1, "requests": requests,
-                     "glue_calls": sum(requests.values()), "ms": round(ms, 1)})
+        rows.append(
+            {
+                "partitions_already_registered": earlier,
+                "day": earlier + 1,
+                "requests": requests,
+                "glue_calls": sum(requests.values()),
+                "ms": round(ms, 1),
+            }
+        )
     return rows
 
 
@@ -214,12 +249,26 @@ def msck_listing(plan: FaultPlan, s3, lake, partition_counts: list[int], repeat:
         bucket = f"lake-{count}"
         s3.create_bucket(Bucket=bucket)
         partitions = [NEW_DELIVERY] + partitions_newest_first(count - 1)
-        put_directly(bucket, [f"{LAKE_PREFIX}{OUTPUT_TABLE}/yearmonth={month}/batch_ts={stamp}/part-{i}.parquet"
-                              for month, stamp in partitions for i in range(2)])
+        put_directly(
+            bucket,
+            [
+                f"{LAKE_PREFIX}{OUTPUT_TABLE}/yearmonth={month}/batch_ts={stamp}/part-{i}.parquet"
+                for month, stamp in partitions
+                for i in range(2)
+            ],
+        )
         store = lake(bucket)
         requests, ms, listed = measured(plan, lambda store=store: store.list_objects(f"{OUTPUT_TABLE}/"), repeat)
-        rows.append({"partitions_in_lake": count, "objects_in_table_prefix": 2 * count, "requests": requests,
-                     "list_requests": sum(requests.values()), "objects_listed": len(listed), "ms": round(ms, 1)})
+        rows.append(
+            {
+                "partitions_in_lake": count,
+                "objects_in_table_prefix": 2 * count,
+                "requests": requests,
+                "list_requests": sum(requests.values()),
+                "objects_listed": len(listed),
+                "ms": round(ms, 1),
+            }
+        )
     return rows
 
 
@@ -236,8 +285,11 @@ def day_runs(histories: list[int]) -> list[dict]:
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     rows = []
     for history in histories:
-        with tempfile.TemporaryDirectory(prefix="focus-day-run-") as folder, pytest.MonkeyPatch.context() as patch, \
-                aws_deployment(Path(folder), patch) as deployment:
+        with (
+            tempfile.TemporaryDirectory(prefix="focus-day-run-") as folder,
+            pytest.MonkeyPatch.context() as patch,
+            aws_deployment(Path(folder), patch) as deployment,
+        ):
             resources = resources_for()
             dg.materialize(ASSETS, partition_key="2026-01-03", resources=resources, run_config=quiet)
             add_history(deployment, history)
@@ -247,10 +299,19 @@ def day_runs(histories: list[int]) -> list[dict]:
             seconds = time.perf_counter() - started
             if not result.success:
                 raise SystemExit(f"the day's run failed with {history} earlier deliveries")
-            requests = {f"{service} {operation}": n for (service, operation), n in
-                        sorted((deployment.faults.calls - before).items())}
-            rows.append({"earlier_deliveries": history + 2, "day": history + 3, "requests": requests,
-                         "total": sum(requests.values()), "seconds": round(seconds, 2)})
+            requests = {
+                f"{service} {operation}": n
+                for (service, operation), n in sorted((deployment.faults.calls - before).items())
+            }
+            rows.append(
+                {
+                    "earlier_deliveries": history + 2,
+                    "day": history + 3,
+                    "requests": requests,
+                    "total": sum(requests.values()),
+                    "seconds": round(seconds, 2),
+                }
+            )
     return rows
 
 
@@ -276,20 +337,26 @@ def print_tables(sensor: list[dict], glue: list[dict], msck: list[dict]) -> None
     print(f"{'store':<15}{'objects':>9}  {'tick':<23}{'LIST req':>9}{'months':>8}{'months':>8}{'objects':>9}{'ms':>10}")
     print(f"{'':<15}{'in bucket':>9}  {'':<23}{'':>9}{'seen':>8}{'listed':>8}{'listed':>9}{'(median)':>10}")
     for row in sensor:
-        print(f"{STORES[row['store']]:<15}{row['objects_in_bucket']:>9,}  {TICKS[row['tick']]:<23}"
-              f"{row['list_requests']:>9}{row['month_folders_seen']:>8}{row['months_listed']:>8}"
-              f"{row['objects_listed']:>9,}{row['ms']:>10.1f}")
+        print(
+            f"{STORES[row['store']]:<15}{row['objects_in_bucket']:>9,}  {TICKS[row['tick']]:<23}"
+            f"{row['list_requests']:>9}{row['month_folders_seen']:>8}{row['months_listed']:>8}"
+            f"{row['objects_listed']:>9,}{row['ms']:>10.1f}"
+        )
     print("\n2. Registering one new partition with the Glue API (GlueCatalog.register_partitions)")
     print(f"{'day':>7}{'already registered':>20}  {'Glue calls':<44}{'ms (median)':>12}")
     for row in glue:
         calls = ", ".join(f"{k.split(' ')[1]} {v}" for k, v in sorted(row["requests"].items()))
-        print(f"{row['day']:>7,}{row['partitions_already_registered']:>20,}  {row['glue_calls']:>2} ({calls})"
-              f"{'':<{max(0, 39 - len(calls))}}{row['ms']:>12.1f}")
+        print(
+            f"{row['day']:>7,}{row['partitions_already_registered']:>20,}  {row['glue_calls']:>2} ({calls})"
+            f"{'':<{max(0, 39 - len(calls))}}{row['ms']:>12.1f}"
+        )
     print("\n   MSCK REPAIR TABLE's cost model: list the whole table prefix in S3 (2 files per partition)")
     print(f"{'partitions in lake':>19}{'objects':>9}{'LIST req':>10}{'objects listed':>16}{'ms (median)':>13}")
     for row in msck:
-        print(f"{row['partitions_in_lake']:>19,}{row['objects_in_table_prefix']:>9,}{row['list_requests']:>10}"
-              f"{row['objects_listed']:>16,}{row['ms']:>13.1f}")
+        print(
+            f"{row['partitions_in_lake']:>19,}{row['objects_in_table_prefix']:>9,}{row['list_requests']:>10}"
+            f"{row['objects_listed']:>16,}{row['ms']:>13.1f}"
+        )
 
 
 def conclusion(sensor: list[dict], glue: list[dict], msck: list[dict], setup: dict) -> str:
@@ -301,18 +368,22 @@ def conclusion(sensor: list[dict], glue: list[dict], msck: list[dict], setup: di
     for store in STORES:
         for kind in ("quiet", "new"):
             rows = pick(store, kind)
-            flat[store, kind] = (len({r["list_requests"] for r in rows}) == 1
-                                 and len({r["objects_listed"] for r in rows}) == 1)
+            flat[store, kind] = (
+                len({r["list_requests"] for r in rows}) == 1 and len({r["objects_listed"] for r in rows}) == 1
+            )
     quiet = {store: pick(store, "quiet") for store in STORES}
     first = {store: pick(store, "first") for store in STORES}
-    glue_flat = len({r["glue_calls"] for r in glue}) == 1 and len({json.dumps(r["requests"], sort_keys=True)
-                                                                    for r in glue}) == 1
+    glue_flat = (
+        len({r["glue_calls"] for r in glue}) == 1
+        and len({json.dumps(r["requests"], sort_keys=True) for r in glue}) == 1
+    )
     all_flat = all(flat.values())
     recent = quiet["oss"][0]["objects_in_two_latest_months"]
     parts = [
         f"From {sizes[0]:,} to {sizes[-1]:,} export objects ({quiet['oss'][0]['months_in_bucket']} to "
         f"{quiet['oss'][-1]['months_in_bucket']} billing months), a sensor tick is "
-        + ("flat" if all_flat else "NOT flat") + ": a quiet tick makes "
+        + ("flat" if all_flat else "NOT flat")
+        + ": a quiet tick makes "
         + " and ".join(f"{quiet[s][0]['list_requests']} LIST requests on {STORES[s]}" for s in STORES)
         + f" at every size and lists the same {recent} objects, and a tick with one new delivery lists "
         f"{pick('oss', 'new')[0]['objects_listed']} objects in "
@@ -322,15 +393,18 @@ def conclusion(sensor: list[dict], glue: list[dict], msck: list[dict], setup: di
         f"Only the first tick ever, with no cursor, lists every month once ("
         + ", ".join(f"{r['list_requests']} requests at {r['objects_in_bucket']:,}" for r in first["oss"])
         + " on OSS). A quiet tick's wall time on moto: "
-        + ", ".join(f"{STORES[s]} {quiet[s][0]['ms']:.0f} ms at {sizes[0]:,} and {quiet[s][-1]['ms']:.0f} ms at "
-                    f"{sizes[-1]:,}" for s in STORES)
+        + ", ".join(
+            f"{STORES[s]} {quiet[s][0]['ms']:.0f} ms at {sizes[0]:,} and {quiet[s][-1]['ms']:.0f} ms at {sizes[-1]:,}"
+            for s in STORES
+        )
         + f"; the S3 store builds its boto3 client once (~{setup['s3_client_ms']:.0f} ms, dagster-aws's "
         "S3Resource.get_client), and moto adds time with the bucket's size because it scans every "
         "key to answer a prefix listing, where S3 and OSS look keys up in an index.",
         f"Registering a new partition makes {glue[0]['glue_calls']} Glue calls on day {glue[0]['day']:,} and "
         f"{glue[-1]['glue_calls']} on day {glue[-1]['day']:,} (one GetPartition per new partition, one "
         f"BatchCreatePartition), {glue[0]['ms']:.0f} vs {glue[-1]['ms']:.0f} ms: "
-        + ("flat" if glue_flat else "NOT flat") + f"; MSCK REPAIR TABLE would list the whole table prefix: "
+        + ("flat" if glue_flat else "NOT flat")
+        + f"; MSCK REPAIR TABLE would list the whole table prefix: "
         f"{msck[0]['list_requests']} LIST request(s) and {msck[0]['objects_listed']:,} objects with "
         f"{msck[0]['partitions_in_lake']:,} partition(s), {msck[-1]['list_requests']} and "
         f"{msck[-1]['objects_listed']:,} objects ({msck[-1]['ms']:.0f} ms here) with "
@@ -350,7 +424,9 @@ def main() -> None:
     earlier = [0, 100] if args.quick else [0, 1_000]
     lake_partitions = [1, 101] if args.quick else [1, 1_001]
     repeat = args.repeat or (2 if args.quick else 5)
-    out = args.json or (HERE / ".data" / "incremental-quick.json" if args.quick else HERE / "results" / "incremental.json")
+    out = args.json or (
+        HERE / ".data" / "incremental-quick.json" if args.quick else HERE / "results" / "incremental.json"
+    )
 
     started = time.perf_counter()
     plan = FaultPlan()  # no faults: only its request counts
@@ -358,48 +434,80 @@ def main() -> None:
         s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
         s3_resource = S3Resource(endpoint_url=aws, region_name="us-east-1")
         stores = {
-            "oss": (lambda bucket: OssStore(endpoint=oss, bucket=bucket, access_key_id="LTAI-bench",
-                                            access_key_secret="bench"), ""),
+            "oss": (
+                lambda bucket: OssStore(
+                    endpoint=oss, bucket=bucket, access_key_id="LTAI-bench", access_key_secret="bench"
+                ),
+                "",
+            ),
             "s3": (lambda bucket: S3Store(s3=s3_resource, bucket=bucket, prefix=RAW_PREFIX), RAW_PREFIX),
         }
-        print(f"sensor ticks: {', '.join(f'{n:,}' for n in sizes)} objects, {FILES} files per daily delivery, "
-              f"{repeat} runs per tick", flush=True)
+        print(
+            f"sensor ticks: {', '.join(f'{n:,}' for n in sizes)} objects, {FILES} files per daily delivery, "
+            f"{repeat} runs per tick",
+            flush=True,
+        )
         sensor = sensor_ticks(plan, s3, stores, sizes, repeat)
         print("partition registration", flush=True)
         glue = glue_registration(plan, aws, earlier, repeat)
-        msck = msck_listing(plan, s3, lambda bucket: S3Store(s3=s3_resource, bucket=bucket, prefix=LAKE_PREFIX),
-                            lake_partitions, repeat)
+        msck = msck_listing(
+            plan, s3, lambda bucket: S3Store(s3=s3_resource, bucket=bucket, prefix=LAKE_PREFIX), lake_partitions, repeat
+        )
         # What the stores pay before any request: S3Store builds a boto3 client once
         # (dagster-aws's S3Resource.get_client), OssStore an oss2.Bucket per call.
-        setup = {"s3_client_ms": measured(plan, s3_resource.get_client, max(repeat, 5))[1],
-                 "oss_bucket_ms": measured(plan, lambda: stores["oss"][0]("oss-100").open(), max(repeat, 5))[1]}
+        setup = {
+            "s3_client_ms": measured(plan, s3_resource.get_client, max(repeat, 5))[1],
+            "oss_bucket_ms": measured(plan, lambda: stores["oss"][0]("oss-100").open(), max(repeat, 5))[1],
+        }
         setup = {k: round(v, 1) for k, v in setup.items()}
     print("a day's run on the aws deployment", flush=True)
     days = day_runs([0, 97] if args.quick else [0, 997])  # day 3 and day 100 or 1,000
     print_tables(sensor, glue, msck)
     print_day_runs(days)
-    print(f"\n   opening a store, no request: S3Store (its boto3 client, once) {setup['s3_client_ms']:.0f} ms, "
-          f"OssStore {setup['oss_bucket_ms']:.1f} ms (median)")
+    print(
+        f"\n   opening a store, no request: S3Store (its boto3 client, once) {setup['s3_client_ms']:.0f} ms, "
+        f"OssStore {setup['oss_bucket_ms']:.1f} ms (median)"
+    )
     text = conclusion(sensor, glue, msck, setup) + (
         f" A day's run makes {days[0]['total']} requests on day {days[0]['day']:,} and {days[-1]['total']} on day "
-        f"{days[-1]['day']:,}: " + ("the same, operation by operation" if days[0]["requests"] == days[-1]["requests"]
-                                     else "NOT the same") + " (it lists only its own deliveries' folders and reads "
-        "the ledger rows of their months only).")
+        f"{days[-1]['day']:,}: "
+        + ("the same, operation by operation" if days[0]["requests"] == days[-1]["requests"] else "NOT the same")
+        + " (it lists only its own deliveries' folders and reads "
+        "the ledger rows of their months only)."
+    )
     print(f"\n{text}\n\n({time.perf_counter() - started:.0f} s in all)")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "benchmark": "benchmarks/incremental.py" + (" --quick" if args.quick else ""),
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        "setup": {"server": "moto (in-process, werkzeug, 127.0.0.1); OSS through the OSS-dialect adapter, oss2 client",
-                  "files_per_delivery": FILES, "newest_delivery": NEWEST.isoformat(),
-                  "new_delivery": list(NEW_DELIVERY), "keys_per_list_page": PAGE, "repeat": repeat,
-                  "time": "median wall time of one call, client and server on the same machine"},
-        "sensor_ticks": sensor, "store_setup": setup, "glue_register_partitions": glue, "msck_cost_model": msck,
-        "day_runs": days,
-        "conclusion": text,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "benchmarks/incremental.py" + (" --quick" if args.quick else ""),
+                "machine": {
+                    "cpu_count": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+                "setup": {
+                    "server": "moto (in-process, werkzeug, 127.0.0.1); OSS through the OSS-dialect adapter, oss2 client",
+                    "files_per_delivery": FILES,
+                    "newest_delivery": NEWEST.isoformat(),
+                    "new_delivery": list(NEW_DELIVERY),
+                    "keys_per_list_page": PAGE,
+                    "repeat": repeat,
+                    "time": "median wall time of one call, client and server on the same machine",
+                },
+                "sensor_ticks": sensor,
+                "store_setup": setup,
+                "glue_register_partitions": glue,
+                "msck_cost_model": msck,
+                "day_runs": days,
+                "conclusion": text,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"figures written to {out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out}")
 
 

@@ -48,8 +48,16 @@ def materialize_with_the_cli(home: Path, dagster_home: Path, definitions: list[s
     shutil.rmtree(home / "raw", ignore_errors=True)
     shutil.rmtree(home / "lake", ignore_errors=True)
     dagster_home.mkdir(parents=True, exist_ok=True)
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", *definitions,
-               "--select", ",".join(a.key.to_user_string() for a in ASSETS), "--partition", "2026-01-29"]
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        *definitions,
+        "--select",
+        ",".join(a.key.to_user_string() for a in ASSETS),
+        "--partition",
+        "2026-01-29",
+    ]
     environment = {**os.environ, "FOCUS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     started = time.perf_counter()
     subprocess.run(command, env=environment, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,8 +68,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    figures = {"date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
-               "rows": args.rows}
+    figures = {
+        "date": date.today().isoformat(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "rows": args.rows,
+    }
     with tempfile.TemporaryDirectory(prefix="focus-pipeline-") as folder:
         home = Path(folder) / "home"
         export = home / "oss" / KEY
@@ -78,33 +90,48 @@ def main() -> int:
         result = dg.materialize(ASSETS, partition_key="2026-01-29", resources=local_resources(home), run_config=quiet)
         figures["one partition through Dagster (s)"] = round(time.perf_counter() - started, 2)
         assert result.success
-        steps = {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events
-                 if e.event_type_value == "STEP_SUCCESS"}
+        steps = {
+            e.step_key: e.event_specific_data.duration_ms / 1000
+            for e in result.all_events
+            if e.event_type_value == "STEP_SUCCESS"
+        }
         figures["steps (s)"] = {k: round(v, 2) for k, v in steps.items()}
 
         per_step = Path(folder) / "process_per_step.py"
         per_step.write_text(PROCESS_PER_STEP)
         figures["dagster asset materialize (s)"] = materialize_with_the_cli(
-            home, Path(folder) / "dagster", ["-m", "focus_assets.definitions"])
+            home, Path(folder) / "dagster", ["-m", "focus_assets.definitions"]
+        )
         figures["dagster asset materialize, a process per step (s)"] = materialize_with_the_cli(
-            home, Path(folder) / "dagster", ["-f", str(per_step)])
+            home, Path(folder) / "dagster", ["-f", str(per_step)]
+        )
 
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "focus_assets.demo"], env={**os.environ, "FOCUS_HOME": str(Path(folder) / "demo")},
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "focus_assets.demo"],
+            env={**os.environ, "FOCUS_HOME": str(Path(folder) / "demo")},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         figures["demo (s)"] = round(time.perf_counter() - started, 2)
 
     overhead = figures["one partition through Dagster (s)"] - figures["bare transform (s)"]
     print(f"{args.rows:,} rows, one delivery day ({figures['cores']} cores, Python {figures['python']})")
     print(f"  bare transform                 {figures['bare transform (s)']:>7.2f} s")
-    print(f"  one partition through Dagster  {figures['one partition through Dagster (s)']:>7.2f} s "
-          f"(+{overhead:.2f} s: copy, checks, read-back, registration, views, run machinery)")
+    print(
+        f"  one partition through Dagster  {figures['one partition through Dagster (s)']:>7.2f} s "
+        f"(+{overhead:.2f} s: copy, checks, read-back, registration, views, run machinery)"
+    )
     for step, seconds in figures["steps (s)"].items():
         print(f"    {step:<28}{seconds:>7.2f} s")
-    print(f"  dagster asset materialize      {figures['dagster asset materialize (s)']:>7.2f} s "
-          "(a new process, as a launched run: the definitions' executor, every step in it)")
-    print(f"    with a process per step      {figures['dagster asset materialize, a process per step (s)']:>7.2f} s "
-          "(Dagster's default executor)")
+    print(
+        f"  dagster asset materialize      {figures['dagster asset materialize (s)']:>7.2f} s "
+        "(a new process, as a launched run: the definitions' executor, every step in it)"
+    )
+    print(
+        f"    with a process per step      {figures['dagster asset materialize, a process per step (s)']:>7.2f} s "
+        "(Dagster's default executor)"
+    )
     print(f"  the demo's program             {figures['demo (s)']:>7.2f} s (5 deliveries, 4 runs, prints)")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

@@ -49,8 +49,15 @@ def deliveries(days: int) -> list[SampleDelivery]:
     account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
     name = f"{account}_{site}_BillingItemDetail"
     final = SampleDelivery(f"focus-export/202512/20260103T100000/{name}_202512.csv", "202512", "20260103T100000", 31)
-    return [final] + [SampleDelivery(f"focus-export/{MONTH}/{MONTH}{day:02d}T080000/{name}_{MONTH}.csv", MONTH,
-                                     f"{MONTH}{day:02d}T080000", day - 1) for day in range(2, days + 2)]
+    return [final] + [
+        SampleDelivery(
+            f"focus-export/{MONTH}/{MONTH}{day:02d}T080000/{name}_{MONTH}.csv",
+            MONTH,
+            f"{MONTH}{day:02d}T080000",
+            day - 1,
+        )
+        for day in range(2, days + 2)
+    ]
 
 
 def build(home: Path, days: int, rows_per_day: int) -> tuple[dict, float]:
@@ -75,21 +82,19 @@ def queries(latest_files: str, latest_both: list[str]) -> dict[str, str]:
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in latest_both)
     return {
         "current view (alibaba_focus)": f"{SELECT} FROM alibaba_focus WHERE yearmonth = '{MONTH}' GROUP BY ALL",
-        "all snapshots (alibaba_focus_history)":
-            f"{SELECT} FROM alibaba_focus_history WHERE yearmonth = '{MONTH}' GROUP BY ALL",
+        "all snapshots (alibaba_focus_history)": f"{SELECT} FROM alibaba_focus_history WHERE yearmonth = '{MONTH}' GROUP BY ALL",
         "latest partition's files (read_parquet)": f"{SELECT} FROM read_parquet('{latest_files}') GROUP BY ALL",
         "scalar subquery on batch_ts": (
             f"{SELECT} FROM focus_alibaba_normalized WHERE yearmonth = '{MONTH}' AND batch_ts = "
-            f"(SELECT max(batch_ts) FROM alibaba_deliveries WHERE yearmonth = '{MONTH}') GROUP BY ALL"),
-        "current view, every month (no yearmonth filter)":
-            "SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM alibaba_focus GROUP BY ALL",
+            f"(SELECT max(batch_ts) FROM alibaba_deliveries WHERE yearmonth = '{MONTH}') GROUP BY ALL"
+        ),
+        "current view, every month (no yearmonth filter)": "SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM alibaba_focus GROUP BY ALL",
         # Over dynamic_or_filter_threshold (50) distinct values, DuckDB pushes a min/max range instead of an
         # IN list: what the view does with more than 50 billing months of history, simulated at 1.
         "same, dynamic_or_filter_threshold = 1": "SET dynamic_or_filter_threshold = 1; "
-            "SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM alibaba_focus GROUP BY ALL",
-        "latest files of every month (read_parquet)":
-            f"SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM read_parquet([{quoted}], "
-            "hive_partitioning = true) GROUP BY ALL",
+        "SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM alibaba_focus GROUP BY ALL",
+        "latest files of every month (read_parquet)": f"SELECT yearmonth, ServiceName, BillingCurrency, sum(BilledCost) AS billed FROM read_parquet([{quoted}], "
+        "hive_partitioning = true) GROUP BY ALL",
     }
 
 
@@ -185,60 +190,97 @@ def main() -> int:
         snapshots = deliveries(args.days)
         latest = partition_dir(lake, OUTPUT_TABLE, MONTH, snapshots[-1].batch_ts)
         latest_files = sorted(latest.glob("*.parquet"))
-        latest_both = [p.as_posix() for p in sorted(partition_dir(lake, OUTPUT_TABLE, "202512", snapshots[0].batch_ts)
-                                                    .glob("*.parquet"))] + [p.as_posix() for p in latest_files]
+        latest_both = [
+            p.as_posix()
+            for p in sorted(partition_dir(lake, OUTPUT_TABLE, "202512", snapshots[0].batch_ts).glob("*.parquet"))
+        ] + [p.as_posix() for p in latest_files]
         month_files = sorted((lake / OUTPUT_TABLE / f"yearmonth={MONTH}").rglob("*.parquet"))
-        print(f"{args.days} daily snapshots of {MONTH} (the last with {args.days * args.rows_per_day:,} rows) and the "
-              f"final 202512 file, built in {build_seconds:.1f} s; {len(month_files)} files, "
-              f"{sum(p.stat().st_size for p in month_files) / 1e6:.1f} MB in yearmonth={MONTH} "
-              f"(DuckDB {duckdb.__version__}, {os.cpu_count()} cores, Python {platform.python_version()})")
+        print(
+            f"{args.days} daily snapshots of {MONTH} (the last with {args.days * args.rows_per_day:,} rows) and the "
+            f"final 202512 file, built in {build_seconds:.1f} s; {len(month_files)} files, "
+            f"{sum(p.stat().st_size for p in month_files) / 1e6:.1f} MB in yearmonth={MONTH} "
+            f"(DuckDB {duckdb.__version__}, {os.cpu_count()} cores, Python {platform.python_version()})"
+        )
         figures, results = {}, {}
         for name, sql in queries((latest / "*.parquet").as_posix(), latest_both).items():
             seconds, rows = wall_time(warehouse.database, sql, args.repeat)
-            figures[name] = {"sql": sql, "median seconds": round(seconds, 4),
-                             **profile(warehouse.database, sql, home / "profile.json")}
-            results[name] = sorted((tuple(str(v) for v in row) for row in rows))
+            figures[name] = {
+                "sql": sql,
+                "median seconds": round(seconds, 4),
+                **profile(warehouse.database, sql, home / "profile.json"),
+            }
+            results[name] = sorted(tuple(str(v) for v in row) for row in rows)
         partition_layout = layout(latest_files)
     names = list(figures)
     current, history, direct, scalar = (figures[n] for n in names[:4])
-    same = (results[names[0]] == results[names[2]] == results[names[3]]
-            and results[names[4]] == results[names[5]] == results[names[6]])
+    same = (
+        results[names[0]] == results[names[2]] == results[names[3]]
+        and results[names[4]] == results[names[5]] == results[names[6]]
+    )
     print(f"\n{'query':<49}{'median':>9}{'read (io)':>12}{'scanned':>11}{'rows':>11}{'row groups':>12}{'files':>7}")
     for name, f in figures.items():
-        print(f"{name:<49}{f['median seconds'] * 1000:>6.1f} ms{f['bytes read (io)'] / 1e6:>9.1f} MB"
-              f"{f['bytes scanned'] / 1e6:>8.1f} MB{f['rows scanned']:>11,}"
-              f"{f['row groups scanned']:>6}/{f['row groups to scan']:<5}{f['lake files opened']:>7}")
+        print(
+            f"{name:<49}{f['median seconds'] * 1000:>6.1f} ms{f['bytes read (io)'] / 1e6:>9.1f} MB"
+            f"{f['bytes scanned'] / 1e6:>8.1f} MB{f['rows scanned']:>11,}"
+            f"{f['row groups scanned']:>6}/{f['row groups to scan']:<5}{f['lake files opened']:>7}"
+        )
     print("\nlatest partition:")
     for file_name, facts in partition_layout.items():
-        print(f"  {file_name}: {facts['bytes'] / 1e6:.1f} MB, {facts['rows']:,} rows, {facts['columns']} columns, "
-              f"{facts['row groups']} row groups of {facts['rows per group']} rows, {facts['compression']}")
+        print(
+            f"  {file_name}: {facts['bytes'] / 1e6:.1f} MB, {facts['rows']:,} rows, {facts['columns']} columns, "
+            f"{facts['row groups']} row groups of {facts['rows per group']} rows, {facts['compression']}"
+        )
         for column, s in facts["statistics"].items():
             print(f"    {column}: min/max in every row group: {s['min/max in every row group']}")
-        print(f"    declared sorting_columns: {facts['declared sorting_columns'] or 'none'}; "
-              f"rows in order of: {facts['rows sorted by']}")
+        print(
+            f"    declared sorting_columns: {facts['declared sorting_columns'] or 'none'}; "
+            f"rows in order of: {facts['rows sorted by']}"
+        )
     pruned = current["lake files opened"] == direct["lake files opened"]
     print(f"\nSame result on the current view, the latest files and the scalar subquery: {same}")
-    print(f"Current view vs all snapshots: {history['bytes read (io)'] / max(current['bytes read (io)'], 1):.1f}x "
-          f"fewer bytes read, {history['rows scanned'] / max(current['rows scanned'], 1):.1f}x fewer rows, "
-          f"{history['median seconds'] / current['median seconds']:.1f}x faster. The current view "
-          + ("opens only the latest batch's files (join filter on batch_ts pushed into the scan)"
-             if pruned else f"opens {current['lake files opened']} files, the latest partition has {direct['lake files opened']}")
-          + f"; vs the files read directly: {current['bytes read (io)'] / max(direct['bytes read (io)'], 1):.2f}x the bytes, "
-          f"{current['median seconds'] / direct['median seconds']:.2f}x the time; "
-          f"scalar subquery: {scalar['bytes read (io)'] / max(current['bytes read (io)'], 1):.2f}x the view's bytes.")
+    print(
+        f"Current view vs all snapshots: {history['bytes read (io)'] / max(current['bytes read (io)'], 1):.1f}x "
+        f"fewer bytes read, {history['rows scanned'] / max(current['rows scanned'], 1):.1f}x fewer rows, "
+        f"{history['median seconds'] / current['median seconds']:.1f}x faster. The current view "
+        + (
+            "opens only the latest batch's files (join filter on batch_ts pushed into the scan)"
+            if pruned
+            else f"opens {current['lake files opened']} files, the latest partition has {direct['lake files opened']}"
+        )
+        + f"; vs the files read directly: {current['bytes read (io)'] / max(direct['bytes read (io)'], 1):.2f}x the bytes, "
+        f"{current['median seconds'] / direct['median seconds']:.2f}x the time; "
+        f"scalar subquery: {scalar['bytes read (io)'] / max(current['bytes read (io)'], 1):.2f}x the view's bytes."
+    )
     every, ranged, every_direct = (figures[n] for n in names[4:7])
-    print(f"Every month through the current view: {every['lake files opened']} files opened (footers), "
-          f"{every['rows scanned']:,} rows scanned vs {every_direct['rows scanned']:,} in the latest files "
-          f"({every['bytes read (io)'] / max(every_direct['bytes read (io)'], 1):.2f}x the bytes); with a range filter "
-          f"instead of an IN list (over 50 months): {ranged['rows scanned']:,} rows, "
-          f"{ranged['bytes read (io)'] / max(every_direct['bytes read (io)'], 1):.2f}x the bytes.")
+    print(
+        f"Every month through the current view: {every['lake files opened']} files opened (footers), "
+        f"{every['rows scanned']:,} rows scanned vs {every_direct['rows scanned']:,} in the latest files "
+        f"({every['bytes read (io)'] / max(every_direct['bytes read (io)'], 1):.2f}x the bytes); with a range filter "
+        f"instead of an IN list (over 50 months): {ranged['rows scanned']:,} rows, "
+        f"{ranged['bytes read (io)'] / max(every_direct['bytes read (io)'], 1):.2f}x the bytes."
+    )
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "duckdb": duckdb.__version__, "platform": platform.platform(), "days": args.days,
-        "rows_per_day": args.rows_per_day, "repeat": args.repeat, "build seconds": round(build_seconds, 1),
-        "files in yearmonth": len(month_files), "same result": same, "queries": figures,
-        "latest partition": partition_layout}, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "duckdb": duckdb.__version__,
+                "platform": platform.platform(),
+                "days": args.days,
+                "rows_per_day": args.rows_per_day,
+                "repeat": args.repeat,
+                "build seconds": round(build_seconds, 1),
+                "files in yearmonth": len(month_files),
+                "same result": same,
+                "queries": figures,
+                "latest partition": partition_layout,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0 if same else 1
 
 

@@ -150,23 +150,36 @@ def measure(command: list[str], output: Path, env: dict[str, str] | None = None,
     output.mkdir(parents=True)
     pinned = set(sorted(os.sched_getaffinity(0))[:cores]) if cores else None
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
-                               preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{process.stderr.read().decode()}")
     files = [f for f in output.rglob("*.parquet")]
-    return {"seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_mb": round(usage.ru_maxrss / 1024), "parquet_mb": round(sum(f.stat().st_size for f in files) / 1e6, 1),
-            "rows": sum(pq.read_metadata(f).num_rows for f in files)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_mb": round(usage.ru_maxrss / 1024),
+        "parquet_mb": round(sum(f.stat().st_size for f in files) / 1e6, 1),
+        "rows": sum(pq.read_metadata(f).num_rows for f in files),
+    }
 
 
 def summary(runs: list[dict]) -> dict:
     """The rounds of one engine: median wall and CPU time, the highest peak, what was written."""
-    return {"seconds": round(statistics.median(r["seconds"] for r in runs), 2),
-            "cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 2),
-            "peak_mb": max(r["peak_mb"] for r in runs), "parquet_mb": runs[0]["parquet_mb"], "rows": runs[0]["rows"]}
+    return {
+        "seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+        "cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 2),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "parquet_mb": runs[0]["parquet_mb"],
+        "rows": runs[0]["rows"],
+    }
 
 
 def wait_for_load(limit: float, poll_seconds: int = 30, patience_seconds: int = 45 * 60) -> None:
@@ -183,8 +196,11 @@ def export_file(data: Path, shape: str, rows: int) -> Path:
     export = data / f"export-{shape}-{rows}.csv.gz"
     if not export.exists():
         print(f"generating {shape}, {rows:,} rows -> {export}", flush=True)
-        subprocess.run([sys.executable, "-c", GENERATE, str(export.with_suffix(".tmp")), str(rows), shape],
-                       check=True, cwd=HERE.parent)
+        subprocess.run(
+            [sys.executable, "-c", GENERATE, str(export.with_suffix(".tmp")), str(rows), shape],
+            check=True,
+            cwd=HERE.parent,
+        )
         export.with_suffix(".tmp").rename(export)
     return export
 
@@ -206,8 +222,13 @@ def engines_for(export: Path, bucket: Path, out: Path, shares: bool) -> dict[str
 
 def stages_of(export: Path, out: Path, engines: dict[str, list[str]]) -> dict:
     """CPU seconds of each stage, one after the other on one thread, and of each copy on one thread."""
-    completed = subprocess.run([sys.executable, "-c", STAGES, str(export), str(out / "stages.parquet")], check=True,
-                               capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    completed = subprocess.run(
+        [sys.executable, "-c", STAGES, str(export), str(out / "stages.parquet")],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ONE_THREAD},
+    )
     stages = json.loads(completed.stdout)
     by_kind = {kind: round(seconds, 2) for kind, seconds in stages.pop("encode by kind of column").items()}
     stages = {stage: round(seconds, 2) for stage, seconds in stages.items()}
@@ -240,19 +261,32 @@ def report(shape: str, rows: int, gzip_mb: float, runs: dict[str, list[dict]]) -
     print(f"\n{shape} ({gzip_mb:.0f} MB gzip)")
     print(f"  {'':<24}{'seconds':>9}{'CPU s':>8}{'rows/s':>11}{'peak MB':>9}{'Parquet MB':>12}")
     for name, run in medians.items():
-        print(f"  {name:<24}{run['seconds']:>9.2f}{run['cpu_seconds']:>8.2f}{rows / run['seconds']:>11,.0f}"
-              f"{run['peak_mb']:>9}{run['parquet_mb']:>12.1f}")
-    print(f"  convert: {versus[POLARS_COPY]:.2f}x polars' copy (rounds {', '.join(map(str, rounds))}), "
-          f"{versus[DUCKDB_COPY]:.2f}x DuckDB's; target {TARGET_VERSUS_POLARS}x and under {TARGET_PEAK_MB} MB: "
-          f"{'met' if meets else 'MISSED'}")
+        print(
+            f"  {name:<24}{run['seconds']:>9.2f}{run['cpu_seconds']:>8.2f}{rows / run['seconds']:>11,.0f}"
+            f"{run['peak_mb']:>9}{run['parquet_mb']:>12.1f}"
+        )
+    print(
+        f"  convert: {versus[POLARS_COPY]:.2f}x polars' copy (rounds {', '.join(map(str, rounds))}), "
+        f"{versus[DUCKDB_COPY]:.2f}x DuckDB's; target {TARGET_VERSUS_POLARS}x and under {TARGET_PEAK_MB} MB: "
+        f"{'met' if meets else 'MISSED'}"
+    )
     shares = {}
     for name, machinery in ((POLARS_READER, "C reader"),):
         if name in medians:
             shares[machinery] = round(1 - mine["seconds"] / medians[name]["seconds"], 3)
-            print(f"  the {machinery} saves {shares[machinery]:.1%} of the convert's wall time "
-                  f"({'keep' if shares[machinery] >= KEEP_SHARE else 'below'} {KEEP_SHARE:.0%})")
-    return {"gzip_mb": gzip_mb, "medians": medians, "all_runs": runs, "versus": versus,
-            "versus_polars_by_round": rounds, "meets_target": meets, "saves": shares}
+            print(
+                f"  the {machinery} saves {shares[machinery]:.1%} of the convert's wall time "
+                f"({'keep' if shares[machinery] >= KEEP_SHARE else 'below'} {KEEP_SHARE:.0%})"
+            )
+    return {
+        "gzip_mb": gzip_mb,
+        "medians": medians,
+        "all_runs": runs,
+        "versus": versus,
+        "versus_polars_by_round": rounds,
+        "meets_target": meets,
+        "saves": shares,
+    }
 
 
 def main() -> None:
@@ -273,14 +307,19 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     exports = {shape: export_file(args.data, shape, args.rows) for shape in shapes}
     out = args.data / "out"
-    engines = {shape: engines_for(export, args.data / f"bucket-{shape}-{args.rows}", out, not args.no_shares)
-               for shape, export in exports.items()}
+    engines = {
+        shape: engines_for(export, args.data / f"bucket-{shape}-{args.rows}", out, not args.no_shares)
+        for shape, export in exports.items()
+    }
     one_core = "convert on 1 core"
     if args.wait_for_load is not None:
         wait_for_load(args.wait_for_load)
     load_before = os.getloadavg()
-    print(f"\n{args.rows:,} rows, {os.cpu_count()} cores, median of {args.repeat} rounds, "
-          f"load average {load_before[0]:.2f}", flush=True)
+    print(
+        f"\n{args.rows:,} rows, {os.cpu_count()} cores, median of {args.repeat} rounds, "
+        f"load average {load_before[0]:.2f}",
+        flush=True,
+    )
 
     runs: dict[str, dict[str, list[dict]]] = {shape: {name: [] for name in engines[shape]} for shape in shapes}
     for _ in range(args.repeat):
@@ -296,27 +335,50 @@ def main() -> None:
         results[shape] = report(shape, args.rows, round(exports[shape].stat().st_size / 1e6, 1), runs[shape])
         if args.per_core:
             alone, mine = results[shape]["medians"][one_core]["seconds"], results[shape]["medians"][CONVERT]["seconds"]
-            results[shape]["per_core"] = {"rows_per_second_one_core": round(args.rows / alone),
-                                          "speedup_all_cores": round(alone / mine, 2)}
-            print(f"  on one core the convert types {args.rows / alone:,.0f} rows/s; with all "
-                  f"{len(os.sched_getaffinity(0))} cores it is {alone / mine:.2f}x faster")
+            results[shape]["per_core"] = {
+                "rows_per_second_one_core": round(args.rows / alone),
+                "speedup_all_cores": round(alone / mine, 2),
+            }
+            print(
+                f"  on one core the convert types {args.rows / alone:,.0f} rows/s; with all "
+                f"{len(os.sched_getaffinity(0))} cores it is {alone / mine:.2f}x faster"
+            )
         if args.stages:
             results[shape]["stages_cpu_seconds_one_thread"] = stages_of(exports[shape], out, engines[shape])
     shutil.rmtree(out, ignore_errors=True)
     print(f"\nload average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
 
-    versions = subprocess.run([sys.executable, "-c", "import polars, duckdb; print(polars.__version__, duckdb.__version__)"],
-                              capture_output=True, text=True, check=True).stdout.split()
+    versions = subprocess.run(
+        [sys.executable, "-c", "import polars, duckdb; print(polars.__version__, duckdb.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     path = args.results / f"transform-{args.rows}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "date": date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "polars": versions[0], "duckdb": versions[1], "rows": args.rows, "rounds": args.repeat,
-        "load_average_before": [round(x, 2) for x in load_before], "load_average_after": [round(x, 2) for x in load_after],
-        "target": {"versus_polars_copy": TARGET_VERSUS_POLARS, "peak_mb_below": TARGET_PEAK_MB,
-                   "keep_machinery_saving_at_least": KEEP_SHARE},
-        "shapes": results,
-    }, indent=2) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "polars": versions[0],
+                "duckdb": versions[1],
+                "rows": args.rows,
+                "rounds": args.repeat,
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in load_after],
+                "target": {
+                    "versus_polars_copy": TARGET_VERSUS_POLARS,
+                    "peak_mb_below": TARGET_PEAK_MB,
+                    "keep_machinery_saving_at_least": KEEP_SHARE,
+                },
+                "shapes": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

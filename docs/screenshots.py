@@ -38,8 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUP = "alibaba_focus"
 LOCATION = "focus_assets.definitions"  # workspace.yaml's python_module: the code location's name
 LINEAGE = f"/locations/__repository__@{LOCATION}/asset-groups/{GROUP}/lineage"
-ASSETS = ("raw_oss_export", "raw_s3_csv", "typed_focus_parquet", "athena_table", "provider_views",
-          "unified_focus_view", "cost_report")
+ASSETS = (
+    "raw_oss_export",
+    "raw_s3_csv",
+    "typed_focus_parquet",
+    "athena_table",
+    "provider_views",
+    "unified_focus_view",
+    "cost_report",
+)
 LINEAGE_WINDOW = (2200, 520)  # wide enough for the seven nodes at full detail, side by side
 LINEAGE_SCALE = 1.5  # device pixels per CSS pixel: a 3300 x 780 picture, sharp when zoomed
 REPORT_WINDOW = (1280, 2130)  # the header, the freshness tables, the first chart and its figures
@@ -75,8 +82,10 @@ def wait_until(check, what: str, seconds: float, process: subprocess.Popen | Non
 
 def run_demo(home: Path, dagster_home: Path) -> None:
     """The demo in its own process (it prints a lot), its runs recorded in `dagster_home`."""
-    code = ("import sys, dagster as dg\nfrom focus_assets import demo\n"
-            "with dg.DagsterInstance.get() as instance:\n    sys.exit(demo.main(instance))\n")
+    code = (
+        "import sys, dagster as dg\nfrom focus_assets import demo\n"
+        "with dg.DagsterInstance.get() as instance:\n    sys.exit(demo.main(instance))\n"
+    )
     environment = {**_environment(), "FOCUS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
@@ -91,19 +100,45 @@ def _environment() -> dict[str, str]:
 @contextlib.contextmanager
 def dagster_dev(home: Path, dagster_home: Path, log: Path):
     port = free_port()
-    environment = {**_environment(), "FOCUS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    environment = {
+        **_environment(),
+        "FOCUS_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
     with open(log, "w") as output:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-                                    "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=environment,
-                                   start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=environment,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: b"dagster_webserver_version" in fetch(f"{base}/server_info"), "dagster dev", 180, process)
         query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-        wait_until(lambda: all(e["loadStatus"] == "LOADED" for e in json.loads(fetch(
-            f"{base}/graphql", {"query": query}))["data"]["workspaceOrError"]["locationEntries"]),
-            "the code location", 180, process)
+        wait_until(
+            lambda: all(
+                e["loadStatus"] == "LOADED"
+                for e in json.loads(fetch(f"{base}/graphql", {"query": query}))["data"]["workspaceOrError"][
+                    "locationEntries"
+                ]
+            ),
+            "the code location",
+            180,
+            process,
+        )
         fetch(f"{base}/graphql", {"query": "mutation { setNuxSeen }"})  # no first-visit dialog over the graph
         yield base
     except RuntimeError as exc:

@@ -38,10 +38,20 @@ GRAIN = {
     "focus_unified": "one line item of any configured provider (Alibaba: current deliveries only)",
 }
 # The objects in the order a reader needs them: what analysts query first.
-ORDER = ["focus_unified", "alibaba_focus", "alibaba_cost_monthly_by_service", "alibaba_cost_monthly_by_account",
-         "alibaba_cost_monthly_by_region", "alibaba_cost_monthly_by_tag", "alibaba_untagged_share",
-         "alibaba_cost_daily", "alibaba_focus_history", "alibaba_current_deliveries",
-         "focus_alibaba_normalized", "alibaba_deliveries"]
+ORDER = [
+    "focus_unified",
+    "alibaba_focus",
+    "alibaba_cost_monthly_by_service",
+    "alibaba_cost_monthly_by_account",
+    "alibaba_cost_monthly_by_region",
+    "alibaba_cost_monthly_by_tag",
+    "alibaba_untagged_share",
+    "alibaba_cost_daily",
+    "alibaba_focus_history",
+    "alibaba_current_deliveries",
+    "focus_alibaba_normalized",
+    "alibaba_deliveries",
+]
 WIDE = 20  # a wider object's columns are listed in one paragraph, with the typed table's notes above
 
 
@@ -94,25 +104,42 @@ def render(warehouse: Path) -> str:
         "| --- | --- | --- |",
     ]
     for name in ORDER:
-        out.append(f"| [`{name}`](#{name}) | {GRAIN[name]} | {leading_comment(_file(name)).split('. ')[0].rstrip('.')}. |")
-    out += ["", "The adapter views " + ", ".join(f"`{a}`" for a in adapters) + " map each provider's export",
-            "to `focus_unified`'s columns (`focus_assets/focus/unified.py`); query `focus_unified`, not them.", ""]
+        out.append(
+            f"| [`{name}`](#{name}) | {GRAIN[name]} | {leading_comment(_file(name)).split('. ')[0].rstrip('.')}. |"
+        )
+    out += [
+        "",
+        "The adapter views " + ", ".join(f"`{a}`" for a in adapters) + " map each provider's export",
+        "to `focus_unified`'s columns (`focus_assets/focus/unified.py`); query `focus_unified`, not them.",
+        "",
+    ]
 
     for name in ORDER:
         columns = connection.execute(f"DESCRIBE {name}").fetchall()
         kind = "table" if _file(name).parent.name == "tables" else "view"
-        out += [f"## {name}", "", f"{kind.capitalize()}, `{_file(name).relative_to(ROOT).as_posix()}`. "
-                f"One row: {GRAIN[name]}.", "", leading_comment(_file(name)), ""]
+        out += [
+            f"## {name}",
+            "",
+            f"{kind.capitalize()}, `{_file(name).relative_to(ROOT).as_posix()}`. One row: {GRAIN[name]}.",
+            "",
+            leading_comment(_file(name)),
+            "",
+        ]
         if name == "focus_alibaba_normalized":
             out += ["| column | Athena type | what |", "| --- | --- | --- |"]
             out += [f"| `{c.name}` | `{c.kind.athena}` | {notes.get(c.name, '')} |" for c in output_columns()]
-            out += ["| `yearmonth` | `string` (partition) | the billing month, `YYYYMM` |",
-                    "| `batch_ts` | `string` (partition) | the delivery stamp, `YYYYMMDDTHHMMSS` |", ""]
+            out += [
+                "| `yearmonth` | `string` (partition) | the billing month, `YYYYMM` |",
+                "| `batch_ts` | `string` (partition) | the delivery stamp, `YYYYMMDDTHHMMSS` |",
+                "",
+            ]
         elif len(columns) > WIDE:
             same = [c for c, t, *_ in columns if c in kinds]
             other = [(c, t) for c, t, *_ in columns if c not in kinds]
-            out.append(f"{len(columns)} columns. {len(same)} of them as in `focus_alibaba_normalized` (below)"
-                       + (": " + ", ".join(f"`{c}`" for c in same) + "." if name == "focus_unified" else "."))
+            out.append(
+                f"{len(columns)} columns. {len(same)} of them as in `focus_alibaba_normalized` (below)"
+                + (": " + ", ".join(f"`{c}`" for c in same) + "." if name == "focus_unified" else ".")
+            )
             if other:
                 out.append("The others: " + ", ".join(f"`{c}` ({t.lower()})" for c, t in other) + ".")
             out.append("")

@@ -26,7 +26,7 @@ import sys
 # the first import of numpy, and only for this command's own process.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from dataclasses import fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -77,7 +77,9 @@ def settings_from_args(args: argparse.Namespace) -> TransformSettings:
     switches = _pairs(args.repair, "--repair")
     for name, state in switches.items():
         if name not in REPAIR_NAMES or state not in ("on", "off"):
-            raise SystemExit(f"focus-assets: error: --repair takes NAME=on|off with NAME one of {', '.join(REPAIR_NAMES)}")
+            raise SystemExit(
+                f"focus-assets: error: --repair takes NAME=on|off with NAME one of {', '.join(REPAIR_NAMES)}"
+            )
     repairs = replace(settings.repairs, **{name: state == "on" for name, state in switches.items()})
     return replace(
         settings,
@@ -99,7 +101,7 @@ def convert(args: argparse.Namespace) -> int:
     key = None
     try:
         for file, key in find_exports(args.inputs):
-            modified = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
+            modified = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC)
             report = convert_object(file, key, Path(args.out), settings, batch_ts=args.batch_ts, last_modified=modified)
             for member in report.members:
                 objects.append(member.to_dict())
@@ -112,12 +114,18 @@ def convert(args: argparse.Namespace) -> int:
         print(f"focus-assets: internal error while converting {key}: {type(exc).__name__}: {detail}", file=sys.stderr)
         return 3
     if not objects:
-        print("focus-assets: error: no export files (.csv, .csv.gz, .zip) found in " + " ".join(args.inputs), file=sys.stderr)
+        print(
+            "focus-assets: error: no export files (.csv, .csv.gz, .zip) found in " + " ".join(args.inputs),
+            file=sys.stderr,
+        )
         return 2
     summary = {"objects": objects, "total": total.to_dict()}
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if not summary["total"]["reconciled"]:
-        print("focus-assets: error: output does not reconcile with input: " + "; ".join(total.mismatches()), file=sys.stderr)
+        print(
+            "focus-assets: error: output does not reconcile with input: " + "; ".join(total.mismatches()),
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -142,7 +150,7 @@ def sample_delivery(args: argparse.Namespace) -> int:
     folder `--into`; print its keys."""
     from .samples.alibaba import ACCOUNTS, SampleDelivery, write_delivery
 
-    moment = datetime.fromisoformat(args.at) if args.at else datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if moment.tzinfo is None:
         print("focus-assets: error: --at needs an offset, e.g. 2026-12-03T00:30:00+08:00", file=sys.stderr)
         return 2
@@ -166,34 +174,65 @@ def build_parser() -> argparse.ArgumentParser:
     c = commands.add_parser("convert", help="Alibaba FOCUS export files -> typed Parquet, with reconciliation")
     c.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     c.add_argument("--out", required=True, metavar="DIR", help="output root (tables are folders under it)")
-    c.add_argument("--source-timezone", default="Asia/Shanghai", metavar="TZ",
-                   help="timezone of timestamps written without an offset (default: Asia/Shanghai)")
+    c.add_argument(
+        "--source-timezone",
+        default="Asia/Shanghai",
+        metavar="TZ",
+        help="timezone of timestamps written without an offset (default: Asia/Shanghai)",
+    )
     c.add_argument("--batch-ts", metavar="STAMP", help="delivery stamp for every input, e.g. 20260105T080000")
-    c.add_argument("--typing-threads", type=int, default=TransformSettings.typing_threads, metavar="N",
-                   help="pieces parsed and typed at once, one per core (default: %(default)s)")
+    c.add_argument(
+        "--typing-threads",
+        type=int,
+        default=TransformSettings.typing_threads,
+        metavar="N",
+        help="pieces parsed and typed at once, one per core (default: %(default)s)",
+    )
     c.add_argument("--key-pattern", metavar="REGEX", help="regex with named groups yearmonth and batch_ts")
-    c.add_argument("--promoted-tags", metavar="A,B,...", help="tags to extract as columns (default: "
-                   "Brand,Project,Owner,CostCenter,Environment,Application)")
+    c.add_argument(
+        "--promoted-tags",
+        metavar="A,B,...",
+        help="tags to extract as columns (default: Brand,Project,Owner,CostCenter,Environment,Application)",
+    )
     c.add_argument("--provider-name", action="append", default=[], metavar="RAW=NAME")
     c.add_argument("--publisher-name", action="append", default=[], metavar="RAW=NAME")
     c.add_argument("--invoice-issuer-name", action="append", default=[], metavar="RAW=NAME")
-    c.add_argument("--repair", action="append", default=[], metavar="NAME=on|off",
-                   help="switch a repair on or off (repeatable): " + ", ".join(REPAIR_NAMES))
+    c.add_argument(
+        "--repair",
+        action="append",
+        default=[],
+        metavar="NAME=on|off",
+        help="switch a repair on or off (repeatable): " + ", ".join(REPAIR_NAMES),
+    )
     c.set_defaults(run=convert)
-    p = commands.add_parser("policies", help="the IAM and RAM policies of the aws deployment, for the configuration "
-                            "in the environment (the FOCUS_* variables of the README)")
-    p.add_argument("--account-id", metavar="ID", help="the AWS account of the Glue catalog and the Athena workgroup "
-                   "(default: $AWS_ACCOUNT_ID)")
+    p = commands.add_parser(
+        "policies",
+        help="the IAM and RAM policies of the aws deployment, for the configuration "
+        "in the environment (the FOCUS_* variables of the README)",
+    )
+    p.add_argument(
+        "--account-id",
+        metavar="ID",
+        help="the AWS account of the Glue catalog and the Athena workgroup (default: $AWS_ACCOUNT_ID)",
+    )
     p.add_argument("--only", choices=sorted(policy_files.POLICIES), help="print this policy document alone")
     p.set_defaults(run=policies)
-    s = commands.add_parser("sample-delivery", help="write a sample Alibaba delivery stamped now into an export "
-                            "folder (e.g. .focus/oss), to watch the sensor run it")
-    s.add_argument("--into", required=True, metavar="DIR", help="the export bucket's folder (local deployment: "
-                   "FOCUS_HOME/oss)")
+    s = commands.add_parser(
+        "sample-delivery",
+        help="write a sample Alibaba delivery stamped now into an export "
+        "folder (e.g. .focus/oss), to watch the sensor run it",
+    )
+    s.add_argument(
+        "--into", required=True, metavar="DIR", help="the export bucket's folder (local deployment: FOCUS_HOME/oss)"
+    )
     s.add_argument("--at", metavar="TIME", help="the delivery's time with its offset (default: now)")
     s.add_argument("--prefix", default="focus-export", help="the export prefix (default: %(default)s)")
-    s.add_argument("--source-timezone", default="Asia/Shanghai", metavar="TZ",
-                   help="Alibaba's timezone, in which folders are stamped (default: %(default)s)")
+    s.add_argument(
+        "--source-timezone",
+        default="Asia/Shanghai",
+        metavar="TZ",
+        help="Alibaba's timezone, in which folders are stamped (default: %(default)s)",
+    )
     s.add_argument("--parts", type=int, default=1, metavar="N", help="objects in the delivery (default: 1)")
     s.add_argument("--rows-per-day", type=int, default=60, metavar="N", help="rows per day of the month to date")
     s.set_defaults(run=sample_delivery)

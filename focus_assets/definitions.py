@@ -19,7 +19,7 @@ alibaba_daily = dg.define_asset_job(
     # evaluates it (again after each new materialization), so a day's run leaves it out.
     selection=dg.AssetSelection.assets(*ASSETS, *REPORT_ASSETS) - dg.AssetSelection.checks(*delivery_freshness_checks),
     description="Every asset for one delivery day: copy, type, register and publish, refresh the views; then "
-                "the cost report (not partitioned: it renders the whole warehouse).",
+    "the cost report (not partitioned: it renders the whole warehouse).",
 )
 
 resources = resources_for()

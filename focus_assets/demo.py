@@ -30,10 +30,11 @@ from .focus.source import ExportFileError
 from .focus.transform import convert_object
 from .reporting.assets import REPORT_ASSETS
 from .resources.warehouse import DuckDBWarehouse
-from .storage.local import LocalFolder
-from .storage.replication import copy_if_changed
 from .samples.alibaba import sample_deliveries, write_delivery
 from .samples.providers import write_sample_sources
+from .storage.local import LocalFolder
+from .storage.replication import copy_if_changed
+
 
 def _money(value: Decimal | str) -> str:
     return f"{Decimal(value):,.4f}"
@@ -97,39 +98,53 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
     mode = ingestion_mode()
     if mode == "push":
         copied = push_deliveries(oss, home / "raw")
-        print(f"\nPush mode: {copied} objects copied into {home / 'raw'} the way the Function Compute function "
-              "(deploy/function_compute) does on each OSS trigger, with the same copy routine; Dagster reads only there.")
+        print(
+            f"\nPush mode: {copied} objects copied into {home / 'raw'} the way the Function Compute function "
+            "(deploy/function_compute) does on each OSS trigger, with the same copy routine; Dagster reads only there."
+        )
     resources = local_resources(home, mode)
     resources["warehouse"] = DuckDBWarehouse(
-        database=str(home / "warehouse.duckdb"), lake_root=str(lake),
+        database=str(home / "warehouse.duckdb"),
+        lake_root=str(lake),
         source_tables={name: s.table for name, s in sources.items()},
-        source_paths={name: str(s.path) for name, s in sources.items()})
+        source_paths={name: str(s.path) for name, s in sources.items()},
+    )
 
     days = sorted({f"{d.batch_ts[:4]}-{d.batch_ts[4:6]}-{d.batch_ts[6:8]}" for d in deliveries})
-    print("\nThe Dagster graph (raw_oss_export -> raw_s3_csv -> typed_focus_parquet -> athena_table -> "
-          "provider_views -> unified_focus_view), one run per delivery day as the sensor would start them:\n")
+    print(
+        "\nThe Dagster graph (raw_oss_export -> raw_s3_csv -> typed_focus_parquet -> athena_table -> "
+        "provider_views -> unified_focus_view), one run per delivery day as the sensor would start them:\n"
+    )
     header = f"{'delivery day':<14}{'objects':>8}{'rows':>7}{'quarant.':>9}  {'BilledCost by currency':<36}checks"
     print(header)
     print("-" * (len(header) + 60))
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     all_ok = True
     for day in days:
-        result = dg.materialize(ASSETS, partition_key=day, resources=resources, run_config=quiet, raise_on_error=False,
-                                instance=instance)
+        result = dg.materialize(
+            ASSETS, partition_key=day, resources=resources, run_config=quiet, raise_on_error=False, instance=instance
+        )
         all_ok &= result.success
-        meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+        meta = {
+            e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+        }
         typed = meta.get("typed_focus_parquet", {})
         billed = ", ".join(f"{c} {_money(v)}" for c, v in sorted(typed["BilledCost per currency"].value.items()))
-        print(f"{day:<14}{meta['raw_oss_export']['objects'].value:>8}{typed['dagster/row_count'].value:>7}"
-              f"{typed['rows quarantined'].value:>9}  {billed:<36}{_checks(result)}")
+        print(
+            f"{day:<14}{meta['raw_oss_export']['objects'].value:>8}{typed['dagster/row_count'].value:>7}"
+            f"{typed['rows quarantined'].value:>9}  {billed:<36}{_checks(result)}"
+        )
         repairs = typed["repairs (rows)"].value
     # The cost report renders the whole warehouse: once, after the last day (the job renders it in every run).
-    report = dg.materialize(REPORT_ASSETS, resources=resources, run_config=quiet, raise_on_error=False,
-                            instance=instance)
+    report = dg.materialize(
+        REPORT_ASSETS, resources=resources, run_config=quiet, raise_on_error=False, instance=instance
+    )
     all_ok &= report.success
     print(f"\nRepairs on the last day (rows): {repairs}")
-    print("(schema_stability WARN: Alibaba's header omits ChargeDescription, ConsumedQuantity and ConsumedUnit, which "
-          "become typed nulls, and carries x_ResourceGroup, kept in x_ExtraColumns)")
+    print(
+        "(schema_stability WARN: Alibaba's header omits ChargeDescription, ConsumedQuantity and ConsumedUnit, which "
+        "become typed nulls, and carries x_ResourceGroup, kept in x_ExtraColumns)"
+    )
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -139,13 +154,21 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
     rows = con.execute("""
         SELECT yearmonth, batch_ts, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost), max(ChargePeriodEnd)
         FROM alibaba_focus GROUP BY ALL ORDER BY ALL""").fetchall()
-    naive = dict(((m, c), b) for m, c, b in con.execute(
-        "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus_history GROUP BY ALL").fetchall())
-    print(f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>15}{'EffectiveCost':>15}"
-          f"{'summing all deliveries':>24}  data through (UTC)")
+    naive = dict(
+        ((m, c), b)
+        for m, c, b in con.execute(
+            "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus_history GROUP BY ALL"
+        ).fetchall()
+    )
+    print(
+        f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>15}{'EffectiveCost':>15}"
+        f"{'summing all deliveries':>24}  data through (UTC)"
+    )
     for month, batch, currency, items, billed, effective, through in rows:
-        print(f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>15}{_money(effective):>15}"
-              f"{_money(naive[(month, currency)]):>24}  {through:%Y-%m-%d %H:%M}")
+        print(
+            f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>15}{_money(effective):>15}"
+            f"{_money(naive[(month, currency)]):>24}  {through:%Y-%m-%d %H:%M}"
+        )
 
     print("\nCost per billing month, service and currency from focus_unified (Alibaba Cloud, top 6 of January):")
     for month, service, currency, billed, effective in con.execute("""
@@ -154,40 +177,59 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
             FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'
             GROUP BY ALL HAVING strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m') = '202601'
             ORDER BY sum(EffectiveCost) DESC LIMIT 6""").fetchall():
-        print(f"  {month}  {service:<34}{currency:<5}BilledCost {_money(billed):>12}  EffectiveCost {_money(effective):>12}")
-    print("Untagged share of January's EffectiveCost (view alibaba_untagged_share): " + ", ".join(
-        f"{tag} {share:.0%}" for tag, share in con.execute("""
+        print(
+            f"  {month}  {service:<34}{currency:<5}BilledCost {_money(billed):>12}  EffectiveCost {_money(effective):>12}"
+        )
+    print(
+        "Untagged share of January's EffectiveCost (view alibaba_untagged_share): "
+        + ", ".join(
+            f"{tag} {share:.0%}"
+            for tag, share in con.execute("""
             SELECT tag_key, untagged_share FROM alibaba_untagged_share
-            WHERE billing_month = '202601' AND BillingCurrency = 'CNY' ORDER BY tag_key""").fetchall()) + " (CNY)")
+            WHERE billing_month = '202601' AND BillingCurrency = 'CNY' ORDER BY tag_key""").fetchall()
+        )
+        + " (CNY)"
+    )
 
     expected = _input_totals(oss, deliveries)
-    shown = dict(((m, c), b) for m, c, b in con.execute("""
+    shown = dict(
+        ((m, c), b)
+        for m, c, b in con.execute("""
         SELECT strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m'), BillingCurrency, sum(BilledCost)
-        FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud' GROUP BY ALL""").fetchall())
+        FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud' GROUP BY ALL""").fetchall()
+    )
     reconciled = all(shown.get(key) == value for key, value in expected.items()) and len(shown) == len(expected)
-    print("Reconciled with the input: focus_unified's Alibaba BilledCost per month and currency "
-          + ("equals" if reconciled else "DIFFERS FROM")
-          + " the sum of the latest delivery's CSV text: "
-          + "; ".join(f"{m} {c} {_money(v)}" for (m, c), v in sorted(expected.items())))
+    print(
+        "Reconciled with the input: focus_unified's Alibaba BilledCost per month and currency "
+        + ("equals" if reconciled else "DIFFERS FROM")
+        + " the sum of the latest delivery's CSV text: "
+        + "; ".join(f"{m} {c} {_money(v)}" for (m, c), v in sorted(expected.items()))
+    )
 
     print("\nEvery provider in one view (focus_unified; AWS, Azure and OCI rows from the public FOCUS sample):")
     for provider, currency, items, billed, effective in con.execute("""
             SELECT x_SourceProvider, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
             FROM focus_unified GROUP BY ALL ORDER BY ALL""").fetchall():
-        print(f"  {provider:<15}{currency:<5}{items:>7} line items  BilledCost {_money(billed):>14}"
-              f"  EffectiveCost {_money(effective):>14}")
+        print(
+            f"  {provider:<15}{currency:<5}{items:>7} line items  BilledCost {_money(billed):>14}"
+            f"  EffectiveCost {_money(effective):>14}"
+        )
     con.close()
 
     show_bad_input(home / "damaged", TransformSettings())
     if report.success:
         [event] = report.get_asset_materialization_events()
         meta = event.materialization.metadata
-        print(f"\nCost report (asset cost_report, {meta['charts'].value} charts, one HTML file that opens offline): "
-              f"{meta['report'].value}")
+        print(
+            f"\nCost report (asset cost_report, {meta['charts'].value} charts, one HTML file that opens offline): "
+            f"{meta['report'].value}"
+        )
     else:
         print("\nCost report (asset cost_report): FAILED, see the error above")
-    print(f"\nBrowse the lineage and re-run partitions: make ui   |   convert files directly: "
-          f".venv/bin/focus-assets convert {oss} --out /tmp/focus-out")
+    print(
+        f"\nBrowse the lineage and re-run partitions: make ui   |   convert files directly: "
+        f".venv/bin/focus-assets convert {oss} --out /tmp/focus-out"
+    )
     return 0 if all_ok and reconciled else 1
 
 
@@ -214,8 +256,10 @@ def show_bad_input(folder: Path, settings: TransformSettings) -> None:
     report = convert_object(path, delivery.key, folder / "lake", settings).members[0]
     result = report.reconciliation.to_dict()
     print(f"\nDamaged input (a copy of one delivery with three bad values, in {folder}):")
-    print(f"  {result['rows']['read']} rows read, {result['rows']['written']} written, "
-          f"{result['rows']['quarantined']} quarantined; reconciled: {result['reconciled']}")
+    print(
+        f"  {result['rows']['read']} rows read, {result['rows']['written']} written, "
+        f"{result['rows']['quarantined']} quarantined; reconciled: {result['reconciled']}"
+    )
     quarantined = pl.read_parquet(report.quarantine_output)
     for line, reason in quarantined.select("x_SourceLine", "reason").iter_rows():
         print(f"  quarantined  line {line}: {reason}")

@@ -86,8 +86,11 @@ def aws_resources() -> dict:
     database = names.athena_database(os.environ.get("FOCUS_ATHENA_DATABASE", "focus"))
     workgroup = names.workgroup(os.environ.get("FOCUS_ATHENA_WORKGROUP", "primary"))
     endpoint = os.environ.get("FOCUS_ATHENA_ENDPOINT_URL") or None  # a local stand-in (tests)
-    sources = {name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
-               for name, table in os.environ.items() if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")}
+    sources = {
+        name.removeprefix("FOCUS_SOURCE_").removesuffix("_TABLE").lower(): names.table_name(table, name)
+        for name, table in os.environ.items()
+        if name.startswith("FOCUS_SOURCE_") and name.endswith("_TABLE")
+    }
     lake_prefix = _prefix("FOCUS_LAKE_PREFIX")
     lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix)
     reports = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix + "reports/")
@@ -97,23 +100,37 @@ def aws_resources() -> dict:
     else:
         # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
         token = {"security_token": dg.EnvVar("OSS_SECURITY_TOKEN")} if os.environ.get("OSS_SECURITY_TOKEN") else {}
-        export = OssStore(endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"), bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
-                          prefix=_prefix("FOCUS_OSS_PREFIX"), access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
-                          access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"), **token)
+        export = OssStore(
+            endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"),
+            bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
+            prefix=_prefix("FOCUS_OSS_PREFIX"),
+            access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
+            access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"),
+            **token,
+        )
     return {
         "export_bucket": export,
         "raw_bucket": raw,
         "lake": lake,
         "reports": reports,  # the cost report, in the lake bucket's reports/ folder
         "warehouse": AthenaWarehouse(
-            athena=AthenaQueries(region_name=region, database=database, endpoint_url=endpoint, workgroup=workgroup,
-                                 output_location=dg.EnvVar("FOCUS_ATHENA_OUTPUT")),
+            athena=AthenaQueries(
+                region_name=region,
+                database=database,
+                endpoint_url=endpoint,
+                workgroup=workgroup,
+                output_location=dg.EnvVar("FOCUS_ATHENA_OUTPUT"),
+            ),
             glue=GlueCatalog(region_name=region, database=database, endpoint_url=endpoint),
             lake=lake,
             source_tables=sources,
         ),
-        "export_settings": ExportSettings(export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
-                                          ingestion_mode=mode, catch_up=catch_up_enabled(), **_schedule_settings()),
+        "export_settings": ExportSettings(
+            export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
+            ingestion_mode=mode,
+            catch_up=catch_up_enabled(),
+            **_schedule_settings(),
+        ),
     }
 
 

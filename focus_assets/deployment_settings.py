@@ -70,11 +70,14 @@ def delivery_schedule() -> DeliverySchedule:
     default = DeliverySchedule()
     return DeliverySchedule(
         start_month=_setting("FOCUS_START_MONTH", default.start_month, _month, "a month, YYYY-MM"),
-        source_timezone=_setting("FOCUS_SOURCE_TIMEZONE", default.source_timezone, _timezone,
-                                 "an IANA timezone, e.g. Asia/Shanghai"),
-        sensor_interval_seconds=int(_setting("FOCUS_SENSOR_INTERVAL_SECONDS", str(default.sensor_interval_seconds),
-                                             _seconds, "whole seconds")),
+        source_timezone=_setting(
+            "FOCUS_SOURCE_TIMEZONE", default.source_timezone, _timezone, "an IANA timezone, e.g. Asia/Shanghai"
+        ),
+        sensor_interval_seconds=int(
+            _setting("FOCUS_SENSOR_INTERVAL_SECONDS", str(default.sensor_interval_seconds), _seconds, "whole seconds")
+        ),
         settle_seconds=int(_setting("FOCUS_SETTLE_SECONDS", str(default.settle_seconds), _seconds, "whole seconds")),
-        delivery_deadline=_setting("FOCUS_DELIVERY_DEADLINE", default.delivery_deadline, _clock_time,
-                                   "a time of day, HH:MM"),
+        delivery_deadline=_setting(
+            "FOCUS_DELIVERY_DEADLINE", default.delivery_deadline, _clock_time, "a time of day, HH:MM"
+        ),
     )

@@ -29,8 +29,10 @@ from .focus import names
 
 POLICY_DIR = resources.files("focus_assets.policy_templates")  # docs/policies/ in the repository
 # The pipeline's two, and the two of the push mode's Function Compute handler (docs/function_compute.md).
-POLICIES = {name: POLICY_DIR / f"{name}.json" for name in ("aws-iam-pipeline", "alibaba-ram-export-reader",
-                                                          "aws-iam-function", "alibaba-ram-function")}
+POLICIES = {
+    name: POLICY_DIR / f"{name}.json"
+    for name in ("aws-iam-pipeline", "alibaba-ram-export-reader", "aws-iam-function", "alibaba-ram-function")
+}
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
@@ -51,8 +53,14 @@ RULES: dict[str, Callable[[str, str], str]] = {
     "FOCUS_ATHENA_WORKGROUP": names.workgroup,
 }
 # The defaults of the aws deployment (focus_assets/deployment.py, README "Configuration").
-DEFAULTS = {"FOCUS_RAW_PREFIX": "", "FOCUS_LAKE_PREFIX": "", "FOCUS_OSS_PREFIX": "", "FOCUS_EXPORT_PREFIX": "focus-export/",
-            "FOCUS_ATHENA_DATABASE": "focus", "FOCUS_ATHENA_WORKGROUP": "primary"}
+DEFAULTS = {
+    "FOCUS_RAW_PREFIX": "",
+    "FOCUS_LAKE_PREFIX": "",
+    "FOCUS_OSS_PREFIX": "",
+    "FOCUS_EXPORT_PREFIX": "focus-export/",
+    "FOCUS_ATHENA_DATABASE": "focus",
+    "FOCUS_ATHENA_WORKGROUP": "primary",
+}
 # Placeholders that come from another setting.
 _DERIVED = {"FOCUS_ATHENA_OUTPUT_BUCKET": "FOCUS_ATHENA_OUTPUT", "FOCUS_ATHENA_OUTPUT_PREFIX": "FOCUS_ATHENA_OUTPUT"}
 

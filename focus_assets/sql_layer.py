@@ -73,8 +73,10 @@ class NoSqlObjects(RuntimeError):
 def _sql_files(folder: Traversable) -> list[Traversable]:
     if not folder.is_dir():
         return []
-    return sorted((entry for entry in folder.iterdir() if entry.name.endswith(".sql") and entry.is_file()),
-                  key=lambda entry: entry.name)
+    return sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(".sql") and entry.is_file()),
+        key=lambda entry: entry.name,
+    )
 
 
 def load_objects(sql_dir: Traversable = SQL_DIR) -> list[SqlObject]:
@@ -84,8 +86,10 @@ def load_objects(sql_dir: Traversable = SQL_DIR) -> list[SqlObject]:
     for folder, kind in (("tables", "table"), ("views", "view")):
         files = _sql_files(sql_dir / folder)
         if not files:
-            raise NoSqlObjects(f"no {kind} to create: {sql_dir / folder} has no .sql file. The SQL files "
-                               "ship as the package focus_assets.sql; was the package built without its data?")
+            raise NoSqlObjects(
+                f"no {kind} to create: {sql_dir / folder} has no .sql file. The SQL files "
+                "ship as the package focus_assets.sql; was the package built without its data?"
+            )
         for path in files:
             text = path.read_text()
             statement = _parse(text)
@@ -94,8 +98,9 @@ def load_objects(sql_dir: Traversable = SQL_DIR) -> list[SqlObject]:
             name = statement.this.name if kind == "view" else statement.this.this.name
             if name != path.name.removesuffix(".sql"):
                 raise ValueError(f"{path}: creates {name}, but a file is named after its object")
-            objects[name] = SqlObject(name, kind, path, text, statement,
-                                      frozenset(_referenced_tables(statement) - {name}))
+            objects[name] = SqlObject(
+                name, kind, path, text, statement, frozenset(_referenced_tables(statement) - {name})
+            )
     ordered: list[SqlObject] = []
     placed: set[str] = set()
     pending = list(objects.values())
@@ -177,7 +182,9 @@ def _source_on_duckdb(adapter: str, source: SourceTable) -> str:
 def _drop(connection: duckdb.DuckDBPyConnection, name: str) -> None:
     kinds = connection.execute(
         "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? "
-        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name, name]).fetchall()
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND NOT internal",
+        [name, name],
+    ).fetchall()
     for (kind,) in kinds:
         connection.execute(f'DROP {kind} "{name}"')
 
@@ -197,8 +204,13 @@ def connect_duckdb(database: str, read_only: bool, timeout_seconds: float = 120.
         wait = min(wait * 2, 1.0)
 
 
-def apply_to_duckdb(connection: duckdb.DuckDBPyConnection, lake_root: Path, sources: dict[str, SourceTable] | None = None,
-                    sql_dir: Traversable = SQL_DIR, names: set[str] | None = None) -> list[str]:
+def apply_to_duckdb(
+    connection: duckdb.DuckDBPyConnection,
+    lake_root: Path,
+    sources: dict[str, SourceTable] | None = None,
+    sql_dir: Traversable = SQL_DIR,
+    names: set[str] | None = None,
+) -> list[str]:
     """Create the tables and views of `sql/` (all, or those in `names`) in a DuckDB database over
     the local lake, with the configured sources. Returns the names created, in order."""
     sources = sources or {}

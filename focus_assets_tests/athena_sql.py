@@ -84,7 +84,8 @@ def sqlfluff_athena(corrected: bool = True) -> Linter:
     config = FluffConfig(overrides={"dialect": "athena", "templater": "raw"})
     if corrected:
         config.get("dialect_obj").replace(
-            ParquetKeywordSegment=StringParser("PARQUET", KeywordSegment, type="file_format"))
+            ParquetKeywordSegment=StringParser("PARQUET", KeywordSegment, type="file_format")
+        )
     return Linter(config=config)
 
 
@@ -111,7 +112,7 @@ def _token_problems(tokens: list[tuple[str, str]]) -> Iterator[str]:
     """Constructs found in the sequence of words (text upper-cased, segment type), whether sqlfluff
     parsed them or not."""
     for i, (token, kind) in enumerate(tokens):
-        following = [text for text, _ in tokens[i + 1:i + 4]]
+        following = [text for text, _ in tokens[i + 1 : i + 4]]
         if token == "ORDER" and following[:2] == ["BY", "ALL"]:
             yield "ORDER BY ALL is DuckDB's (Trino sorts by expressions): write ORDER BY 1, 2, ..."
         after_all = following[2] if len(following) > 2 else ";"  # the end of the text ends the clause too
@@ -143,7 +144,8 @@ def _tree_problems(tree) -> Iterator[str]:
         elif kind == "select_clause" and _code(segment.segments)[-1].get_type() == "comma":
             yield "a comma after the last column of the select list (DuckDB allows it, Trino does not)"
         elif kind == "create_view_statement" and "IF NOT EXISTS" in " ".join(
-                s.raw.upper() for s in _code(segment.segments)):
+            s.raw.upper() for s in _code(segment.segments)
+        ):
             yield "CREATE VIEW IF NOT EXISTS is DuckDB's: write CREATE OR REPLACE VIEW"
         elif kind == "function_name":
             name = _function_name(segment)
@@ -170,8 +172,9 @@ def athena_problems(sql: str) -> tuple[str, ...]:
     statements = [s for s in parsed.tree.segments if s.get_type() == "statement"]
     if len(statements) != 1:
         problems.append(f"{len(statements)} statements: Athena runs one per query")
-    words = [(s.raw.upper(), s.get_type()) for s in parsed.tree.raw_segments
-             if s.is_code and not re.match(r"['\"`]", s.raw)]  # no literal or quoted name
+    words = [
+        (s.raw.upper(), s.get_type()) for s in parsed.tree.raw_segments if s.is_code and not re.match(r"['\"`]", s.raw)
+    ]  # no literal or quoted name
     problems += _token_problems(words)
     problems += _tree_problems(parsed.tree)
     return tuple(dict.fromkeys(problems))  # once each, in order

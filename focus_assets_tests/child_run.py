@@ -42,8 +42,9 @@ def kill_while_copying() -> None:
 def kill_while_writing_parquet() -> None:
     original_settings = assets.ExportSettings.transform_settings
     # small pieces and row groups: the file is written in many steps
-    assets.ExportSettings.transform_settings = lambda self: replace(original_settings(self), piece_bytes=4096,
-                                                                    row_group_rows=16)
+    assets.ExportSettings.transform_settings = lambda self: replace(
+        original_settings(self), piece_bytes=4096, row_group_rows=16
+    )
     write_frames = transform.write_frames
 
     def write_then_die(frames, path, schema, row_group_rows):
@@ -76,15 +77,18 @@ def kill_before_the_second_publication() -> None:
     publishing.record_delivery = record_then_die
 
 
-KILL_POINTS = {"copy": kill_while_copying, "parquet": kill_while_writing_parquet,
-               "publish": kill_before_the_second_publication}
+KILL_POINTS = {
+    "copy": kill_while_copying,
+    "parquet": kill_while_writing_parquet,
+    "publish": kill_before_the_second_publication,
+}
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     point = None
     if "--kill" in arguments:
         point = arguments[arguments.index("--kill") + 1]
-        arguments = arguments[:arguments.index("--kill")]
+        arguments = arguments[: arguments.index("--kill")]
         KILL_POINTS[point]()
     home, *days = arguments
     for day in days:

@@ -15,12 +15,25 @@ from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.transform import ObjectReport, convert_object
 
 # The columns a file must have to be read; tests add what they exercise.
-BASE_HEADER = ["BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
-               "BillingCurrency", "BilledCost", "EffectiveCost", "ListCost"]
+BASE_HEADER = [
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BillingCurrency",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+]
 BASE_ROW = {
-    "BillingPeriodStart": "2026-01-01 00:00:00", "BillingPeriodEnd": "2026-02-01 00:00:00",
-    "ChargePeriodStart": "2026-01-05 00:00:00", "ChargePeriodEnd": "2026-01-06 00:00:00",
-    "BillingCurrency": "CNY", "BilledCost": "1.25", "EffectiveCost": "1.00", "ListCost": "2.00",
+    "BillingPeriodStart": "2026-01-01 00:00:00",
+    "BillingPeriodEnd": "2026-02-01 00:00:00",
+    "ChargePeriodStart": "2026-01-05 00:00:00",
+    "ChargePeriodEnd": "2026-01-06 00:00:00",
+    "BillingCurrency": "CNY",
+    "BilledCost": "1.25",
+    "EffectiveCost": "1.00",
+    "ListCost": "2.00",
 }
 KEY = "focus-export/202601/20260106T080000/1234_26842_BillingItemDetail_202601.csv"
 
@@ -54,8 +67,9 @@ def write_export(path: Path, text: str | bytes | list[tuple[str, str | bytes]], 
     return path
 
 
-def convert_text(tmp_path: Path, text: str, *, key: str = KEY, settings: TransformSettings | None = None,
-                 **kwargs) -> tuple[ObjectReport, pl.DataFrame, pl.DataFrame]:
+def convert_text(
+    tmp_path: Path, text: str, *, key: str = KEY, settings: TransformSettings | None = None, **kwargs
+) -> tuple[ObjectReport, pl.DataFrame, pl.DataFrame]:
     """Convert one CSV text; return the report, the typed rows and the quarantined rows."""
     source = write_export(tmp_path / "in" / key, text)
     report = convert_object(source, key, tmp_path / "out", settings or TransformSettings(), **kwargs)
@@ -69,5 +83,8 @@ def read_outputs(report: ObjectReport, which: str) -> pl.DataFrame:
 
 def digests(root: Path, pattern: str = "*") -> dict[str, str]:
     """The files under `root` matching `pattern` (hidden ones included), by content."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob(pattern)) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(root).rglob(pattern))
+        if p.is_file()
+    }

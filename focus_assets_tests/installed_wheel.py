@@ -51,11 +51,14 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 def _run(command: list[str | Path], cwd: Path, what: str) -> str:
-    done = subprocess.run([str(part) for part in command], cwd=cwd, env=clean_environment(),
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=clean_environment(), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {done.returncode}): {' '.join(map(str, command))}\n"
-                           f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        raise RuntimeError(
+            f"{what} failed (exit {done.returncode}): {' '.join(map(str, command))}\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        )
     return done.stdout
 
 
@@ -74,8 +77,11 @@ def build_wheel(wheel_dir: Path, checkout: Path = CHECKOUT) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(checkout / name, target)
         # Build isolation installs the build backend (setuptools) from the registry, as `pip wheel .` does.
-        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", wheel_dir, source],
-             Path(temporary), "pip wheel")
+        _run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", wheel_dir, source],
+            Path(temporary),
+            "pip wheel",
+        )
     wheels = sorted(Path(wheel_dir).glob("focus_assets-*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(f"expected one focus_assets wheel in {wheel_dir}, found {[w.name for w in wheels]}")
@@ -100,18 +106,23 @@ def install_wheel_venv(destination: Path) -> Path:
     _run([sys.executable, "-m", "venv", venv], venv, "python -m venv")
     python = venv / "bin" / "python"
     constraints = venv / WHEEL_FOLDER / "test-venv-versions.txt"
-    constraints.write_text(_run([sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
-                                venv, "pip list"))
-    _run([python, "-m", "pip", "install", "--quiet", "--constraint", constraints, wheel], venv,
-         f"pip install {wheel.name}")
+    constraints.write_text(
+        _run([sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"], venv, "pip list")
+    )
+    _run(
+        [python, "-m", "pip", "install", "--quiet", "--constraint", constraints, wheel],
+        venv,
+        f"pip install {wheel.name}",
+    )
     missing = [name for name in PROGRAMS if not (venv / "bin" / name).is_file()]
     if missing:
         raise RuntimeError(f"{venv / 'bin'} lacks {', '.join(missing)} after installing {wheel.name}")
     # Imported from a folder outside the checkout; a leak of the checkout's editable install
     # (or of the test venv) would show as a path outside the venv.
     with tempfile.TemporaryDirectory(prefix="focus-assets-import-") as elsewhere:
-        found = _run([python, "-c", "import focus_assets; print(focus_assets.__file__)"], Path(elsewhere),
-                     "import focus_assets").strip()
+        found = _run(
+            [python, "-c", "import focus_assets; print(focus_assets.__file__)"], Path(elsewhere), "import focus_assets"
+        ).strip()
     if not Path(found).resolve().is_relative_to(venv / "lib"):
         raise RuntimeError(f"the fresh venv imports focus_assets from {found}, not from its own site-packages")
     return venv

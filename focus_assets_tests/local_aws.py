@@ -39,7 +39,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-_S3_SCOPE = "AWS4-HMAC-SHA256 Credential=oss-dialect/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+_S3_SCOPE = (
+    "AWS4-HMAC-SHA256 Credential=oss-dialect/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+)
 
 
 class OssDialect:
@@ -71,7 +73,9 @@ class OssDialect:
         if b"<ListBucketResult" in body:
             body = re.sub(rb' xmlns="[^"]+"', b"", body)
             body = body.replace(b"</StorageClass>", b"</StorageClass><Type>Normal</Type>")
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [
+                ("Content-Length", str(len(body)))
+            ]
         start_response(captured["status"], headers)
         return [body]
 
@@ -86,8 +90,10 @@ class OssDialect:
             status, headers = "200 OK", [("x-oss-symlink-target", self.symlinks[path])]
         else:
             status = "404 Not Found"
-            body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
-                    b"<Message>The specified key does not exist.</Message><RequestId>symlink</RequestId></Error>")
+            body = (
+                b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
+                b"<Message>The specified key does not exist.</Message><RequestId>symlink</RequestId></Error>"
+            )
             headers = [("Content-Type", "application/xml")]
         start_response(status, headers + [("x-oss-request-id", "symlink"), ("Content-Length", str(len(body)))])
         return [body]
@@ -101,9 +107,11 @@ _ERRORS = {
     "503": (503, "ServiceUnavailable", "Service is unable to handle request."),
     "denied": (403, "AccessDenied", "Access Denied by the fault injector"),
 }
-_THROTTLING = {"s3": (503, "SlowDown", "Please reduce your request rate."),
-               "oss": (503, "ServiceUnavailable", "Please reduce your request rate."),
-               "json": (400, "ThrottlingException", "Rate exceeded")}
+_THROTTLING = {
+    "s3": (503, "SlowDown", "Please reduce your request rate."),
+    "oss": (503, "ServiceUnavailable", "Please reduce your request rate."),
+    "json": (400, "ThrottlingException", "Rate exceeded"),
+}
 TRANSIENT = ("500", "503", "throttle", "drop", "drop_after")
 
 
@@ -142,8 +150,10 @@ class FaultPlan:
                     return None
             else:
                 # a plan's key is a service, or a service and a path prefix ("s3 /focus-lake/")
-                lane = next((k for k in self.transient if k.split(" ")[0] == service
-                             and path.startswith(k.partition(" ")[2])), None)
+                lane = next(
+                    (k for k in self.transient if k.split(" ")[0] == service and path.startswith(k.partition(" ")[2])),
+                    None,
+                )
                 if lane is None:
                     return None
                 number = self.requests[lane]
@@ -164,8 +174,17 @@ class FaultPlan:
         return {s: len(f) - done[s] for s, f in self.transient.items() if len(f) > done[s]}
 
 
-_LISTING = {"list-type", "prefix", "delimiter", "continuation-token", "start-after", "max-keys", "marker",
-            "encoding-type", "fetch-owner"}
+_LISTING = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "continuation-token",
+    "start-after",
+    "max-keys",
+    "marker",
+    "encoding-type",
+    "fetch-owner",
+}
 
 
 def _operation(environ) -> str:
@@ -203,23 +222,32 @@ class FaultInjector:
         if fault is None:
             return self.app(environ, start_response)
         if fault == "drop_after":
-            b"".join(self.app(environ, lambda *args, **kwargs: (lambda data: None)))
+            b"".join(self.app(environ, lambda *args, **kwargs: lambda data: None))
         if fault in ("drop", "drop_after"):
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             raise ConnectionResetError("fault injector: connection dropped")  # werkzeug drops it quietly
-        status, code, message = _THROTTLING["json" if service in ("glue", "athena") else service] \
-            if fault == "throttle" else _ERRORS[fault]
+        status, code, message = (
+            _THROTTLING["json" if service in ("glue", "athena") else service] if fault == "throttle" else _ERRORS[fault]
+        )
         if service in ("glue", "athena"):
             body = json.dumps({"__type": code, "message": message}).encode()
             content_type = "application/x-amz-json-1.1"
         else:
-            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message>"
-                    f"<RequestId>fault-{len(self.plan.injected)}</RequestId></Error>").encode()
+            body = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message>"
+                f"<RequestId>fault-{len(self.plan.injected)}</RequestId></Error>"
+            ).encode()
             content_type = "application/xml"
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # the body, unread, would reset
-        start_response(f"{status} {code}", [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                                            ("x-amz-request-id", f"fault-{len(self.plan.injected)}"),
-                                            ("x-oss-request-id", f"fault-{len(self.plan.injected)}")])
+        start_response(
+            f"{status} {code}",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(body))),
+                ("x-amz-request-id", f"fault-{len(self.plan.injected)}"),
+                ("x-oss-request-id", f"fault-{len(self.plan.injected)}"),
+            ],
+        )
         return [body]
 
 
@@ -304,12 +332,18 @@ class AwsDeployment:
                     body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                     objects[f"{bucket}/{item['Key']}"] = hashlib.md5(body).hexdigest()
         glue, athena = self.client("glue"), self.client("athena")
-        tables = {t["Name"]: [c["Name"] for c in t["StorageDescriptor"]["Columns"]]
-                  for t in glue.get_tables(DatabaseName="focus")["TableList"]}
-        partitions = sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"])
-                            for p in glue.get_partitions(DatabaseName="focus", TableName="focus_alibaba_normalized")["Partitions"])
-        queries = {athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
-                   for q in athena.list_query_executions()["QueryExecutionIds"]}
+        tables = {
+            t["Name"]: [c["Name"] for c in t["StorageDescriptor"]["Columns"]]
+            for t in glue.get_tables(DatabaseName="focus")["TableList"]
+        }
+        partitions = sorted(
+            (tuple(p["Values"]), p["StorageDescriptor"]["Location"])
+            for p in glue.get_partitions(DatabaseName="focus", TableName="focus_alibaba_normalized")["Partitions"]
+        )
+        queries = {
+            athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+            for q in athena.list_query_executions()["QueryExecutionIds"]
+        }
         return {"objects": objects, "tables": tables, "partitions": partitions, "queries": sorted(queries)}
 
 
@@ -321,13 +355,23 @@ def aws_deployment(tmp_path, monkeypatch, faults: FaultPlan | None = None):
     plan.armed = False
     with aws_and_oss(plan) as (s3_endpoint, oss_endpoint):
         environment = {
-            "AWS_ACCESS_KEY_ID": AWS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-            "FOCUS_DEPLOYMENT": "aws", "FOCUS_AWS_REGION": "us-east-1", "FOCUS_S3_ENDPOINT_URL": s3_endpoint,
-            "FOCUS_ATHENA_ENDPOINT_URL": s3_endpoint, "FOCUS_ATHENA_OUTPUT": "s3://focus-results/",
-            "FOCUS_RAW_BUCKET": "focus-raw", "FOCUS_RAW_PREFIX": "alibaba",
-            "FOCUS_LAKE_BUCKET": "focus-lake", "FOCUS_LAKE_PREFIX": "lake/",
-            "FOCUS_OSS_ENDPOINT": oss_endpoint, "FOCUS_OSS_BUCKET": "alibaba-export", "FOCUS_OSS_PREFIX": "bills",
-            "OSS_ACCESS_KEY_ID": OSS_KEY_ID, "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
+            "AWS_ACCESS_KEY_ID": AWS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "FOCUS_DEPLOYMENT": "aws",
+            "FOCUS_AWS_REGION": "us-east-1",
+            "FOCUS_S3_ENDPOINT_URL": s3_endpoint,
+            "FOCUS_ATHENA_ENDPOINT_URL": s3_endpoint,
+            "FOCUS_ATHENA_OUTPUT": "s3://focus-results/",
+            "FOCUS_RAW_BUCKET": "focus-raw",
+            "FOCUS_RAW_PREFIX": "alibaba",
+            "FOCUS_LAKE_BUCKET": "focus-lake",
+            "FOCUS_LAKE_PREFIX": "lake/",
+            "FOCUS_OSS_ENDPOINT": oss_endpoint,
+            "FOCUS_OSS_BUCKET": "alibaba-export",
+            "FOCUS_OSS_PREFIX": "bills",
+            "OSS_ACCESS_KEY_ID": OSS_KEY_ID,
+            "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
             "FOCUS_SOURCE_AZURE_TABLE": "azure_focus_export",
         }
         for name, value in environment.items():
@@ -368,7 +412,16 @@ def add_history(deployment: AwsDeployment, deliveries: int) -> None:
             backend.put_object(bucket, key, b"x")
     glue = deployment.client("glue")
     for start in range(0, len(partitions), 100):
-        glue.batch_create_partition(DatabaseName="focus", TableName=OUTPUT_TABLE, PartitionInputList=[
-            {"Values": list(p), "StorageDescriptor": {"Location": f"s3://focus-lake/lake/{OUTPUT_TABLE}/"
-                                                                  f"yearmonth={p[0]}/batch_ts={p[1]}/"}}
-            for p in partitions[start:start + 100]])
+        glue.batch_create_partition(
+            DatabaseName="focus",
+            TableName=OUTPUT_TABLE,
+            PartitionInputList=[
+                {
+                    "Values": list(p),
+                    "StorageDescriptor": {
+                        "Location": f"s3://focus-lake/lake/{OUTPUT_TABLE}/yearmonth={p[0]}/batch_ts={p[1]}/"
+                    },
+                }
+                for p in partitions[start : start + 100]
+            ],
+        )

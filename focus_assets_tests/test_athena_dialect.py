@@ -28,8 +28,15 @@ from focus_assets.resources.warehouse import DuckDBWarehouse
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 from focus_assets.sql_layer import SourceTable, configured_sql, load_objects
 
-from .athena_sql import (ATHENA_FUNCTIONS, ATHENA_TYPES, DUCKDB_FUNCTIONS, SYNTAX_CALLS, assert_athena_sql,
-                         athena_problems, sqlfluff_athena)
+from .athena_sql import (
+    ATHENA_FUNCTIONS,
+    ATHENA_TYPES,
+    DUCKDB_FUNCTIONS,
+    SYNTAX_CALLS,
+    assert_athena_sql,
+    athena_problems,
+    sqlfluff_athena,
+)
 from .local_aws import aws_and_oss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +138,25 @@ def test_the_function_list_is_trinos_and_names_no_duckdb_only_function():
     """The denylist is checked against Trino's documentation: none of its names is in Trino's list,
     and the functions the views and the report use are."""
     assert len(ATHENA_FUNCTIONS) > 400
-    assert {"element_at", "date_trunc", "json_extract_scalar", "json_parse", "map_from_entries", "array_agg", "nullif",
-            "coalesce", "if", "try", "cast", "try_cast", "year", "month", "sum", "count", "max"} <= ATHENA_FUNCTIONS
+    assert {
+        "element_at",
+        "date_trunc",
+        "json_extract_scalar",
+        "json_parse",
+        "map_from_entries",
+        "array_agg",
+        "nullif",
+        "coalesce",
+        "if",
+        "try",
+        "cast",
+        "try_cast",
+        "year",
+        "month",
+        "sum",
+        "count",
+        "max",
+    } <= ATHENA_FUNCTIONS
     assert not set(DUCKDB_FUNCTIONS) & ATHENA_FUNCTIONS
     assert not SYNTAX_CALLS & ATHENA_FUNCTIONS  # syntax, not functions (SqlBase.g4)
     assert {"varchar", "decimal", "timestamp", "map", "array", "row", "double", "bigint"} <= ATHENA_TYPES
@@ -197,8 +221,12 @@ def test_every_query_the_product_sends_through_the_warehouse_is_athena_sql(tmp_p
     assert dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources).success
     assert dg.materialize([cost_report], resources=resources).success
     # the view assets' summaries and the report's sections (tags and daily cost need a month)
-    for reads in ("FROM alibaba_focus ", "FROM focus_unified", "FROM alibaba_cost_monthly_by_tag",
-                  "FROM alibaba_cost_daily"):
+    for reads in (
+        "FROM alibaba_focus ",
+        "FROM focus_unified",
+        "FROM alibaba_cost_monthly_by_tag",
+        "FROM alibaba_cost_daily",
+    ):
         assert any(reads in sql for sql in sent), reads
     assert_athena_sql(sent, "Warehouse.query")
 
@@ -208,8 +236,10 @@ def test_the_duckdb_warehouse_takes_athena_sql(tmp_path):
     database = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(database)).close()
     warehouse = DuckDBWarehouse(database=str(database), lake_root=str(tmp_path))
-    athena = ("SELECT date_format(from_iso8601_timestamp('2026-01-05T08:00:00Z'), '%Y-%m'), "
-              "json_extract_scalar('{\"a\": \"b\"}', '$.a')")
+    athena = (
+        "SELECT date_format(from_iso8601_timestamp('2026-01-05T08:00:00Z'), '%Y-%m'), "
+        "json_extract_scalar('{\"a\": \"b\"}', '$.a')"
+    )
     with pytest.raises(duckdb.CatalogException):  # as it is, not DuckDB's
         duckdb.connect().execute(athena)
     assert warehouse.query(athena) == [("2026-01", "b")]
@@ -223,11 +253,21 @@ def test_a_query_that_is_not_athena_sql_fails_any_moto_test(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with pytest.raises(AssertionError, match=r"(?s)sent to Athena on moto.*GROUP BY ALL without grouping elements"):
         with aws_and_oss() as (endpoint, _):
-            athena = AthenaQueries(region_name="us-east-1", database="focus", output_location="s3://focus-results/",
-                                   endpoint_url=endpoint, poll_seconds=0.01)
+            athena = AthenaQueries(
+                region_name="us-east-1",
+                database="focus",
+                output_location="s3://focus-results/",
+                endpoint_url=endpoint,
+                poll_seconds=0.01,
+            )
             athena.run("SELECT 1")
             athena.run(OLD_VIEW_QUERIES[0])  # moto: SUCCEEDED
     with aws_and_oss() as (endpoint, _):  # valid SQL leaves quietly
-        athena = AthenaQueries(region_name="us-east-1", database="focus", output_location="s3://focus-results/",
-                               endpoint_url=endpoint, poll_seconds=0.01)
+        athena = AthenaQueries(
+            region_name="us-east-1",
+            database="focus",
+            output_location="s3://focus-results/",
+            endpoint_url=endpoint,
+            poll_seconds=0.01,
+        )
         athena.run(OLD_VIEW_QUERIES[0].replace("GROUP BY ALL ORDER BY ALL", "GROUP BY 1, 2 ORDER BY 1, 2"))

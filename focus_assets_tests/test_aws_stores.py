@@ -34,10 +34,18 @@ def endpoints(tmp_path_factory):
 
 def stores(endpoints):
     s3_endpoint, oss_endpoint, _ = endpoints
-    oss = OssStore(endpoint=oss_endpoint, bucket="alibaba-export", prefix="bills/", access_key_id="LTAI-test",
-                   access_key_secret="not-a-secret")
-    raw = S3Store(s3=S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS),
-                  bucket="focus-raw", prefix="alibaba/")
+    oss = OssStore(
+        endpoint=oss_endpoint,
+        bucket="alibaba-export",
+        prefix="bills/",
+        access_key_id="LTAI-test",
+        access_key_secret="not-a-secret",
+    )
+    raw = S3Store(
+        s3=S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS),
+        bucket="focus-raw",
+        prefix="alibaba/",
+    )
     return oss, raw
 
 
@@ -80,8 +88,14 @@ def test_the_sensor_plans_runs_from_oss(endpoints):
 def test_temporary_oss_credentials_with_a_security_token(endpoints):
     """STS credentials (e.g. from RAM OIDC federation) sign with their token."""
     _, oss_endpoint, _ = endpoints
-    oss = OssStore(endpoint=oss_endpoint, bucket="alibaba-export", prefix="bills/", access_key_id="STS.test",
-                   access_key_secret="not-a-secret", security_token="sts-token")
+    oss = OssStore(
+        endpoint=oss_endpoint,
+        bucket="alibaba-export",
+        prefix="bills/",
+        access_key_id="STS.test",
+        access_key_secret="not-a-secret",
+        security_token="sts-token",
+    )
     assert isinstance(oss.open().client.auth, oss2.StsAuth)
     assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]
 
@@ -92,8 +106,9 @@ def test_an_oss_signature_that_splits_like_a_sigv4_scope_still_reaches_s3(endpoi
     answered 500: an intermittent failure of whichever test sent it. Sent here on purpose."""
     _, oss_endpoint, client = endpoints
     headers = {"Authorization": "OSS LTAI-test:ab/cd/ef/gh/ijklmnopqrstuv=", "Content-Type": "text/plain"}
-    request = urllib.request.Request(f"{oss_endpoint}/alibaba-export/bills/slashes.txt", data=b"four slashes",
-                                     method="PUT", headers=headers)
+    request = urllib.request.Request(
+        f"{oss_endpoint}/alibaba-export/bills/slashes.txt", data=b"four slashes", method="PUT", headers=headers
+    )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
     assert client.get_object(Bucket="alibaba-export", Key="bills/slashes.txt")["Body"].read() == b"four slashes"
@@ -105,8 +120,12 @@ def test_a_key_prefix_lists_the_same_on_every_store(endpoints, tmp_path):
     same keys from a local folder as from S3 and OSS."""
     oss, raw = stores(endpoints)
     local = LocalFolderStore(root=str(tmp_path / "local"))
-    keys = ["alibaba_deliveries/202512_20260103T100000.parquet", "alibaba_deliveries/202601_20260102T050000.parquet",
-            "alibaba_deliveries/202601_20260105T080000.parquet", "alibaba_deliveries_old/202601_x.parquet"]
+    keys = [
+        "alibaba_deliveries/202512_20260103T100000.parquet",
+        "alibaba_deliveries/202601_20260102T050000.parquet",
+        "alibaba_deliveries/202601_20260105T080000.parquet",
+        "alibaba_deliveries_old/202601_x.parquet",
+    ]
     source = tmp_path / "one-object"
     source.write_bytes(b"x")
     for store in (local, oss, raw):

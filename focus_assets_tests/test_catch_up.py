@@ -77,16 +77,24 @@ def test_a_backfill_of_many_days_is_one_run_that_types_each_months_newest_delive
     for day in ("2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"):
         materialize_day(per_day, day)
     one_run = local_resources(homes["one run"])
-    result = dg.materialize(ASSETS, resources=one_run, tags={"dagster/asset_partition_range_start": "2026-01-02",
-                                                             "dagster/asset_partition_range_end": "2026-01-05"})
+    result = dg.materialize(
+        ASSETS,
+        resources=one_run,
+        tags={"dagster/asset_partition_range_start": "2026-01-02", "dagster/asset_partition_range_end": "2026-01-05"},
+    )
     assert result.success
     materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
     assert {day for _, day in materialized} == {"2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"}
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["raw_s3_csv"]["copied"].value == len(sample_deliveries())  # every object, once
     assert meta["typed_focus_parquet"]["superseded deliveries not typed (catch-up)"].value == [
-        "202601/20260102T050000", "202601/20260103T060000", "202601/20260104T070000"]
+        "202601/20260102T050000",
+        "202601/20260103T060000",
+        "202601/20260104T070000",
+    ]
     assert current(one_run) == current(per_day)
     assert history(one_run) == [("202512", "20260103T100000"), ("202601", "20260105T080000")]
     assert meta["athena_table"]["deliveries published"].value == [
-        "202512/20260103T100000: 1860 rows, 0 quarantined", "202601/20260105T080000: 240 rows, 0 quarantined"]
+        "202512/20260103T100000: 1860 rows, 0 quarantined",
+        "202601/20260105T080000: 240 rows, 0 quarantined",
+    ]

@@ -13,8 +13,11 @@ from focus_assets.samples.alibaba import SampleDelivery, sample_deliveries, writ
 
 def run_day(resources, day):
     result = dg.materialize(ASSETS, partition_key=day, resources=resources, raise_on_error=False)
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    checks = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     return result, checks, done
 
@@ -32,11 +35,16 @@ def test_checks_on_the_sample_deliveries(home):
     schema = checks["schema_stability"]
     assert not schema.passed and schema.severity == dg.AssetCheckSeverity.WARN  # reported, not failed hard
     assert schema.metadata["columns missing upstream (typed nulls)"].value == [
-        "ChargeDescription", "ConsumedQuantity", "ConsumedUnit"]
+        "ChargeDescription",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+    ]
     assert schema.metadata["new columns upstream (in x_ExtraColumns)"].value == ["x_ResourceGroup"]
     rules = checks["focus_rules"]
     assert rules.passed and rules.metadata["violations (rows)"].value == {}
-    assert rules.metadata["Alibaba's documented gaps (rows)"].value["ContractedCost is null (FOCUS: not nullable)"] == 1980
+    assert (
+        rules.metadata["Alibaba's documented gaps (rows)"].value["ContractedCost is null (FOCUS: not nullable)"] == 1980
+    )
     assert checks["snapshot_sanity"].passed and "unified_focus_view" in done
     assert checks["table_schema"].passed
 
@@ -48,7 +56,8 @@ def test_a_focus_rule_violation_is_reported(home):
     _, checks, _ = run_day(local_resources(home), "2026-01-02")
     assert not checks["focus_rules"].passed
     assert checks["focus_rules"].metadata["violations (rows)"].value == {
-        "ChargeCategory not one of the allowed values": 3}
+        "ChargeCategory not one of the allowed values": 3
+    }
 
 
 def test_a_reconciliation_failure_blocks_the_downstream_assets(home):
@@ -69,8 +78,12 @@ def test_a_reconciliation_failure_blocks_the_downstream_assets(home):
 def test_a_regressing_snapshot_is_withheld_unless_promoted(home):
     resources = local_resources(home)
     run_day(resources, "2026-01-05")  # January through the 4th is current
-    short = SampleDelivery("focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
-                           "202601", "20260106T090000", 1)  # a later snapshot with only the 1st of January
+    short = SampleDelivery(
+        "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+        "202601",
+        "20260106T090000",
+        1,
+    )  # a later snapshot with only the 1st of January
     write_delivery(home / "oss", short)
     _, checks, _ = run_day(resources, "2026-01-06")
     sanity = checks["snapshot_sanity"]

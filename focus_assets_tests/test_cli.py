@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from datetime import UTC
 from decimal import Decimal
 
 import polars as pl
@@ -13,8 +14,13 @@ from .helpers import csv_text, write_export
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "focus_assets.cli", "convert", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "focus_assets.cli", "convert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_convert_a_directory_prints_the_reconciliation_as_json(tmp_path):
@@ -27,7 +33,9 @@ def test_convert_a_directory_prints_the_reconciliation_as_json(tmp_path):
     assert report["objects"][0]["object"].startswith("focus-export/202512/20260103T100000/")
     total = report["total"]
     assert total["reconciled"] and total["rows"]["read"] == total["rows"]["written"] == 1920
-    assert Decimal(total["money"]["CNY"]["BilledCost"]["read"]) == Decimal(total["money"]["CNY"]["BilledCost"]["written"])
+    assert Decimal(total["money"]["CNY"]["BilledCost"]["read"]) == Decimal(
+        total["money"]["CNY"]["BilledCost"]["written"]
+    )
     assert len(list((tmp_path / "lake" / "focus_alibaba_normalized").rglob("*.parquet"))) == 3
 
 
@@ -48,8 +56,19 @@ def test_typing_threads_change_the_speed_not_the_result(tmp_path):
 
 def test_options_timezone_batch_ts_and_repairs(tmp_path):
     path = write_export(tmp_path / "bill.csv", csv_text([{"ProviderName": "1001", "BilledCost": "0.123456789012"}]))
-    result = run(path, "--out", tmp_path / "lake", "--source-timezone", "UTC", "--batch-ts", "2026-01-06",
-                 "--repair", "round_excess_decimals=on", "--repair", "map_provider_names=off")
+    result = run(
+        path,
+        "--out",
+        tmp_path / "lake",
+        "--source-timezone",
+        "UTC",
+        "--batch-ts",
+        "2026-01-06",
+        "--repair",
+        "round_excess_decimals=on",
+        "--repair",
+        "map_provider_names=off",
+    )
     assert result.returncode == 1  # rounding changed money: said, and the exit status shows it
     assert "does not reconcile" in result.stderr and "BilledCost CNY: read 0.123456789012" in result.stderr
     [member] = json.loads(result.stdout)["objects"]
@@ -76,12 +95,22 @@ def test_bad_option_values_are_refused_clearly(tmp_path):
 
 def test_key_pattern_promoted_tags_and_name_mappings(tmp_path):
     key_dir = tmp_path / "bills" / "bill_2026-01" / "run-20260107"
-    write_export(key_dir / "b.csv", csv_text([{"Tags": '{"team":"data"}', "InvoiceIssuerName": "5010",
-                                              "PublisherName": "77"}]))
-    result = run(tmp_path / "bills", "--out", tmp_path / "lake",
-                 "--key-pattern", r"bill_(?P<yearmonth>\d{4}-\d{2})/run-(?P<batch_ts>\d{8})/",
-                 "--promoted-tags", "Team", "--invoice-issuer-name", "5010=Alibaba Cloud (Singapore) Private Limited",
-                 "--publisher-name", "77=Some ISV")
+    write_export(
+        key_dir / "b.csv", csv_text([{"Tags": '{"team":"data"}', "InvoiceIssuerName": "5010", "PublisherName": "77"}])
+    )
+    result = run(
+        tmp_path / "bills",
+        "--out",
+        tmp_path / "lake",
+        "--key-pattern",
+        r"bill_(?P<yearmonth>\d{4}-\d{2})/run-(?P<batch_ts>\d{8})/",
+        "--promoted-tags",
+        "Team",
+        "--invoice-issuer-name",
+        "5010=Alibaba Cloud (Singapore) Private Limited",
+        "--publisher-name",
+        "77=Some ISV",
+    )
     assert result.returncode == 0, result.stderr
     [member] = json.loads(result.stdout)["objects"]
     assert (member["yearmonth"], member["batch_ts"]) == ("202601", "20260107T000000")
@@ -94,7 +123,7 @@ def test_key_pattern_promoted_tags_and_name_mappings(tmp_path):
 def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
     """`focus-assets sample-delivery` writes a delivery as Alibaba would now; the sensor's plan runs
     it for today (UTC+8). On the 1st, Alibaba's delivery is the previous month's, in its folder."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
     from focus_assets.alibaba.assets import ExportSettings
@@ -102,17 +131,43 @@ def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
     from focus_assets.resources.stores import LocalFolderStore
 
     before = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
-    now = subprocess.run([sys.executable, "-m", "focus_assets.cli", "sample-delivery", "--into", tmp_path / "now",
-                          "--parts", "2"], capture_output=True, text=True, timeout=120)
+    now = subprocess.run(
+        [sys.executable, "-m", "focus_assets.cli", "sample-delivery", "--into", tmp_path / "now", "--parts", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert now.returncode == 0, now.stderr
     keys = now.stdout.split()
     assert len(keys) == 2 and all((tmp_path / "now" / key).is_file() for key in keys)
-    plan = plan_runs(LocalFolderStore(root=str(tmp_path / "now")), ExportSettings(settle_seconds=0), None,
-                     now=datetime.now(timezone.utc) + timedelta(seconds=1))
+    plan = plan_runs(
+        LocalFolderStore(root=str(tmp_path / "now")),
+        ExportSettings(settle_seconds=0),
+        None,
+        now=datetime.now(UTC) + timedelta(seconds=1),
+    )
     stamp = keys[0].split("/")[2]
     day = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
-    assert day in (before, datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d"))  # today, at either side of midnight
+    assert day in (
+        before,
+        datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d"),
+    )  # today, at either side of midnight
     assert [(run.day, run.keys) for run in plan.runs] == [(day, tuple(sorted(keys)))]
-    first = subprocess.run([sys.executable, "-m", "focus_assets.cli", "sample-delivery", "--into", tmp_path / "first",
-                            "--at", "2027-01-01T00:05:00+08:00"], capture_output=True, text=True, timeout=120)
-    assert first.stdout.split() == ["focus-export/202612/20270101T000500/1234567890123456_26842_BillingItemDetail_202612.csv.gz"]
+    first = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focus_assets.cli",
+            "sample-delivery",
+            "--into",
+            tmp_path / "first",
+            "--at",
+            "2027-01-01T00:05:00+08:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.stdout.split() == [
+        "focus-export/202612/20270101T000500/1234567890123456_26842_BillingItemDetail_202612.csv.gz"
+    ]

@@ -14,14 +14,34 @@ import pytest
 
 from focus_assets.alibaba.conformance import CHECK_NAME, check_result, conformance_checks
 from focus_assets.conformance import (
-    DATASETS, ConformanceResult, DatasetInput, DatasetReport, Failure, alibaba_source, assess, attribute,
+    DATASETS,
+    ConformanceResult,
+    DatasetInput,
+    DatasetReport,
+    Failure,
+    alibaba_source,
+    assess,
+    attribute,
 )
 from focus_assets.conformance import __main__ as conformance_cli
 from focus_assets.conformance.attribution import (
-    PIPELINE, SOURCE_DATA, SOURCE_LACKS, UPSTREAM_GAP, VALIDATOR_DEFECT, Source,
+    PIPELINE,
+    SOURCE_DATA,
+    SOURCE_LACKS,
+    UPSTREAM_GAP,
+    VALIDATOR_DEFECT,
+    Source,
 )
 from focus_assets.conformance.validator import (
-    ENV_VAR, RuleResult, Validated, ValidatorFailed, ValidatorMissing, arguments, load_model, locate, parse_junit,
+    ENV_VAR,
+    RuleResult,
+    Validated,
+    ValidatorFailed,
+    ValidatorMissing,
+    arguments,
+    load_model,
+    locate,
+    parse_junit,
 )
 from focus_assets.focus.transform import convert_object
 from focus_assets.focus.writer import record_delivery
@@ -36,8 +56,9 @@ SCRIPT = REPO / ".venv-validator" / "bin" / "focus-validator"
 
 def installed(found):
     if isinstance(found, ValidatorMissing):
-        pytest.fail(f"{found}\nRun `make test` or `make conformance` first: either creates .venv-validator.",
-                    pytrace=False)
+        pytest.fail(
+            f"{found}\nRun `make test` or `make conformance` first: either creates .venv-validator.", pytrace=False
+        )
     return found
 
 
@@ -57,8 +78,9 @@ def warehouse(tmp_path_factory):
     for delivery in sample_deliveries():
         path = write_delivery(root / "oss", delivery)
         report = convert_object(path, delivery.key, root / "lake").reconciliation
-        record_delivery(root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written,
-                        report.rows_quarantined)
+        record_delivery(
+            root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written, report.rows_quarantined
+        )
     sources = write_sample_sources(root / "sources")
     with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
         apply_to_duckdb(connection, root / "lake", sources)
@@ -82,10 +104,12 @@ def failures(report: DatasetReport) -> dict[str, Failure]:
 
 # --- the real validator on the pipeline's output --------------------------------------------
 
+
 def test_the_validator_takes_the_command_line_used(validator, tmp_path):
     found = installed(validator)
-    help_text = subprocess.run([str(found.script), "--help"], capture_output=True, text=True, check=True,
-                               timeout=120, cwd=tmp_path).stdout  # it writes its log into the working directory
+    help_text = subprocess.run(
+        [str(found.script), "--help"], capture_output=True, text=True, check=True, timeout=120, cwd=tmp_path
+    ).stdout  # it writes its log into the working directory
     for flag in (a for a in arguments("x.parquet", "x.xml") if a.startswith("--")):
         assert flag in help_text
     assert found.version.startswith("2.") and found.python_version.startswith("3.12.")
@@ -118,8 +142,13 @@ def test_the_failures_are_attributed_as_documented(conformance):
     assert unified["ChargeFrequency-C-002-M"].attribution == SOURCE_LACKS  # the datacenter layout has none
     assert unified["ChargeFrequency-C-002-M"].sources == ("datacenter",)
     assert unified["ServiceSubcategory-C-002-M"].attribution == SOURCE_LACKS  # FOCUS 1.2: no source has it
-    assert set(unified["ServiceSubcategory-C-002-M"].sources) == {"alibaba", "aws_focus_1_0", "azure", "oci",
-                                                                   "datacenter"}
+    assert set(unified["ServiceSubcategory-C-002-M"].sources) == {
+        "alibaba",
+        "aws_focus_1_0",
+        "azure",
+        "oci",
+        "datacenter",
+    }
     # the public FOCUS sample's own AWS rows: RegionId without RegionName
     assert unified["RegionName-C-005-C"].attribution == SOURCE_DATA
     assert unified["RegionName-C-005-C"].sources == ("aws_focus_1_0",)
@@ -145,8 +174,12 @@ def test_a_broken_column_is_attributed_to_the_pipeline(conformance, validator, w
             FROM read_parquet('{source}')) TO '{broken}' (FORMAT parquet)""")
         described = connection.execute(f"DESCRIBE SELECT * FROM read_parquet('{broken}')").fetchall()
     present = {name for name, *_ in described}
-    [report] = assess([DatasetInput("alibaba_focus (broken)", broken, 2100, [alibaba_source(present)])],
-                      installed(validator), tmp_path / "work", processes=1)
+    [report] = assess(
+        [DatasetInput("alibaba_focus (broken)", broken, 2100, [alibaba_source(present)])],
+        installed(validator),
+        tmp_path / "work",
+        processes=1,
+    )
     found = failures(report)
     caught = {rule_id for rule_id, f in found.items() if f.attribution == PIPELINE and not f.composite}
     assert "BilledCost-C-003-M" in caught  # BilledCost MUST NOT be null
@@ -186,8 +219,12 @@ def test_the_junit_report_is_read_rule_by_rule(tmp_path):
     path.write_text(JUNIT)
     results = {r.rule_id: r for r in parse_junit(path)}
     assert {k: r.status for k, r in results.items()} == {
-        "InvoiceId-C-001-M": "failed", "ChargeDescription-C-000-M": "failed", "ChargeDescription-C-001-M": "failed",
-        "ChargeDescription-C-002-M": "passed", "SkuMeter-C-001-M": "skipped"}
+        "InvoiceId-C-001-M": "failed",
+        "ChargeDescription-C-000-M": "failed",
+        "ChargeDescription-C-001-M": "failed",
+        "ChargeDescription-C-002-M": "passed",
+        "SkuMeter-C-001-M": "skipped",
+    }
     assert results["InvoiceId-C-001-M"].errored and "Binder Error" in results["InvoiceId-C-001-M"].message
     assert results["ChargeDescription-C-001-M"].column == "ChargeDescription"
     path.write_text(JUNIT.replace('failures="2"', 'failures="3"'))
@@ -196,9 +233,18 @@ def test_the_junit_report_is_read_rule_by_rule(tmp_path):
 
 
 def _rule(rule_id, reference, requirement, condition=None, function="Nullability", keyword="MUST", entity="Column"):
-    return rule_id, {"Function": function, "Reference": reference, "EntityType": entity, "Type": "Static",
-                     "ValidationCriteria": {"MustSatisfy": f"{rule_id} says so.", "Keyword": keyword,
-                                            "Requirement": requirement, "Condition": condition or {}}}
+    return rule_id, {
+        "Function": function,
+        "Reference": reference,
+        "EntityType": entity,
+        "Type": "Static",
+        "ValidationCriteria": {
+            "MustSatisfy": f"{rule_id} says so.",
+            "Keyword": keyword,
+            "Requirement": requirement,
+            "Condition": condition or {},
+        },
+    }
 
 
 def _not_null(column):
@@ -209,23 +255,51 @@ def _is_null(column):
     return {"CheckFunction": "CheckValue", "ColumnName": column, "Value": None}
 
 
-MODEL = dict([
-    _rule("ChargeDescription-C-000-M", "ChargeDescription", {"CheckFunction": "AND", "Items": [
-        {"CheckFunction": "CheckModelRule", "ModelRuleId": "ChargeDescription-C-001-M"},
-        {"CheckFunction": "CheckModelRule", "ModelRuleId": "ChargeDescription-C-002-M"}]}, function="Composite"),
-    _rule("ChargeDescription-C-001-M", "ChargeDescription", _not_null("ChargeDescription")),
-    _rule("ChargeDescription-C-002-M", "ChargeDescription", {"CheckFunction": "FormatString",
-                                                             "ColumnName": "ChargeDescription"}, function="Format"),
-    _rule("InvoiceId-C-001-M", "InvoiceId", {"CheckFunction": "TypeString", "ColumnName": "InvoiceId"}),
-    _rule("InvoiceId-C-005-C", "InvoiceId", _not_null("InvoiceId")),
-    _rule("PricingUnit-C-005-C", "PricingUnit", _is_null("PricingUnit"), _is_null("PricingQuantity")),
-    _rule("RegionName-C-005-C", "RegionName", _not_null("RegionName"), {"AND": [_not_null("RegionId")]}),
-    _rule("BilledCost-C-005-C", "BilledCost", {"CheckFunction": "CheckValue", "ColumnName": "BilledCost", "Value": 0},
-          {"CheckFunction": "CheckNotSameValue", "ColumnAName": "ProviderName", "ColumnBName": "InvoiceIssuerName"}),
-    _rule("ChargeCategory-C-003-M", "ChargeCategory", {"CheckFunction": "OR", "Items": [
-        {"CheckFunction": "CheckValue", "ColumnName": "ChargeCategory", "Value": "Usage"},
-        {"CheckFunction": "CheckValue", "ColumnName": "ChargeCategory", "Value": "Tax"}]}, function="Validation"),
-])
+MODEL = dict(
+    [
+        _rule(
+            "ChargeDescription-C-000-M",
+            "ChargeDescription",
+            {
+                "CheckFunction": "AND",
+                "Items": [
+                    {"CheckFunction": "CheckModelRule", "ModelRuleId": "ChargeDescription-C-001-M"},
+                    {"CheckFunction": "CheckModelRule", "ModelRuleId": "ChargeDescription-C-002-M"},
+                ],
+            },
+            function="Composite",
+        ),
+        _rule("ChargeDescription-C-001-M", "ChargeDescription", _not_null("ChargeDescription")),
+        _rule(
+            "ChargeDescription-C-002-M",
+            "ChargeDescription",
+            {"CheckFunction": "FormatString", "ColumnName": "ChargeDescription"},
+            function="Format",
+        ),
+        _rule("InvoiceId-C-001-M", "InvoiceId", {"CheckFunction": "TypeString", "ColumnName": "InvoiceId"}),
+        _rule("InvoiceId-C-005-C", "InvoiceId", _not_null("InvoiceId")),
+        _rule("PricingUnit-C-005-C", "PricingUnit", _is_null("PricingUnit"), _is_null("PricingQuantity")),
+        _rule("RegionName-C-005-C", "RegionName", _not_null("RegionName"), {"AND": [_not_null("RegionId")]}),
+        _rule(
+            "BilledCost-C-005-C",
+            "BilledCost",
+            {"CheckFunction": "CheckValue", "ColumnName": "BilledCost", "Value": 0},
+            {"CheckFunction": "CheckNotSameValue", "ColumnAName": "ProviderName", "ColumnBName": "InvoiceIssuerName"},
+        ),
+        _rule(
+            "ChargeCategory-C-003-M",
+            "ChargeCategory",
+            {
+                "CheckFunction": "OR",
+                "Items": [
+                    {"CheckFunction": "CheckValue", "ColumnName": "ChargeCategory", "Value": "Usage"},
+                    {"CheckFunction": "CheckValue", "ColumnName": "ChargeCategory", "Value": "Tax"},
+                ],
+            },
+            function="Validation",
+        ),
+    ]
+)
 
 
 @pytest.fixture()
@@ -254,8 +328,9 @@ def unified(*sources):
 
 def test_a_documented_gap_explains_only_alibabas_rows_and_only_through_nulls(rules):
     failed = ["ChargeDescription-C-000-M", "ChargeDescription-C-001-M", "PricingUnit-C-005-C"]
-    found, pending = attribute(unified(ALIBABA, AZURE), verdicts(failed),
-                               {"alibaba": verdicts(failed), "azure": verdicts()}, {}, rules)
+    found, pending = attribute(
+        unified(ALIBABA, AZURE), verdicts(failed), {"alibaba": verdicts(failed), "azure": verdicts()}, {}, rules
+    )
     by_id = {f.rule_id: f for f in found}
     assert not pending and by_id["ChargeDescription-C-001-M"].attribution == UPSTREAM_GAP
     assert by_id["PricingUnit-C-005-C"].attribution == UPSTREAM_GAP  # "when PricingQuantity is null"
@@ -263,12 +338,22 @@ def test_a_documented_gap_explains_only_alibabas_rows_and_only_through_nulls(rul
     composite = by_id["ChargeDescription-C-000-M"]
     assert composite.composite and composite.attribution == UPSTREAM_GAP
     # a format check on the same column is not explained by its nulls
-    found, _ = attribute(unified(ALIBABA, AZURE), verdicts(["ChargeDescription-C-002-M"]),
-                         {"alibaba": verdicts(["ChargeDescription-C-002-M"]), "azure": verdicts()}, {}, rules)
+    found, _ = attribute(
+        unified(ALIBABA, AZURE),
+        verdicts(["ChargeDescription-C-002-M"]),
+        {"alibaba": verdicts(["ChargeDescription-C-002-M"]), "azure": verdicts()},
+        {},
+        rules,
+    )
     assert found[0].attribution == PIPELINE
     # the same gap column failing on another source's rows: that source's input decides
-    found, pending = attribute(unified(ALIBABA, AZURE), verdicts(["ChargeDescription-C-001-M"]),
-                               {"alibaba": verdicts(), "azure": verdicts(["ChargeDescription-C-001-M"])}, {}, rules)
+    found, pending = attribute(
+        unified(ALIBABA, AZURE),
+        verdicts(["ChargeDescription-C-001-M"]),
+        {"alibaba": verdicts(), "azure": verdicts(["ChargeDescription-C-001-M"])},
+        {},
+        rules,
+    )
     assert pending == {"azure"} and found[0].attribution == PIPELINE
 
 
@@ -292,16 +377,18 @@ def test_a_missing_column_and_the_union_alone(rules):
     found, _ = attribute(dataset, failed, {"alibaba": failed, "datacenter": failed}, {}, rules)
     by_id = {f.rule_id: f for f in found}
     assert by_id["InvoiceId-C-005-C"].attribution == SOURCE_LACKS  # NOT NULL on a typed null
-    assert by_id["InvoiceId-C-005-C"].reason == ("alibaba, datacenter: does not deliver InvoiceId (a typed null in "
-                                                 "the unified view)")
+    assert by_id["InvoiceId-C-005-C"].reason == (
+        "alibaba, datacenter: does not deliver InvoiceId (a typed null in the unified view)"
+    )
     assert by_id["InvoiceId-C-001-M"].attribution == PIPELINE  # a type check is not a null's doing
     # absent from the dataset (alibaba_focus, FOCUS 1.0): any check naming it could not run
     single = DatasetInput("alibaba_focus", Path("a.parquet"), 10, [alibaba_source({"BilledCost"})])
     found, _ = attribute(single, verdicts(["InvoiceId-C-001-M"]), {}, {}, rules)
     assert found[0].attribution == SOURCE_LACKS and "FOCUS 1.0" in found[0].reason
     # a rule failing on the union but on no source alone (a relation across sources)
-    found, _ = attribute(dataset, verdicts(["ChargeCategory-C-003-M"]),
-                         {"alibaba": verdicts(), "datacenter": verdicts()}, {}, rules)
+    found, _ = attribute(
+        dataset, verdicts(["ChargeCategory-C-003-M"]), {"alibaba": verdicts(), "datacenter": verdicts()}, {}, rules
+    )
     assert found[0].attribution == PIPELINE and "union" in found[0].reason
 
 
@@ -325,6 +412,7 @@ def test_the_validator_missing_fails_clearly(tmp_path):
 
 # --- the Dagster check ----------------------------------------------------------------------
 
+
 def test_the_check_is_in_the_definitions_only_when_configured(monkeypatch, tmp_path):
     duck = DuckDBWarehouse(database=str(tmp_path / "w.duckdb"), lake_root=str(tmp_path))
     monkeypatch.delenv(ENV_VAR, raising=False)
@@ -343,9 +431,12 @@ def test_the_check_is_in_the_definitions_only_when_configured(monkeypatch, tmp_p
 
 def test_the_check_result_severity_follows_the_attributions():
     def result(*attributions):
-        report = DatasetReport("focus_unified", 3, [RuleResult(f"R-{i}", "failed") for i, _ in enumerate(attributions)],
-                               [Failure(f"R-{i}", "BilledCost", "MUST", "says", a, "why", ()) for i, a in
-                                enumerate(attributions)])
+        report = DatasetReport(
+            "focus_unified",
+            3,
+            [RuleResult(f"R-{i}", "failed") for i, _ in enumerate(attributions)],
+            [Failure(f"R-{i}", "BilledCost", "MUST", "says", a, "why", ()) for i, a in enumerate(attributions)],
+        )
         return check_result(ConformanceResult("2.2.1", "model-1.2.0.1.json, FOCUS 1.2", [report]))
 
     ok, warn, error = result(), result(UPSTREAM_GAP, SOURCE_LACKS), result(SOURCE_LACKS, PIPELINE)

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,8 +22,14 @@ import pytest
 from focus_assets.deployment import local_resources, resources_for
 from focus_assets.reporting import browser
 from focus_assets.reporting.assets import REPORT_KEY, cost_report
-from focus_assets.reporting.figures import (MonthProviderCost, ReportFigures, ServiceCost, SnapshotTotal, TagCost,
-                                            UntaggedShare)
+from focus_assets.reporting.figures import (
+    MonthProviderCost,
+    ReportFigures,
+    ServiceCost,
+    SnapshotTotal,
+    TagCost,
+    UntaggedShare,
+)
 from focus_assets.reporting.html import SECTIONS, render
 from focus_assets.resources.stores import LocalFolderStore
 from focus_assets.resources.warehouse import objects_of
@@ -107,7 +113,9 @@ def reports(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def report(home, reports):
     """cost_report materialized over the demo's warehouse: (its metadata, the HTML)."""
-    result = dg.materialize([cost_report], resources={**local_resources(home), "reports": LocalFolderStore(root=str(reports))})
+    result = dg.materialize(
+        [cost_report], resources={**local_resources(home), "reports": LocalFolderStore(root=str(reports))}
+    )
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {key: value.value for key, value in event.materialization.metadata.items()}
@@ -162,8 +170,16 @@ def test_the_top_services_are_the_views(report, views):
         expected += ranked[:10]
         if ranked[10:]:
             rest = ranked[10:]
-            expected.append((currency, "", f"{len(rest)} other services", sum(r[3] for r in rest),
-                             sum(r[4] for r in rest), sum(r[5] for r in rest)))
+            expected.append(
+                (
+                    currency,
+                    "",
+                    f"{len(rest)} other services",
+                    sum(r[3] for r in rest),
+                    sum(r[4] for r in rest),
+                    sum(r[5] for r in rest),
+                )
+            )
     assert len(found) == len(expected) == 21  # CNY 8 Alibaba services, EUR 3 and USD 2 datacenter + 8 Alibaba
     for row, (currency, provider, service, items, billed, effective) in zip(found, expected, strict=True):
         assert [c[0] for c in row[:4]] == [currency, provider, service, f"{items:,}"]
@@ -223,8 +239,10 @@ def test_the_month_across_its_deliveries_is_the_history_view(report, views):
         assert row[7][0] == ("current" if batch == "20260105T080000" else "")
         previous[currency] = effective
     freshness = [[c[0] for c in row] for row in found["table-freshness"]]
-    assert freshness == [["202512", "20260103T100000", "1,860", "0", "2025-12-31 16:00"],
-                         ["202601", "20260105T080000", "240", "0", "2026-01-04 16:00"]]
+    assert freshness == [
+        ["202512", "20260103T100000", "1,860", "0", "2025-12-31 16:00"],
+        ["202601", "20260105T080000", "240", "0", "2026-01-04 16:00"],
+    ]
 
 
 def test_the_report_needs_nothing_online(report):
@@ -307,12 +325,16 @@ def test_text_from_the_data_is_escaped():
     """Names come from billing data: markup in them stays text, in the tables and in the charts."""
     hostile = "<script>alert(1)</script>"
     figures = ReportFigures(
-        generated_at=datetime(2026, 1, 5, tzinfo=timezone.utc), source="test",
+        generated_at=datetime(2026, 1, 5, tzinfo=UTC),
+        source="test",
         by_month_provider=[MonthProviderCost("2026-01", hostile, "CNY", Decimal("1.005"), Decimal("1"), 1, None)],
-        services_month="2026-01", services=[ServiceCost(hostile, hostile, "CNY", Decimal(1), Decimal(1), 1)],
-        alibaba_month="202601", tags=[TagCost("Project", hostile, "CNY", Decimal(1), Decimal(1), 1)],
+        services_month="2026-01",
+        services=[ServiceCost(hostile, hostile, "CNY", Decimal(1), Decimal(1), 1)],
+        alibaba_month="202601",
+        tags=[TagCost("Project", hostile, "CNY", Decimal(1), Decimal(1), 1)],
         untagged=[UntaggedShare("Project", "CNY", Decimal(1), Decimal(0), 0.0)],
-        snapshots=[SnapshotTotal("20260105T080000", "CNY", 1, Decimal(1), Decimal(1), None)])
+        snapshots=[SnapshotTotal("20260105T080000", "CNY", 1, Decimal(1), Decimal(1), None)],
+    )
     page = render(figures)
     assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert len(re.findall(r"<script\b", page)) == 1 + 4  # the library and four charts (no daily rows)
@@ -332,8 +354,10 @@ def test_on_aws_the_report_goes_to_the_lake_bucket(tmp_path, monkeypatch):
         body = stored["Body"].read()
         assert b"FOCUS cost report" in body and b'class="no-data"' in body
         athena = boto3.client("athena", endpoint_url=deployment.endpoint, region_name="us-east-1")
-        sent = [athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
-                for q in athena.list_query_executions()["QueryExecutionIds"]]
+        sent = [
+            athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+            for q in athena.list_query_executions()["QueryExecutionIds"]
+        ]
         assert any("FROM focus_unified" in q and "INTERVAL '15' DAY" in q for q in sent)
         assert any("FROM alibaba_current_deliveries" in q for q in sent)
 
@@ -345,8 +369,12 @@ def test_the_screenshots_script_pictures_the_lineage_and_the_report(tmp_path):
     recipe = re.search(r"^screenshots:.*\n\t(.+)$", (root / "Makefile").read_text(), re.M).group(1)
     assert recipe == "$(BIN)/python docs/screenshots.py --out docs/images"
     script = root / "docs" / "screenshots.py"
-    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "images"),
-                             "--home", str(tmp_path / "focus")], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "images"), "--home", str(tmp_path / "focus")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lineage, report = tmp_path / "images" / "dagster-lineage.png", tmp_path / "images" / "cost-report.png"
     assert browser.png_size(lineage) == (3300, 780) and lineage.stat().st_size > 50_000

@@ -23,8 +23,14 @@ def test_the_definitions_load():
     assert {n.name for n in job.graph.node_defs} == {a.op.name for a in ASSETS} | {"cost_report"}
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "raw_oss_export", "raw_s3_csv", "typed_focus_parquet", "athena_table", "provider_views", "unified_focus_view",
-        "cost_report"}
+        "raw_oss_export",
+        "raw_s3_csv",
+        "typed_focus_parquet",
+        "athena_table",
+        "provider_views",
+        "unified_focus_view",
+        "cost_report",
+    }
 
 
 def test_a_days_run_is_one_chain_of_steps_in_one_process():
@@ -48,8 +54,13 @@ def test_a_days_run_is_one_chain_of_steps_in_one_process():
 
 def test_dg_check_defs_passes():
     dg_command = Path(sys.executable).parent / "dg"
-    result = subprocess.run([str(dg_command), "check", "defs"], capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [str(dg_command), "check", "defs"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
 
@@ -61,16 +72,21 @@ def test_the_maintenance_job_reregisters_the_partitions(home):
 
     result = maintenance.execute_in_process(resources={"warehouse": resources["warehouse"], "lake": resources["lake"]})
     assert result.success
-    rows = resources["warehouse"].query("SELECT count(*) FROM focus_alibaba_normalized WHERE batch_ts = '20260105T080000'")
+    rows = resources["warehouse"].query(
+        "SELECT count(*) FROM focus_alibaba_normalized WHERE batch_ts = '20260105T080000'"
+    )
     assert rows == [(240,)]
 
 
 def materialize_day(resources, day):
     result = dg.materialize(ASSETS, partition_key=day, resources=resources)
     assert result.success
-    return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()
-                                           if k not in ("dagster/column_schema",)}
-            for e in result.get_asset_materialization_events()}
+    return {
+        e.asset_key.to_user_string(): {
+            k: v.value for k, v in e.materialization.metadata.items() if k not in ("dagster/column_schema",)
+        }
+        for e in result.get_asset_materialization_events()
+    }
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def fenced_blocks(language: str) -> list[tuple[str, int, str]]:
             else:
                 if opened == language:
                     indent = len(lines[start - 1]) - len(lines[start - 1].lstrip())
-                    body = "\n".join(text[indent:] for text in lines[start:number - 1])
+                    body = "\n".join(text[indent:] for text in lines[start : number - 1])
                     blocks.append((doc.relative_to(ROOT).as_posix(), start, body + "\n"))
                 start = None
     return blocks
@@ -108,8 +108,9 @@ def moto_endpoint():
 
 
 def _clean_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items()
-            if not name.startswith(("FOCUS_", "OSS_", "AWS_", "DAGSTER_"))}
+    return {
+        name: value for name, value in os.environ.items() if not name.startswith(("FOCUS_", "OSS_", "AWS_", "DAGSTER_"))
+    }
 
 
 def _sandbox(tmp_path: Path, demo_home: Path, endpoint: str) -> tuple[Path, dict[str, str], Path]:
@@ -130,23 +131,33 @@ def _sandbox(tmp_path: Path, demo_home: Path, endpoint: str) -> tuple[Path, dict
     # `dagster dev` and `dagster code-server` are servers: recorded; the other dagster commands run.
     (shims / "dagster").write_text(
         f'#!/bin/sh\nif [ "$1" = dev ] || [ "$1" = code-server ]; then echo "dagster $*" >> {shlex.quote(str(log))}; '
-        'exit 0; fi\n'
-        f'exec {shlex.quote(str(BIN / "dagster"))} "$@"\n')
+        "exit 0; fi\n"
+        f'exec {shlex.quote(str(BIN / "dagster"))} "$@"\n'
+    )
     for shim in shims.iterdir():
         shim.chmod(0o755)
     (tmp_path / "dagster_home").mkdir()
     environment = {
         **_clean_environment(),
         "PATH": f"{shims}:{BIN}:{os.environ['PATH']}",
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     return sandbox, environment, log
 
 
 def _run_block(text: str, sandbox: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=sandbox, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", text],
+        cwd=sandbox,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 DOCUMENTS_WITH_SHELL = sorted({file for file, _, _ in SHELL_BLOCKS})
@@ -163,16 +174,19 @@ def test_every_shell_block_runs_as_written(document, tmp_path, demo_home, moto_e
     result = _run_block(script, sandbox, environment)
     if result.returncode != 0:
         failed = int(re.findall(r"@@ block at line (\d+)", result.stderr)[-1])
-        raise AssertionError(f"{document}:{failed} failed:\n{dict(blocks)[failed]}\n--- stdout\n{result.stdout}"
-                             f"\n--- stderr\n{result.stderr[-3000:]}")
-    for recorded in (log.read_text().splitlines() if log.exists() else []):
+        raise AssertionError(
+            f"{document}:{failed} failed:\n{dict(blocks)[failed]}\n--- stdout\n{result.stdout}"
+            f"\n--- stderr\n{result.stderr[-3000:]}"
+        )
+    for recorded in log.read_text().splitlines() if log.exists() else []:
         command, *arguments = recorded.split()
         if command == "make":
             target = next(a for a in arguments if "=" not in a)
             assert target in MAKE_TARGETS, f"{document}: `make {target}` is run by no test (MAKE_TARGETS)"
         else:
-            assert recorded in SERVER_COMMANDS | {"dagster dev -w workspace.yaml"}, \
+            assert recorded in SERVER_COMMANDS | {"dagster dev -w workspace.yaml"}, (
                 f"{document}: `{recorded}` is started by no test (SERVER_COMMANDS)"
+            )
 
 
 def test_there_are_shell_blocks_in_the_readme_and_the_deployment_guide():
@@ -204,8 +218,14 @@ def test_the_deploy_guide_creates_what_the_pipeline_needs(tmp_path, demo_home, m
     assert result.returncode == 0, result.stderr
 
     def client(service):
-        return boto3.client(service, endpoint_url=moto_endpoint, region_name="eu-central-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=moto_endpoint,
+            region_name="eu-central-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
     buckets = {b["Name"] for b in client("s3").list_buckets()["Buckets"]}
     assert {"finops-alibaba-raw", "finops-lake", "finops-athena-results"} <= buckets
     assert client("glue").get_database(Name="finops")["Database"]["Name"] == "finops"
@@ -224,8 +244,10 @@ def test_the_dagster_yaml_example_is_a_valid_instance(tmp_path):
     (tmp_path / "dagster.yaml").write_text(blocks[0])
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == yaml.safe_load(blocks[0])[
-            "run_coordinator"]["config"]["max_concurrent_runs"]
+        assert (
+            instance.run_coordinator.get_run_queue_config().max_concurrent_runs
+            == yaml.safe_load(blocks[0])["run_coordinator"]["config"]["max_concurrent_runs"]
+        )
         assert instance.run_retries_enabled
 
 
@@ -240,10 +262,30 @@ def _docs_script(name: str):
 def test_make_bench_runs_on_a_small_export(tmp_path):
     recipe = re.search(r"^bench:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert recipe == "$(BIN)/python benchmarks/transform.py"
-    result = subprocess.run([sys.executable, "benchmarks/transform.py", "--rows", "2000", "--repeat", "1", "--stages",
-                             "--per-core", "--shape", "plain", "--shape", "quoted", "--data", str(tmp_path / "data"),
-                             "--results", str(tmp_path / "results")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/transform.py",
+            "--rows",
+            "2000",
+            "--repeat",
+            "1",
+            "--stages",
+            "--per-core",
+            "--shape",
+            "plain",
+            "--shape",
+            "quoted",
+            "--data",
+            str(tmp_path / "data"),
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     for engine in ("focus-assets convert", "convert, polars reader", "polars copy", "duckdb copy"):
         assert engine in result.stdout
@@ -256,7 +298,9 @@ def test_make_bench_runs_on_a_small_export(tmp_path):
     assert {"decompress and cut", "parse", "type", "encode", "polars copy", "duckdb copy"} <= stages.keys()
     assert "encoding each kind of output column" in result.stdout
     by_kind = stages["encode by kind of column"]  # every output column in exactly one kind
-    assert sum(int(re.search(r"\((\d+)\)$", kind).group(1)) for kind in by_kind) == len(typed_schema(TransformSettings()))
+    assert sum(int(re.search(r"\((\d+)\)$", kind).group(1)) for kind in by_kind) == len(
+        typed_schema(TransformSettings())
+    )
     assert {"decimal (8)", "datetime (4)", "map (2)"} <= by_kind.keys()
     one_core = results["medians"]["convert on 1 core"]
     assert one_core["parquet_mb"] == results["medians"]["focus-assets convert"]["parquet_mb"]  # the same work
@@ -270,8 +314,9 @@ def test_the_sql_contract_page_is_what_the_views_are(demo_home):
     """docs/sql-contract.md is generated from sql/ and the schema module over the demo's warehouse
     (`docs/sql_contract.py`); it must be regenerated when a view or a column changes."""
     expected = _docs_script("sql_contract").render(demo_home / "warehouse.duckdb")
-    assert (ROOT / "docs" / "sql-contract.md").read_text() == expected, \
+    assert (ROOT / "docs" / "sql-contract.md").read_text() == expected, (
         "docs/sql-contract.md is stale: run `.venv/bin/python docs/sql_contract.py` after `make demo`"
+    )
 
 
 def test_the_performance_page_shows_the_committed_results():
@@ -284,5 +329,6 @@ def test_the_performance_page_shows_the_committed_results():
     for heading, table in report.TABLES.items():
         section = page.split(f"\n## {heading}\n", 1)
         assert len(section) == 2, f"docs/performance.md has no section '{heading}'"
-        assert table() in section[1].split("\n## ", 1)[0], \
+        assert table() in section[1].split("\n## ", 1)[0], (
             f"docs/performance.md, '{heading}': not the table of benchmarks/results/ (python benchmarks/report.py)"
+        )

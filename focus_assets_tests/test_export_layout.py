@@ -4,22 +4,44 @@ Listing needs no content, so the objects here are empty files with chosen times.
 
 import itertools
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from focus_assets.focus.export_layout import (FLAT, ExportLayout, month_folders, newest_deliveries, objects_of_day,
-                                              superseded)
+from focus_assets.focus.export_layout import (
+    FLAT,
+    ExportLayout,
+    month_folders,
+    newest_deliveries,
+    objects_of_day,
+    superseded,
+)
 from focus_assets.storage.local import LocalFolder
 
 # (billing month, delivery day and time in UTC+8): daily snapshots and December's final file on 3 January
-DELIVERIES = [("202512", datetime(2025, 12, 30, 9)), ("202512", datetime(2026, 1, 3, 10)),
-              ("202601", datetime(2026, 1, 2, 5)), ("202601", datetime(2026, 1, 3, 6)), ("202601", datetime(2026, 1, 5, 8))]
-MONTH_FORMS = {"YYYYMM": "{m:%Y%m}", "YYYY-MM": "{m:%Y-%m}", "hive YYYYMM": "yearmonth={m:%Y%m}",
-               "hive YYYY-MM": "yearmonth={m:%Y-%m}"}
-BATCH_FORMS = {"compact": "{t:%Y%m%dT%H%M%S}", "date": "{t:%Y%m%d}", "dashed date": "{t:%Y-%m-%d}",
-               "ISO with Z": "{t:%Y-%m-%dT%H:%M:%S}Z", "underscore": "{t:%Y%m%d_%H%M}", "hive": "batch_ts={t:%Y%m%dT%H%M%S}",
-               "space": "{t:%Y-%m-%d %H:%M}", "T without colons": "{t:%Y-%m-%dT%H%M}"}
+DELIVERIES = [
+    ("202512", datetime(2025, 12, 30, 9)),
+    ("202512", datetime(2026, 1, 3, 10)),
+    ("202601", datetime(2026, 1, 2, 5)),
+    ("202601", datetime(2026, 1, 3, 6)),
+    ("202601", datetime(2026, 1, 5, 8)),
+]
+MONTH_FORMS = {
+    "YYYYMM": "{m:%Y%m}",
+    "YYYY-MM": "{m:%Y-%m}",
+    "hive YYYYMM": "yearmonth={m:%Y%m}",
+    "hive YYYY-MM": "yearmonth={m:%Y-%m}",
+}
+BATCH_FORMS = {
+    "compact": "{t:%Y%m%dT%H%M%S}",
+    "date": "{t:%Y%m%d}",
+    "dashed date": "{t:%Y-%m-%d}",
+    "ISO with Z": "{t:%Y-%m-%dT%H:%M:%S}Z",
+    "underscore": "{t:%Y%m%d_%H%M}",
+    "hive": "batch_ts={t:%Y%m%dT%H%M%S}",
+    "space": "{t:%Y-%m-%d %H:%M}",
+    "T without colons": "{t:%Y-%m-%dT%H%M}",
+}
 
 
 def write_layout(root, month_form: str, batch_form: str, prefix: str = "focus-export/") -> dict[str, str]:
@@ -47,8 +69,10 @@ def test_every_key_layout_of_the_default_pattern(tmp_path, month_form, batch_for
         assert unplaced == []
     newest = newest_deliveries(store, layout, {"202512", "202601"})
     dated = "%Y%m%d" if batch_form in ("date", "dashed date") else "%Y%m%dT%H%M"
-    assert {m: ts[:len(datetime(2026, 1, 1).strftime(dated))] for m, ts in newest.items()} == {
-        "202512": datetime(2026, 1, 3, 10).strftime(dated), "202601": datetime(2026, 1, 5, 8).strftime(dated)}
+    assert {m: ts[: len(datetime(2026, 1, 1).strftime(dated))] for m, ts in newest.items()} == {
+        "202512": datetime(2026, 1, 3, 10).strftime(dated),
+        "202601": datetime(2026, 1, 5, 8).strftime(dated),
+    }
 
 
 def test_a_run_reads_the_folders_of_its_month_and_the_month_before_only(tmp_path):
@@ -69,8 +93,10 @@ def test_a_run_reads_the_folders_of_its_month_and_the_month_before_only(tmp_path
 def test_without_month_folders_the_prefix_is_read_whole(tmp_path):
     """Keys without month and delivery folders: the month comes from Alibaba's file name, the
     delivery from the object's last-modified time (its day in UTC+8)."""
-    landed = {"a_BillingItemDetail_202601.csv": datetime(2026, 1, 4, 23, 30, tzinfo=timezone.utc),  # 5 Jan UTC+8
-              "b_BillingItemDetail_202601.csv": datetime(2026, 1, 4, 15, 59, tzinfo=timezone.utc)}  # 4 Jan, 23:59
+    landed = {
+        "a_BillingItemDetail_202601.csv": datetime(2026, 1, 4, 23, 30, tzinfo=UTC),  # 5 Jan UTC+8
+        "b_BillingItemDetail_202601.csv": datetime(2026, 1, 4, 15, 59, tzinfo=UTC),
+    }  # 4 Jan, 23:59
     for name, moment in landed.items():
         path = tmp_path / "focus-export" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +133,8 @@ def test_refused_and_misfiled_objects_are_reported_not_dropped(tmp_path):
     assert len(found) == 1
     assert [str(u) for u in unplaced] == [
         "focus-export/202601/20260301T080000/x_BillingItemDetail_202601.csv: delivered on 2026-03-01 into the folder "
-        "of 202601; a run of 2026-03-01 reads only the folders of 202602 and 202603"]
+        "of 202601; a run of 2026-03-01 reads only the folders of 202602 and 202603"
+    ]
 
 
 def test_superseded_keeps_the_newest_delivery_of_each_month(tmp_path):
@@ -125,7 +152,7 @@ def test_a_custom_prefix_and_timezone(tmp_path):
     path = tmp_path / "bills/x_BillingItemDetail_202601.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"")
-    moment = datetime(2026, 1, 4, 23, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 1, 4, 23, 30, tzinfo=UTC)
     os.utime(path, (moment.timestamp(), moment.timestamp()))
     store = LocalFolder(tmp_path)
     assert len(objects_of_day(store, ExportLayout(prefix="bills/"), "2026-01-05")[0]) == 1

@@ -37,15 +37,30 @@ def test_transient_faults_on_every_service_change_nothing(tmp_path, monkeypatch)
     assert len(plan.injected) == len(lanes) * 2 * len(TRANSIENT)
 
 
-@pytest.mark.parametrize("service, method, path, failing_step, message", [
-    ("oss", "GET", "/alibaba-export/bills/", "raw_s3_csv",
-     "OSS reading oss://alibaba-export/bills/focus-export/202601/20260105T080000/"),
-    ("s3", "PUT", "/focus-lake/", "typed_focus_parquet", "S3 writing s3://focus-lake/lake/focus_alibaba_normalized/"),
-    ("glue", "POST", "/", "athena_table", "Glue creating table focus.focus_alibaba_normalized"),
-    ("athena", "POST", "/", "provider_views", "Athena query in workgroup primary"),
-])
-def test_a_permanent_refusal_fails_the_step_with_the_services_message(tmp_path, monkeypatch, service, method, path,
-                                                                       failing_step, message):
+@pytest.mark.parametrize(
+    "service, method, path, failing_step, message",
+    [
+        (
+            "oss",
+            "GET",
+            "/alibaba-export/bills/",
+            "raw_s3_csv",
+            "OSS reading oss://alibaba-export/bills/focus-export/202601/20260105T080000/",
+        ),
+        (
+            "s3",
+            "PUT",
+            "/focus-lake/",
+            "typed_focus_parquet",
+            "S3 writing s3://focus-lake/lake/focus_alibaba_normalized/",
+        ),
+        ("glue", "POST", "/", "athena_table", "Glue creating table focus.focus_alibaba_normalized"),
+        ("athena", "POST", "/", "provider_views", "Athena query in workgroup primary"),
+    ],
+)
+def test_a_permanent_refusal_fails_the_step_with_the_services_message(
+    tmp_path, monkeypatch, service, method, path, failing_step, message
+):
     plan = FaultPlan(permanent={service: (method, path)})
     with aws_deployment(tmp_path, monkeypatch, plan):
         [result] = run_days(["2026-01-05"])
@@ -57,15 +72,20 @@ def test_a_permanent_refusal_fails_the_step_with_the_services_message(tmp_path, 
     text = failure.step_failure_data.user_failure_data.description
     assert message in text and "AccessDenied: Access Denied by the fault injector" in text
     assert "\n" not in text and OSS_SECRET not in text
-    later = ASSETS[[a.key.to_user_string() for a in ASSETS].index(failing_step) + 1:]
+    later = ASSETS[[a.key.to_user_string() for a in ASSETS].index(failing_step) + 1 :]
     assert not any(result.asset_materializations_for_node(a.key.to_user_string()) for a in later)
 
 
 def test_the_sensor_plans_the_same_runs_through_faults(tmp_path, monkeypatch):
     plan = FaultPlan(transient={"oss": ["500", "drop", "throttle"]})  # a tick lists three times
     with aws_deployment(tmp_path, monkeypatch, plan):
-        store = OssStore(endpoint=os.environ["FOCUS_OSS_ENDPOINT"], bucket="alibaba-export", prefix="bills/",
-                         access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET)
+        store = OssStore(
+            endpoint=os.environ["FOCUS_OSS_ENDPOINT"],
+            bucket="alibaba-export",
+            prefix="bills/",
+            access_key_id=OSS_KEY_ID,
+            access_key_secret=OSS_SECRET,
+        )
         faulty = plan_runs(store, ExportSettings(settle_seconds=0), None)
         plan.armed = False
         assert plan_runs(store, ExportSettings(settle_seconds=0), None) == faulty

@@ -3,7 +3,7 @@ without the day's delivery it fails (severity ERROR) naming the day it expected;
 run brings it back to passing. The deadline is set a minute before or after now, so the test
 exercises what a deployment sees at any time of day."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -32,20 +32,29 @@ def deliver(home, moment: datetime) -> str:
     local = moment.astimezone(SHANGHAI)
     month, stamp = f"{local:%Y%m}", f"{local:%Y%m%dT%H%M%S}"
     account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
-    write_delivery(home / "oss", SampleDelivery(f"focus-export/{month}/{stamp}/{account}_{site}_BillingItemDetail_{month}.csv",
-                                                month, stamp, max(local.day - 1, 1)), rows_per_day=3)
+    write_delivery(
+        home / "oss",
+        SampleDelivery(
+            f"focus-export/{month}/{stamp}/{account}_{site}_BillingItemDetail_{month}.csv",
+            month,
+            stamp,
+            max(local.day - 1, 1),
+        ),
+        rows_per_day=3,
+    )
     return f"{local:%Y-%m-%d}"
 
 
 def run_check(checks, resources, instance) -> dg.AssetCheckEvaluation:
-    result = dg.materialize([raw_oss_export, *checks], selection=dg.AssetSelection.checks(*checks),
-                            resources=resources, instance=instance)
+    result = dg.materialize(
+        [raw_oss_export, *checks], selection=dg.AssetSelection.checks(*checks), resources=resources, instance=instance
+    )
     [evaluation] = result.get_asset_check_evaluations()
     return evaluation
 
 
 def test_overdue_until_the_days_delivery_is_run(tmp_path):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     schedule, expected_day = schedule_with_deadline(now - timedelta(minutes=1))
     checks, _ = delivery_freshness(schedule)
     resources = local_resources(tmp_path)
@@ -62,7 +71,7 @@ def test_overdue_until_the_days_delivery_is_run(tmp_path):
 def test_before_the_deadline_today_is_not_yet_expected(tmp_path):
     """A minute before today's deadline, today's delivery may still come: the check looks at the
     previous deadline's day, and yesterday's delivery satisfies it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     schedule, expected_day = schedule_with_deadline(now + timedelta(minutes=3))
     today = now.astimezone(SHANGHAI).strftime("%Y-%m-%d")
     checks, _ = delivery_freshness(schedule)
@@ -74,7 +83,9 @@ def test_before_the_deadline_today_is_not_yet_expected(tmp_path):
             early = run_check(checks, resources, instance)
             assert not early.passed and f"partition {expected_day}" in early.description
         deliver(tmp_path, datetime.fromisoformat(expected_day).replace(hour=12, tzinfo=SHANGHAI))
-        assert dg.materialize([raw_oss_export], partition_key=expected_day, resources=resources, instance=instance).success
+        assert dg.materialize(
+            [raw_oss_export], partition_key=expected_day, resources=resources, instance=instance
+        ).success
         assert run_check(checks, resources, instance).passed
 
 
@@ -86,7 +97,7 @@ def test_the_sensor_evaluates_the_check_and_again_once_the_late_delivery_has_run
 
     key = dg.AssetCheckKey(raw_oss_export.key, "freshness_check")
     assert key not in defs.resolve_job_def("alibaba_daily").asset_layer.asset_graph.asset_check_keys
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     schedule, expected_day = schedule_with_deadline(now - timedelta(minutes=1))
     checks, sensor = delivery_freshness(schedule)
     resources = local_resources(tmp_path)
@@ -101,6 +112,8 @@ def test_the_sensor_evaluates_the_check_and_again_once_the_late_delivery_has_run
         assert not run_check(checks, resources, instance).passed  # the day's delivery is late
         assert requested(instance) == []  # failing: nothing to gain from evaluating it again
         deliver(tmp_path, datetime.fromisoformat(expected_day).replace(hour=12, tzinfo=SHANGHAI))
-        assert dg.materialize([raw_oss_export], partition_key=expected_day, resources=resources, instance=instance).success
+        assert dg.materialize(
+            [raw_oss_export], partition_key=expected_day, resources=resources, instance=instance
+        ).success
         assert requested(instance) == [key]  # the late delivery was run: evaluate again
         assert run_check(checks, resources, instance).passed

@@ -21,8 +21,14 @@ import boto3.s3.transfer
 import oss2
 import pytest
 
-from focus_assets.storage.oss_events import (EventError, OssEvent, ReplicationError, ignore_reason, internal_endpoint,
-                                             parse_events)
+from focus_assets.storage.oss_events import (
+    EventError,
+    OssEvent,
+    ReplicationError,
+    ignore_reason,
+    internal_endpoint,
+    parse_events,
+)
 from focus_assets.storage.replication import SOURCE_ETAG, SOURCE_SIZE
 
 from .local_aws import AWS_KEY_ID, AWS_SECRET, OSS_KEY_ID, OSS_SECRET, TRANSIENT, FaultPlan, aws_and_oss
@@ -67,19 +73,28 @@ def client_loggers_pinned_as_in_the_function():
         yield
 
 
-def oss_event(key: str, name: str = "ObjectCreated:PutObject", size: int = 0, etag: str = "",
-              region: str = "cn-hangzhou") -> dict:
+def oss_event(
+    key: str, name: str = "ObjectCreated:PutObject", size: int = 0, etag: str = "", region: str = "cn-hangzhou"
+) -> dict:
     """One event as an OSS trigger delivers it (Function Compute, "Formats of event for different
     triggers"): eventName without the "oss:" prefix, the ETag in upper case."""
     return {
-        "eventName": name, "eventSource": "acs:oss", "eventTime": "2026-01-05T08:00:03.000Z", "eventVersion": "1.0",
+        "eventName": name,
+        "eventSource": "acs:oss",
+        "eventTime": "2026-01-05T08:00:03.000Z",
+        "eventVersion": "1.0",
         "oss": {
-            "bucket": {"arn": f"acs:oss:{region}:1234567890123456:{EXPORT}", "name": EXPORT,
-                       "ownerIdentity": "1234567890123456"},
+            "bucket": {
+                "arn": f"acs:oss:{region}:1234567890123456:{EXPORT}",
+                "name": EXPORT,
+                "ownerIdentity": "1234567890123456",
+            },
             "object": {"deltaSize": size, "eTag": etag.upper(), "key": key, "size": size},
-            "ossSchemaVersion": "1.0", "ruleId": "9adac8e253828f4f7c0466d941fa3db81161aa00",
+            "ossSchemaVersion": "1.0",
+            "ruleId": "9adac8e253828f4f7c0466d941fa3db81161aa00",
         },
-        "region": region, "requestParameters": {"sourceIPAddress": "140.205.128.12"},
+        "region": region,
+        "requestParameters": {"sourceIPAddress": "140.205.128.12"},
         "responseElements": {"requestId": "58F9FF2D3DF792092E12044C"},
         "userIdentity": {"principalId": "1234567890123456"},
     }
@@ -91,12 +106,18 @@ def payload(*events: dict) -> bytes:
 
 def fc_context(role: bool = True) -> SimpleNamespace:
     """Shaped like the Python runtime's context: the function's RAM role as STS credentials."""
-    credentials = SimpleNamespace(access_key_id=STS_KEY_ID, access_key_secret=OSS_SECRET,
-                                  security_token=STS_TOKEN) if role else None
-    return SimpleNamespace(request_id="4b2e7a4c-1f0e-4f43-9d55-0d3b2c1a9e70", credentials=credentials,
-                           function=SimpleNamespace(name="focus-assets-push", handler="index.handler", memory=512,
-                                                    timeout=1800),
-                           region="cn-hangzhou", account_id="1234567890123456")
+    credentials = (
+        SimpleNamespace(access_key_id=STS_KEY_ID, access_key_secret=OSS_SECRET, security_token=STS_TOKEN)
+        if role
+        else None
+    )
+    return SimpleNamespace(
+        request_id="4b2e7a4c-1f0e-4f43-9d55-0d3b2c1a9e70",
+        credentials=credentials,
+        function=SimpleNamespace(name="focus-assets-push", handler="index.handler", memory=512, timeout=1800),
+        region="cn-hangzhou",
+        account_id="1234567890123456",
+    )
 
 
 def export_bytes(n: int, size: int = 4000) -> bytes:
@@ -110,12 +131,27 @@ def cloud(monkeypatch):
     faults are planned and armed by the test."""
     plan = FaultPlan(armed=False)
     with aws_and_oss(plan) as (s3_endpoint, oss_endpoint):
-        for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SECURITY_TOKEN", "AWS_SESSION_TOKEN",
-                     "AWS_PROFILE", "EXPORT_PREFIX", "OSS_PREFIX", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        for name in (
+            "OSS_ACCESS_KEY_ID",
+            "OSS_ACCESS_KEY_SECRET",
+            "OSS_SECURITY_TOKEN",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "EXPORT_PREFIX",
+            "OSS_PREFIX",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ):
             monkeypatch.delenv(name, raising=False)
-        environment = {"AWS_ACCESS_KEY_ID": AWS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "S3_BUCKET_NAME": RAW,
-                       "S3_PREFIX": RAW_PREFIX, "S3_REGION": "us-east-1", "S3_ENDPOINT_URL": s3_endpoint,
-                       "OSS_ENDPOINT": oss_endpoint}
+        environment = {
+            "AWS_ACCESS_KEY_ID": AWS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "S3_BUCKET_NAME": RAW,
+            "S3_PREFIX": RAW_PREFIX,
+            "S3_REGION": "us-east-1",
+            "S3_ENDPOINT_URL": s3_endpoint,
+            "OSS_ENDPOINT": oss_endpoint,
+        }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
@@ -146,14 +182,19 @@ def invoke(event: bytes, context=None) -> dict:
 
 # --- the event, without servers -------------------------------------------------------------
 
+
 def test_events_are_read_from_bytes_text_or_a_dict_and_anything_else_is_refused():
     event = oss_event(KEYS[0], size=12, etag="688a7bf4f233dc9c88a80bf985ab0001")
     for form in (payload(event), payload(event).decode(), {"events": [event]}):
-        assert parse_events(form) == [OssEvent("ObjectCreated:PutObject", EXPORT, KEYS[0], "cn-hangzhou", 12,
-                                               "688A7BF4F233DC9C88A80BF985AB0001")]
+        assert parse_events(form) == [
+            OssEvent("ObjectCreated:PutObject", EXPORT, KEYS[0], "cn-hangzhou", 12, "688A7BF4F233DC9C88A80BF985AB0001")
+        ]
     assert parse_events(b'{"events": []}') == []
-    for bad, message in ((b"not json", "not JSON"), (b'{"triggerTime": "x"}', "no 'events' list"),
-                         (payload({"eventName": "ObjectCreated:PutObject"}), "event 0: oss.bucket.name is missing")):
+    for bad, message in (
+        (b"not json", "not JSON"),
+        (b'{"triggerTime": "x"}', "no 'events' list"),
+        (payload({"eventName": "ObjectCreated:PutObject"}), "event 0: oss.bucket.name is missing"),
+    ):
         with pytest.raises(EventError, match=message):
             parse_events(bad)
 
@@ -179,19 +220,31 @@ def test_which_events_are_copied_and_where_they_are_read():
 
 
 def test_settings_are_checked_and_named_in_one_line():
-    base = {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "s", "S3_BUCKET_NAME": "finops-raw",
-            "S3_REGION": "eu-central-1"}
+    base = {
+        "AWS_ACCESS_KEY_ID": "id",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "S3_BUCKET_NAME": "finops-raw",
+        "S3_REGION": "eu-central-1",
+    }
     settings = index.settings(base)
-    assert (settings.s3_prefix, settings.export_prefix, settings.oss_prefix, settings.oss_endpoint) == \
-        ("", "focus-export/", "", None)
-    assert index.settings({**base, "S3_PREFIX": "alibaba/raw", "EXPORT_PREFIX": "bills/focus"}).s3_prefix == "alibaba/raw/"
-    for change, message in (({"S3_BUCKET_NAME": ""}, "^S3_BUCKET_NAME is not set$"),
-                            ({"S3_PREFIX": "raw/*"}, "^S3_PREFIX='raw/\\*' is refused"),
-                            ({"EXPORT_PREFIX": "../x"}, "^EXPORT_PREFIX='../x' is refused"),
-                            ({"S3_BUCKET_NAME": "Raw_Bucket"}, "^S3_BUCKET_NAME='Raw_Bucket' is refused"),
-                            ({"S3_REGION": "moon"}, "^S3_REGION='moon' is refused"),
-                            ({"OSS_ENDPOINT": "https://oss.example.com/x?y"}, "^OSS_ENDPOINT=.* is refused"),
-                            ({"AWS_SECRET_ACCESS_KEY": ""}, "^AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")):
+    assert (settings.s3_prefix, settings.export_prefix, settings.oss_prefix, settings.oss_endpoint) == (
+        "",
+        "focus-export/",
+        "",
+        None,
+    )
+    assert (
+        index.settings({**base, "S3_PREFIX": "alibaba/raw", "EXPORT_PREFIX": "bills/focus"}).s3_prefix == "alibaba/raw/"
+    )
+    for change, message in (
+        ({"S3_BUCKET_NAME": ""}, "^S3_BUCKET_NAME is not set$"),
+        ({"S3_PREFIX": "raw/*"}, "^S3_PREFIX='raw/\\*' is refused"),
+        ({"EXPORT_PREFIX": "../x"}, "^EXPORT_PREFIX='../x' is refused"),
+        ({"S3_BUCKET_NAME": "Raw_Bucket"}, "^S3_BUCKET_NAME='Raw_Bucket' is refused"),
+        ({"S3_REGION": "moon"}, "^S3_REGION='moon' is refused"),
+        ({"OSS_ENDPOINT": "https://oss.example.com/x?y"}, "^OSS_ENDPOINT=.* is refused"),
+        ({"AWS_SECRET_ACCESS_KEY": ""}, "^AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
+    ):
         with pytest.raises(ValueError, match=message):
             index.settings({**base, **change})
     web_identity = {k: v for k, v in base.items() if not k.startswith("AWS_")}
@@ -200,6 +253,7 @@ def test_settings_are_checked_and_named_in_one_line():
 
 
 # --- the handler on local servers ------------------------------------------------------------
+
 
 def test_a_put_object_is_copied_byte_for_byte_with_its_source_recorded(cloud):
     data = export_bytes(1)
@@ -211,9 +265,12 @@ def test_a_put_object_is_copied_byte_for_byte_with_its_source_recorded(cloud):
 
 
 def test_a_batch_copies_each_export_object_and_ignores_the_rest(cloud):
-    events = [put(cloud, KEYS[0], export_bytes(1)), put(cloud, KEYS[1], export_bytes(2)),
-              put(cloud, "other-team/report.csv", b"not an export"),
-              put(cloud, KEYS[2], export_bytes(3))]
+    events = [
+        put(cloud, KEYS[0], export_bytes(1)),
+        put(cloud, KEYS[1], export_bytes(2)),
+        put(cloud, "other-team/report.csv", b"not an export"),
+        put(cloud, KEYS[2], export_bytes(3)),
+    ]
     events[1]["eventName"] = "ObjectCreated:PostObject"
     events[3]["eventName"] = "ObjectCreated:AppendObject"
     summary = invoke(payload(*events))
@@ -226,7 +283,7 @@ def test_a_batch_copies_each_export_object_and_ignores_the_rest(cloud):
 
 def test_a_multipart_upload_is_copied_and_checked_by_size(cloud, tmp_path):
     big = tmp_path / "big.csv.gz"
-    big.write_bytes(b"".join(export_bytes(n, 400_000) for n in range(40))[:11 * 1024**2])
+    big.write_bytes(b"".join(export_bytes(n, 400_000) for n in range(40))[: 11 * 1024**2])
     config = boto3.s3.transfer.TransferConfig(multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2)
     cloud.s3.upload_file(str(big), EXPORT, KEYS[0], Config=config)  # the same backend as the OSS adapter
     head = cloud.oss.head_object(KEYS[0])
@@ -234,7 +291,10 @@ def test_a_multipart_upload_is_copied_and_checked_by_size(cloud, tmp_path):
     event = oss_event(KEYS[0], "ObjectCreated:CompleteMultipartUpload", head.content_length, head.etag)
     assert invoke(payload(event))["copied"] == [KEYS[0]]
     copy, metadata = raw_copy(cloud, KEYS[0])
-    assert copy == big.read_bytes() and metadata == {SOURCE_ETAG: head.etag.lower(), SOURCE_SIZE: str(big.stat().st_size)}
+    assert copy == big.read_bytes() and metadata == {
+        SOURCE_ETAG: head.etag.lower(),
+        SOURCE_SIZE: str(big.stat().st_size),
+    }
     assert invoke(payload(event))["skipped"] == [KEYS[0]]  # recognised by the recorded source ETag
 
 
@@ -251,7 +311,9 @@ def test_a_symlink_is_copied_with_its_targets_bytes_under_its_own_key(cloud):
     # a symlink to an object outside the export prefix is refused (and not read)
     cloud.oss.put_object("private/secret.csv", b"not an export")
     cloud.oss.put_symlink("private/secret.csv", f"{DAY}sneaky.csv")
-    with pytest.raises(ReplicationError, match="points outside the export prefix 'focus-export/': 'private/secret.csv'"):
+    with pytest.raises(
+        ReplicationError, match="points outside the export prefix 'focus-export/': 'private/secret.csv'"
+    ):
         invoke(payload(oss_event(f"{DAY}sneaky.csv", "ObjectCreated:PutSymlink")))
     assert raw_keys(cloud) == [RAW_PREFIX + link]
 
@@ -301,8 +363,11 @@ def test_no_secret_reaches_the_logs_the_output_or_the_result(cloud, caplog, capf
     caplog.set_level(logging.DEBUG)  # the root logger at DEBUG: the clients' loggers stay pinned
     result = index.handler(payload(*events), fc_context())
     lines = [r.getMessage() for r in caplog.records if r.name == "focus_assets.function"]
-    assert lines == [f"copied oss://{EXPORT}/{k} -> s3://{RAW}/{RAW_PREFIX}{k} ({len(export_bytes(n))} bytes, ETag "
-                     f"{hashlib.md5(export_bytes(n)).hexdigest()})" for n, k in enumerate(KEYS[:2])]
+    assert lines == [
+        f"copied oss://{EXPORT}/{k} -> s3://{RAW}/{RAW_PREFIX}{k} ({len(export_bytes(n))} bytes, ETag "
+        f"{hashlib.md5(export_bytes(n)).hexdigest()})"
+        for n, k in enumerate(KEYS[:2])
+    ]
     skipped = index.handler(payload(*events), fc_context())
     captured = capfd.readouterr()
     for text in (caplog.text, captured.out, captured.err, result, skipped):
@@ -313,8 +378,9 @@ def test_no_secret_reaches_the_logs_the_output_or_the_result(cloud, caplog, capf
     with every_logger_at(logging.DEBUG):
         cloud.oss.put_object(KEYS[0], export_bytes(9))
         index.handler(payload(events[0]), fc_context())
-    assert any(r.name.startswith("oss2") for r in caplog.records) and any(r.name.startswith("botocore")
-                                                                         for r in caplog.records)
+    assert any(r.name.startswith("oss2") for r in caplog.records) and any(
+        r.name.startswith("botocore") for r in caplog.records
+    )
     captured = capfd.readouterr()
     for text in (caplog.text, captured.out, captured.err):
         assert OSS_SECRET not in text and AWS_SECRET not in text
@@ -339,8 +405,10 @@ def test_a_permanent_refusal_raises_one_line_naming_the_object(cloud):
     with pytest.raises(ReplicationError) as failure:
         index.handler(payload(*events), fc_context())
     message = str(failure.value)
-    assert message == (f"oss://{EXPORT}/{KEYS[0]}: S3 writing s3://{RAW}/{RAW_PREFIX}{KEYS[0]} failed: "
-                       f"AccessDenied: Access Denied by the fault injector (and 1 more object(s) failed)")
+    assert message == (
+        f"oss://{EXPORT}/{KEYS[0]}: S3 writing s3://{RAW}/{RAW_PREFIX}{KEYS[0]} failed: "
+        f"AccessDenied: Access Denied by the fault injector (and 1 more object(s) failed)"
+    )
     assert "\n" not in message and not [s for s in SECRETS if s in message]
 
 
@@ -351,7 +419,8 @@ def test_an_unsafe_key_is_refused_and_the_rest_of_the_batch_is_copied(cloud, cap
         index.handler(payload(oss_event("focus-export/../x.csv"), good), fc_context())
     assert str(failure.value) == (
         f"oss://{EXPORT}/focus-export/../x.csv: object key='focus-export/../x.csv' is refused: a key must be "
-        "relative and plain; this one has a '.' or '..' segment")
+        "relative and plain; this one has a '.' or '..' segment"
+    )
     assert raw_keys(cloud) == [RAW_PREFIX + KEYS[0]]
     assert [r.levelname for r in caplog.records if r.name == "focus_assets.function"] == ["ERROR", "INFO"]
     # a key that could forge a log line is shown quoted
@@ -361,18 +430,26 @@ def test_an_unsafe_key_is_refused_and_the_rest_of_the_batch_is_copied(cloud, cap
 
 # --- the package ------------------------------------------------------------------------------
 
-PACKAGED = ["focus_assets/__init__.py", "focus_assets/focus/__init__.py", "focus_assets/focus/names.py",
-            "focus_assets/storage/__init__.py", "focus_assets/storage/base.py", "focus_assets/storage/oss.py",
-            "focus_assets/storage/oss_events.py", "focus_assets/storage/replication.py",
-            "focus_assets/storage/s3.py", "index.py"]
+PACKAGED = [
+    "focus_assets/__init__.py",
+    "focus_assets/focus/__init__.py",
+    "focus_assets/focus/names.py",
+    "focus_assets/storage/__init__.py",
+    "focus_assets/storage/base.py",
+    "focus_assets/storage/oss.py",
+    "focus_assets/storage/oss_events.py",
+    "focus_assets/storage/replication.py",
+    "focus_assets/storage/s3.py",
+    "index.py",
+]
 HEAVY = ("dagster", "polars", "pyarrow", "duckdb")
 
 # Run in a fresh interpreter from the unzipped package: the heavy packages cannot be imported
 # (None in sys.modules), and every focus_assets module must come from the package.
-RUN_FROM_PACKAGE = """
+RUN_FROM_PACKAGE = f"""
 import json, sys
 from types import SimpleNamespace
-for name in {heavy!r}:
+for name in {HEAVY!r}:
     sys.modules[name] = None
 sys.path.insert(0, sys.argv[1])
 import index
@@ -381,12 +458,16 @@ print(index.handler(sys.argv[2].encode(), SimpleNamespace(credentials=credential
 outside = [m.__name__ for n, m in list(sys.modules.items())
            if n.split(".")[0] == "focus_assets" and not m.__file__.startswith(sys.argv[1])]
 print(json.dumps(outside))
-""".format(heavy=HEAVY)
+"""
 
 
 def build_package(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(FUNCTION / "package.py"), "--out", str(out), "--no-dependencies"],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(FUNCTION / "package.py"), "--out", str(out), "--no-dependencies"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_package_holds_the_handler_and_its_modules_and_is_the_same_each_time(tmp_path):
@@ -409,8 +490,14 @@ def test_the_packaged_handler_runs_without_dagster_polars_pyarrow_or_duckdb(clou
     zipfile.ZipFile(tmp_path / "function.zip").extractall(unpacked)
     event = put(cloud, KEYS[0], export_bytes(1))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    result = subprocess.run([sys.executable, "-c", RUN_FROM_PACKAGE, str(unpacked), payload(event).decode()],
-                            capture_output=True, text=True, timeout=60, env=environment, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_FROM_PACKAGE, str(unpacked), payload(event).decode()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     summary, outside = result.stdout.strip().splitlines()
     assert json.loads(summary) == {"copied": [KEYS[0]], "skipped": [], "ignored": []}

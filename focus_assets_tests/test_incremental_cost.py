@@ -33,8 +33,11 @@ def servers():
         for n in SIZES:
             client.create_bucket(Bucket=f"export-{n}")
             with ThreadPoolExecutor(4) as pool:
-                list(pool.map(lambda key, n=n: client.put_object(Bucket=f"export-{n}", Key=key, Body=b"x"),
-                              history_keys(n)))
+                list(
+                    pool.map(
+                        lambda key, n=n: client.put_object(Bucket=f"export-{n}", Key=key, Body=b"x"), history_keys(n)
+                    )
+                )
         yield plan, s3_endpoint, oss_endpoint
 
 
@@ -59,9 +62,9 @@ def export_store(kind: str, servers, n: int):
 def test_a_quiet_tick_lists_the_same_with_ten_times_the_history(servers, kind):
     plan = servers[0]
     first, quiet = {}, {}
+    settled = ExportSettings(settle_seconds=0)
     for n in SIZES:
         store = export_store(kind, servers, n)
-        settled = ExportSettings(settle_seconds=0)
         tick, first[n] = requests_of(plan, lambda store=store: plan_runs(store, settled, None))
         assert tick.runs
         again, quiet[n] = requests_of(plan, lambda store=store, cursor=tick.cursor: plan_runs(store, settled, cursor))
@@ -93,11 +96,20 @@ def test_registering_a_partition_costs_the_same_with_200_registered(servers, mon
         glue.ensure_table(location)
         existing = list(itertools.islice(history_deliveries(), earlier))
         for start in range(0, earlier, 100):
-            glue.client().batch_create_partition(DatabaseName=glue.database, TableName=OUTPUT_TABLE, PartitionInputList=[
-                {"Values": list(p), "StorageDescriptor": {"Location": f"{location}yearmonth={p[0]}/batch_ts={p[1]}/"}}
-                for p in existing[start:start + 100]])
-        added, calls[earlier] = requests_of(plan, lambda glue=glue, location=location: glue.register_partitions(
-            location, [new]))
+            glue.client().batch_create_partition(
+                DatabaseName=glue.database,
+                TableName=OUTPUT_TABLE,
+                PartitionInputList=[
+                    {
+                        "Values": list(p),
+                        "StorageDescriptor": {"Location": f"{location}yearmonth={p[0]}/batch_ts={p[1]}/"},
+                    }
+                    for p in existing[start : start + 100]
+                ],
+            )
+        added, calls[earlier] = requests_of(
+            plan, lambda glue=glue, location=location: glue.register_partitions(location, [new])
+        )
         assert added == 1
     assert calls[1] == calls[200] == {("glue", "GetPartition"): 1, ("glue", "BatchCreatePartition"): 1}
 
@@ -122,9 +134,14 @@ def test_a_days_run_makes_the_same_requests_on_day_1000(tmp_path, monkeypatch):
             glue = deployment.client("glue")
             registered = len(glue.get_partitions(DatabaseName="focus", TableName=OUTPUT_TABLE)["Partitions"])
             assert registered == 3 + history  # December's final, January's 3rd and 5th
-            lake = sum(page["KeyCount"] for page in deployment.s3.get_paginator("list_objects_v2").paginate(
-                Bucket="focus-lake", Prefix="lake/"))
+            lake = sum(
+                page["KeyCount"]
+                for page in deployment.s3.get_paginator("list_objects_v2").paginate(Bucket="focus-lake", Prefix="lake/")
+            )
             assert lake >= 3 * history  # the history is there: typed, quarantine and ledger files
-    assert counts[0] == counts[997], {k: (counts[0].get(k), counts[997].get(k))
-                                      for k in counts[0].keys() | counts[997].keys() if counts[0].get(k) != counts[997].get(k)}
+    assert counts[0] == counts[997], {
+        k: (counts[0].get(k), counts[997].get(k))
+        for k in counts[0].keys() | counts[997].keys()
+        if counts[0].get(k) != counts[997].get(k)
+    }
     assert counts[0][("s3", "LIST")] > 0

@@ -10,11 +10,34 @@ from focus_assets.focus.settings import TransformSettings
 # Strings that try to leave an identifier, a quoted literal or a path, or look like a name and
 # are not (Cyrillic 'о', fullwidth letters, a zero-width space, a right-to-left override).
 INJECTIONS = [
-    "focus; DROP TABLE x", "a' OR '1'='1", 'x" --', "`x`", "a b", "f\u043ecus", "\uff46ocus", "fo\u200bcus",
-    "focus\u202e", "x\ny", "x\x00", "", "a" * 1100, "${AWS_ACCOUNT_ID}", "a*",
+    "focus; DROP TABLE x",
+    "a' OR '1'='1",
+    'x" --',
+    "`x`",
+    "a b",
+    "f\u043ecus",
+    "\uff46ocus",
+    "fo\u200bcus",
+    "focus\u202e",
+    "x\ny",
+    "x\x00",
+    "",
+    "a" * 1100,
+    "${AWS_ACCOUNT_ID}",
+    "a*",
 ]
-TRAVERSALS = ["../etc", "a/../../b", "/abs", "a\\..\\b", "a/./b", "..", ".", "a//b", "\uff0e\uff0e/etc",
-              "a\uff0f\uff0e\uff0e\uff0fb"]
+TRAVERSALS = [
+    "../etc",
+    "a/../../b",
+    "/abs",
+    "a\\..\\b",
+    "a/./b",
+    "..",
+    ".",
+    "a//b",
+    "\uff0e\uff0e/etc",
+    "a\uff0f\uff0e\uff0e\uff0fb",
+]
 
 NAMED = [  # function, a valid value (what it returns), its setting name
     (names.athena_database, "focus_2026", "FOCUS_ATHENA_DATABASE"),
@@ -49,8 +72,13 @@ def test_the_rules_in_detail():
         with pytest.raises(UnsafeNameError, match="lowercase letters"):
             names.athena_database(bad)
     assert names.athena_database("a" * 255) and names.workgroup("w" * 128) and names.tag_key("T" * 63)
-    for check, too_long in ((names.athena_database, "a" * 256), (names.workgroup, "w" * 129),
-                            (names.tag_key, "T" * 64), (names.table_name, "t" * 256), (names.bucket, "b" * 64)):
+    for check, too_long in (
+        (names.athena_database, "a" * 256),
+        (names.workgroup, "w" * 129),
+        (names.tag_key, "T" * 64),
+        (names.table_name, "t" * 256),
+        (names.bucket, "b" * 64),
+    ):
         with pytest.raises(UnsafeNameError):
             check(too_long)
     for bad in ("ab", "-abc", "abc-", "a..b", "ABC", "a_b", "a b c"):
@@ -77,20 +105,24 @@ def test_key_prefixes_refuse_injections_traversals_and_percent(value):
     assert str(refused.value).startswith("FOCUS_RAW_PREFIX=") and "relative folder" in str(refused.value)
 
 
-@pytest.mark.parametrize("key", [
-    "focus-export/202601/20260105T080000/1234_26842_BillingItemDetail_202601.zip",
-    "账单/202601/bill 1.csv.gz",  # any printable character, spaces and CJK included
-    "it's; DROP TABLE x.csv",  # quotes are data here: keys never reach SQL text
-    "%2e%2e/x.csv",  # not decoded anywhere: a folder literally named '%2e%2e'
-    "folder/",  # a folder marker
-    "a/.hidden/...",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "focus-export/202601/20260105T080000/1234_26842_BillingItemDetail_202601.zip",
+        "账单/202601/bill 1.csv.gz",  # any printable character, spaces and CJK included
+        "it's; DROP TABLE x.csv",  # quotes are data here: keys never reach SQL text
+        "%2e%2e/x.csv",  # not decoded anywhere: a folder literally named '%2e%2e'
+        "folder/",  # a folder marker
+        "a/.hidden/...",
+    ],
+)
 def test_object_keys_that_are_plain_relative_paths_are_accepted_verbatim(key):
     assert names.object_key(key) == key
 
 
-@pytest.mark.parametrize("key", TRAVERSALS + ["", "a\x00b", "a\tb", "a\u202eb", "a*", "a?", "a[1].csv",
-                                              "é" * 600, "a\ud800"])
+@pytest.mark.parametrize(
+    "key", TRAVERSALS + ["", "a\x00b", "a\tb", "a\u202eb", "a*", "a?", "a[1].csv", "é" * 600, "a\ud800"]
+)
 def test_object_keys_that_leave_their_folder_or_hide_characters_are_refused(key):
     with pytest.raises(UnsafeNameError) as refused:
         names.object_key(key)
@@ -101,8 +133,16 @@ def test_s3_uris():
     assert names.s3_uri("s3://results-bucket/athena/out") == "s3://results-bucket/athena/out/"
     assert names.s3_uri("s3://results-bucket") == "s3://results-bucket/"
     assert names.split_s3_uri("s3://results-bucket/a/b/") == ("results-bucket", "a/b/")
-    for bad in ("https://results-bucket/x", "s3://Results/x", "s3://results-bucket/../x", "s3://results-bucket//x",
-                "s3://results-bucket/x'; DROP", "s3://bucket*/x", "results-bucket/x", None):
+    for bad in (
+        "https://results-bucket/x",
+        "s3://Results/x",
+        "s3://results-bucket/../x",
+        "s3://results-bucket//x",
+        "s3://results-bucket/x'; DROP",
+        "s3://bucket*/x",
+        "results-bucket/x",
+        None,
+    ):
         with pytest.raises(UnsafeNameError, match="^FOCUS_ATHENA_OUTPUT="):
             names.s3_uri(bad)
 
@@ -132,20 +172,35 @@ def test_source_tables_are_checked_before_they_reach_the_sql(tmp_path):
     folder.mkdir()
     (folder / "costs.csv").write_text("BilledCost\n1\n")
     with duckdb.connect() as connection:
-        apply_to_duckdb(connection, tmp_path / "lake", {"datacenter": SourceTable("dc_costs", folder / "costs.csv")},
-                        names=set())
+        apply_to_duckdb(
+            connection, tmp_path / "lake", {"datacenter": SourceTable("dc_costs", folder / "costs.csv")}, names=set()
+        )
         assert connection.execute("SELECT BilledCost FROM dc_costs").fetchall() == [("1",)]
         with pytest.raises(UnsafeNameError, match="^FOCUS_SOURCE_DATACENTER_TABLE="):
-            apply_to_duckdb(connection, tmp_path / "lake", {"datacenter": SourceTable('dc" AS SELECT 1; --', folder)},
-                            names=set())
+            apply_to_duckdb(
+                connection, tmp_path / "lake", {"datacenter": SourceTable('dc" AS SELECT 1; --', folder)}, names=set()
+            )
 
 
 def test_convert_refuses_an_unsafe_promoted_tag_in_one_line(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "focus_assets.cli", "convert", str(tmp_path), "--out", str(tmp_path / "o"),
-                             "--promoted-tags", "Brand,x VARCHAR); DROP TABLE t; --"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "focus_assets.cli",
+            "convert",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--promoted-tags",
+            "Brand,x VARCHAR); DROP TABLE t; --",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("focus-assets: error: promoted_tags='x VARCHAR); DROP TABLE t; --' is refused")

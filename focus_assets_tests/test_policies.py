@@ -21,18 +21,26 @@ from focus_assets.focus.names import UnsafeNameError
 PACKAGE = Path(focus_assets.__file__).parent
 
 CONFIG = {
-    "FOCUS_AWS_REGION": "eu-central-1", "AWS_ACCOUNT_ID": "123456789012",
-    "FOCUS_OSS_BUCKET": "billing-export", "FOCUS_OSS_PREFIX": "bills", "FOCUS_EXPORT_PREFIX": "focus-export/",
-    "FOCUS_RAW_BUCKET": "finops-raw", "FOCUS_RAW_PREFIX": "alibaba/raw",
-    "FOCUS_LAKE_BUCKET": "finops-lake", "FOCUS_LAKE_PREFIX": "focus",
-    "FOCUS_ATHENA_OUTPUT": "s3://finops-athena-results/focus/", "FOCUS_ATHENA_DATABASE": "finops",
+    "FOCUS_AWS_REGION": "eu-central-1",
+    "AWS_ACCOUNT_ID": "123456789012",
+    "FOCUS_OSS_BUCKET": "billing-export",
+    "FOCUS_OSS_PREFIX": "bills",
+    "FOCUS_EXPORT_PREFIX": "focus-export/",
+    "FOCUS_RAW_BUCKET": "finops-raw",
+    "FOCUS_RAW_PREFIX": "alibaba/raw",
+    "FOCUS_LAKE_BUCKET": "finops-lake",
+    "FOCUS_LAKE_PREFIX": "focus",
+    "FOCUS_ATHENA_OUTPUT": "s3://finops-athena-results/focus/",
+    "FOCUS_ATHENA_DATABASE": "finops",
     "FOCUS_ATHENA_WORKGROUP": "finops-etl",
     "OSS_ACCESS_KEY_SECRET": "never-used-by-the-policies",
 }
 GLUE = "arn:aws:glue:eu-central-1:123456789012:"
-RAW, LAKE, RESULTS = ("arn:aws:s3:::finops-raw", "arn:aws:s3:::finops-raw/alibaba/raw/*"), \
-    ("arn:aws:s3:::finops-lake", "arn:aws:s3:::finops-lake/focus/*"), \
-    ("arn:aws:s3:::finops-athena-results", "arn:aws:s3:::finops-athena-results/focus/*")
+RAW, LAKE, RESULTS = (
+    ("arn:aws:s3:::finops-raw", "arn:aws:s3:::finops-raw/alibaba/raw/*"),
+    ("arn:aws:s3:::finops-lake", "arn:aws:s3:::finops-lake/focus/*"),
+    ("arn:aws:s3:::finops-athena-results", "arn:aws:s3:::finops-athena-results/focus/*"),
+)
 WORKGROUP = "arn:aws:athena:eu-central-1:123456789012:workgroup/finops-etl"
 CATALOG, DATABASE, TABLES = (GLUE + "catalog", GLUE + "database/finops", GLUE + "table/finops/*")
 OSS_BUCKET, OSS_EXPORT = "acs:oss:*:*:billing-export", "acs:oss:*:*:billing-export/bills/focus-export/*"
@@ -71,18 +79,31 @@ _DATABASE_LEVEL = {"glue:CreateDatabase", "glue:GetDatabase"}
 # creates or replaces views, reads the tables' partitions and files, and writes and reads the
 # results location.
 ATHENA_ON_BEHALF = {
-    *((a, r) for a in ("glue:GetDatabase", "glue:CreateDatabase") for r in (CATALOG, GLUE + "database/default", DATABASE)),
-    *((a, r) for a in ("glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetPartitions")
-      for r in (CATALOG, DATABASE, TABLES)),
-    ("s3:GetBucketLocation", LAKE[0]), ("s3:ListBucket", LAKE[0]), ("s3:GetObject", LAKE[1]),
-    ("s3:GetBucketLocation", RESULTS[0]), ("s3:ListBucket", RESULTS[0]),
+    *(
+        (a, r)
+        for a in ("glue:GetDatabase", "glue:CreateDatabase")
+        for r in (CATALOG, GLUE + "database/default", DATABASE)
+    ),
+    *(
+        (a, r)
+        for a in ("glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetPartitions")
+        for r in (CATALOG, DATABASE, TABLES)
+    ),
+    ("s3:GetBucketLocation", LAKE[0]),
+    ("s3:ListBucket", LAKE[0]),
+    ("s3:GetObject", LAKE[1]),
+    ("s3:GetBucketLocation", RESULTS[0]),
+    ("s3:ListBucket", RESULTS[0]),
     *((a, RESULTS[1]) for a in ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")),
 }
 
 
 def _operations() -> dict[str, set[str]]:
     session = botocore.session.get_session()
-    found = {svc: {xform_name(op) for op in session.get_service_model(svc).operation_names} for svc in ("s3", "athena", "glue")}
+    found = {
+        svc: {xform_name(op) for op in session.get_service_model(svc).operation_names}
+        for svc in ("s3", "athena", "glue")
+    }
     found["s3"] |= {"upload_file", "download_file", "upload_fileobj", "download_fileobj", "copy"}  # managed transfers
     found["oss"] = {n for n in dir(oss2.Bucket) if not n.startswith("_")} | {n for n in dir(oss2) if "Iterator" in n}
     return found
@@ -150,8 +171,12 @@ def _export_bucket_methods() -> set[str]:
     listing = [PACKAGE / "focus" / "export_layout.py", PACKAGE / "focus" / "delivery_watch.py"]
     for path in sorted((PACKAGE / "alibaba").glob("*.py")) + listing:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id in ("export_bucket", "store"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("export_bucket", "store")
+            ):
                 methods.add(node.func.attr)
     return methods
 
@@ -211,7 +236,10 @@ def test_the_ram_policy_allows_listing_and_reading_the_export_and_nothing_else(r
     calls = set().union(*(scanner.closure(("OssBucket", m)) for m in methods))
     actions = set().union(*(ACTIONS[c] for c in calls))
     assert actions == {"oss:ListObjects", "oss:GetObject"}  # the export bucket is only read
-    assert _grants(rendered["alibaba-ram-export-reader"]) == {("oss:ListObjects", OSS_BUCKET), ("oss:GetObject", OSS_EXPORT)}
+    assert _grants(rendered["alibaba-ram-export-reader"]) == {
+        ("oss:ListObjects", OSS_BUCKET),
+        ("oss:GetObject", OSS_EXPORT),
+    }
     [listing] = [s for s in rendered["alibaba-ram-export-reader"]["Statement"] if s["Action"] == "oss:ListObjects"]
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["bills/focus-export/*"]}}
 
@@ -227,7 +255,9 @@ def test_the_function_policies_allow_what_the_push_handler_calls_and_nothing_els
     # HeadObject of a copy not made yet answers 404 only to a caller allowed s3:ListBucket (else 403)
     expected = {(action, raw_export) for call in s3 for action in ACTIONS[call]} | {("s3:ListBucket", RAW[0])}
     assert _grants(rendered["aws-iam-function"]) == expected
-    assert _grants(rendered["alibaba-ram-function"]) == {(action, OSS_EXPORT) for call in oss for action in ACTIONS[call]}
+    assert _grants(rendered["alibaba-ram-function"]) == {
+        (action, OSS_EXPORT) for call in oss for action in ACTIONS[call]
+    }
 
 
 def test_resources_name_only_the_configured_buckets_prefixes_database_and_workgroup(rendered):
@@ -247,8 +277,10 @@ def test_resources_name_only_the_configured_buckets_prefixes_database_and_workgr
     assert athena == {"workgroup/finops-etl"}
     statements = rendered["aws-iam-pipeline"]["Statement"]
     listings = {s["Resource"]: s["Condition"] for s in statements if s["Action"] == "s3:ListBucket"}
-    assert listings == {bucket: {"StringLike": {"s3:prefix": [prefix]}} for bucket, prefix in (
-        (RAW[0], "alibaba/raw/*"), (LAKE[0], "focus/*"), (RESULTS[0], "focus/*"))}
+    assert listings == {
+        bucket: {"StringLike": {"s3:prefix": [prefix]}}
+        for bucket, prefix in ((RAW[0], "alibaba/raw/*"), (LAKE[0], "focus/*"), (RESULTS[0], "focus/*"))
+    }
 
 
 def test_no_wildcard_action_and_no_wildcard_resource(rendered):
@@ -265,9 +297,16 @@ def test_no_wildcard_action_and_no_wildcard_resource(rendered):
 def test_missing_and_unsafe_values_are_refused(tmp_path):
     with pytest.raises(policies.PolicyError, match=r"aws-iam-pipeline.json needs AWS_ACCOUNT_ID, FOCUS_ATHENA_OUTPUT$"):
         policies.render_all({k: v for k, v in CONFIG.items() if k not in ("AWS_ACCOUNT_ID", "FOCUS_ATHENA_OUTPUT")})
-    for setting, value in (("FOCUS_RAW_PREFIX", "raw/*"), ("FOCUS_LAKE_BUCKET", "lake*"), ("FOCUS_OSS_PREFIX", "${x}"),
-                           ("FOCUS_EXPORT_PREFIX", "../"), ("FOCUS_ATHENA_DATABASE", "db/*"), ("AWS_ACCOUNT_ID", "*"),
-                           ("FOCUS_ATHENA_OUTPUT", "s3://results/*"), ("FOCUS_AWS_REGION", "*")):
+    for setting, value in (
+        ("FOCUS_RAW_PREFIX", "raw/*"),
+        ("FOCUS_LAKE_BUCKET", "lake*"),
+        ("FOCUS_OSS_PREFIX", "${x}"),
+        ("FOCUS_EXPORT_PREFIX", "../"),
+        ("FOCUS_ATHENA_DATABASE", "db/*"),
+        ("AWS_ACCOUNT_ID", "*"),
+        ("FOCUS_ATHENA_OUTPUT", "s3://results/*"),
+        ("FOCUS_AWS_REGION", "*"),
+    ):
         with pytest.raises(UnsafeNameError, match=f"^{setting}="):
             policies.render_all({**CONFIG, setting: value})
     unruled = tmp_path / "p.json"
@@ -278,10 +317,14 @@ def test_missing_and_unsafe_values_are_refused(tmp_path):
 
 def test_the_defaults_are_the_aws_deployments(monkeypatch):
     from focus_assets.deployment import aws_resources
+
     for name in ("FOCUS_ATHENA_DATABASE", "FOCUS_ATHENA_WORKGROUP", "FOCUS_EXPORT_PREFIX"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {**CONFIG, "FOCUS_OSS_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com",
-                        "OSS_ACCESS_KEY_ID": "id"}.items():
+    for name, value in {
+        **CONFIG,
+        "FOCUS_OSS_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com",
+        "OSS_ACCESS_KEY_ID": "id",
+    }.items():
         if name not in ("FOCUS_ATHENA_DATABASE", "FOCUS_ATHENA_WORKGROUP", "FOCUS_EXPORT_PREFIX"):
             monkeypatch.setenv(name, value)
     resources = aws_resources()
@@ -293,8 +336,13 @@ def test_the_defaults_are_the_aws_deployments(monkeypatch):
 
 def _cli(*args, env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FOCUS_", "OSS_", "AWS_ACCOUNT_ID"))}
-    return subprocess.run([sys.executable, "-m", "focus_assets.cli", "policies", *args], capture_output=True, text=True,
-                          env={**clean, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "focus_assets.cli", "policies", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+    )
 
 
 def test_the_cli_prints_both_policies_for_the_environment(rendered):
@@ -303,7 +351,9 @@ def test_the_cli_prints_both_policies_for_the_environment(rendered):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == rendered
     assert "never-used" not in result.stdout
-    only = _cli("--only", "alibaba-ram-export-reader", env={"FOCUS_OSS_BUCKET": "billing-export", "FOCUS_OSS_PREFIX": "bills"})
+    only = _cli(
+        "--only", "alibaba-ram-export-reader", env={"FOCUS_OSS_BUCKET": "billing-export", "FOCUS_OSS_PREFIX": "bills"}
+    )
     assert only.returncode == 0, only.stderr
     assert json.loads(only.stdout) == rendered["alibaba-ram-export-reader"]
 

@@ -13,8 +13,8 @@ import dagster as dg
 
 from focus_assets.alibaba.assets import ASSETS, ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
-from focus_assets.demo import push_deliveries
 from focus_assets.definitions import defs
+from focus_assets.demo import push_deliveries
 from focus_assets.deployment import local_resources, resources_for
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
@@ -52,8 +52,9 @@ def test_a_copy_that_does_not_match_its_source_fails_the_day(tmp_path):
     push_deliveries(tmp_path / "oss", tmp_path / "raw")
     key = next(d.key for d in sample_deliveries() if d.batch_ts.startswith("20260104"))
     (tmp_path / "raw" / key).write_bytes((tmp_path / "raw" / key).read_bytes()[:-10])  # cut short after landing
-    result = dg.materialize(ASSETS, partition_key="2026-01-04", resources=local_resources(tmp_path, "push"),
-                            raise_on_error=False)
+    result = dg.materialize(
+        ASSETS, partition_key="2026-01-04", resources=local_resources(tmp_path, "push"), raise_on_error=False
+    )
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_key == "raw_s3_csv"
     text = failure.step_failure_data.user_failure_data.description
@@ -64,8 +65,14 @@ def test_a_copy_that_does_not_match_its_source_fails_the_day(tmp_path):
 def test_push_mode_needs_no_oss_settings(monkeypatch):
     for name in ("FOCUS_OSS_ENDPOINT", "FOCUS_OSS_BUCKET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    settings = {"FOCUS_DEPLOYMENT": "aws", "FOCUS_INGESTION_MODE": "push", "FOCUS_AWS_REGION": "us-east-1",
-                "FOCUS_RAW_BUCKET": "focus-raw", "FOCUS_LAKE_BUCKET": "focus-lake", "FOCUS_ATHENA_OUTPUT": "s3://focus-results/"}
+    settings = {
+        "FOCUS_DEPLOYMENT": "aws",
+        "FOCUS_INGESTION_MODE": "push",
+        "FOCUS_AWS_REGION": "us-east-1",
+        "FOCUS_RAW_BUCKET": "focus-raw",
+        "FOCUS_LAKE_BUCKET": "focus-lake",
+        "FOCUS_ATHENA_OUTPUT": "s3://focus-results/",
+    }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     resources = resources_for()
@@ -86,15 +93,32 @@ def load_function():
 
 
 def oss_trigger(key: str, size: int, etag: str) -> bytes:
-    return json.dumps({"events": [{
-        "eventName": "ObjectCreated:PutObject", "eventSource": "acs:oss", "eventTime": "2026-01-05T00:00:00.000Z",
-        "eventVersion": "1.0", "region": "cn-hangzhou",
-        "oss": {"bucket": {"arn": "acs:oss:cn-hangzhou:1234567890:alibaba-export", "name": "alibaba-export",
-                           "ownerIdentity": "1234567890"},
-                "object": {"deltaSize": size, "eTag": etag.upper(), "key": key, "size": size},
-                "ossSchemaVersion": "1.0", "ruleId": "focus-export-rule"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {"requestId": "0"},
-        "userIdentity": {"principalId": "1234567890"}}]}).encode()
+    return json.dumps(
+        {
+            "events": [
+                {
+                    "eventName": "ObjectCreated:PutObject",
+                    "eventSource": "acs:oss",
+                    "eventTime": "2026-01-05T00:00:00.000Z",
+                    "eventVersion": "1.0",
+                    "region": "cn-hangzhou",
+                    "oss": {
+                        "bucket": {
+                            "arn": "acs:oss:cn-hangzhou:1234567890:alibaba-export",
+                            "name": "alibaba-export",
+                            "ownerIdentity": "1234567890",
+                        },
+                        "object": {"deltaSize": size, "eTag": etag.upper(), "key": key, "size": size},
+                        "ossSchemaVersion": "1.0",
+                        "ruleId": "focus-export-rule",
+                    },
+                    "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                    "responseElements": {"requestId": "0"},
+                    "userIdentity": {"principalId": "1234567890"},
+                }
+            ]
+        }
+    ).encode()
 
 
 def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_pull(tmp_path, monkeypatch):
@@ -107,17 +131,26 @@ def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_
 
     with aws_deployment(tmp_path / "push", monkeypatch) as pushed:
         function = load_function()
-        for name, value in {"S3_BUCKET_NAME": "focus-raw", "S3_PREFIX": "alibaba", "S3_REGION": "us-east-1",
-                            "S3_ENDPOINT_URL": pushed.endpoint, "OSS_ENDPOINT": os.environ["FOCUS_OSS_ENDPOINT"],
-                            "OSS_PREFIX": "bills", "EXPORT_PREFIX": "focus-export/"}.items():
+        for name, value in {
+            "S3_BUCKET_NAME": "focus-raw",
+            "S3_PREFIX": "alibaba",
+            "S3_REGION": "us-east-1",
+            "S3_ENDPOINT_URL": pushed.endpoint,
+            "OSS_ENDPOINT": os.environ["FOCUS_OSS_ENDPOINT"],
+            "OSS_PREFIX": "bills",
+            "EXPORT_PREFIX": "focus-export/",
+        }.items():
             monkeypatch.setenv(name, value)
-        context = SimpleNamespace(credentials=SimpleNamespace(access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET,
-                                                              security_token=None), request_id="test")
+        context = SimpleNamespace(
+            credentials=SimpleNamespace(access_key_id=OSS_KEY_ID, access_key_secret=OSS_SECRET, security_token=None),
+            request_id="test",
+        )
         for stored in pushed.s3.list_objects_v2(Bucket="alibaba-export")["Contents"]:  # one trigger per object
             if not any(stored["Key"].split("/")[-2].startswith(day.replace("-", "")) for day in materialized):
                 continue  # the other days' objects stay in OSS
-            result = json.loads(function.handler(oss_trigger(stored["Key"], stored["Size"], stored["ETag"].strip('"')),
-                                                 context))
+            result = json.loads(
+                function.handler(oss_trigger(stored["Key"], stored["Size"], stored["ETag"].strip('"')), context)
+            )
             assert len(result["copied"]) == 1, result
         monkeypatch.setenv("FOCUS_INGESTION_MODE", "push")
         monkeypatch.setenv("FOCUS_SETTLE_SECONDS", "0")  # the copies landed a moment ago
@@ -125,8 +158,10 @@ def test_push_mode_on_aws_the_function_then_the_s3_sensor_then_the_same_lake_as_
             monkeypatch.delenv(name)  # the AWS side has no access to OSS
         resources = resources_for()
         sensor = defs.get_sensor_def("new_alibaba_deliveries")  # ticked with the push-mode resources: lists S3
-        with dg.instance_for_test() as instance, dg.build_sensor_context(resources=resources,
-                                                                         instance=instance) as context:
+        with (
+            dg.instance_for_test() as instance,
+            dg.build_sensor_context(resources=resources, instance=instance) as context,
+        ):
             tick = sensor(context)
         assert sorted(r.partition_key for r in tick.run_requests) == materialized
         for day in materialized:

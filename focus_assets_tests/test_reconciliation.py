@@ -81,7 +81,9 @@ def test_the_samples_look_like_alibaba_deliveries(export):
     assert snapshot["BilledCost"].cast(pl.Decimal(38, 10)).min() < 0  # credits and refunds
     assert snapshot["BillingCurrency"].unique().sort().to_list() == ["CNY", "USD"]
     assert snapshot["ContractedCost"].null_count() == snapshot.height
-    assert snapshot["ChargePeriodStart"].str.contains(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$").all()  # UTC+8, no offset
+    assert (
+        snapshot["ChargePeriodStart"].str.contains(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$").all()
+    )  # UTC+8, no offset
     assert set(snapshot["Tags"].drop_nulls().unique()) <= set(TAGS)
     later = pl.read_csv((root / keys[2]).read_bytes(), infer_schema=False)
     assert later.height == 2 * snapshot.height  # month to date: one more day each delivery
@@ -109,14 +111,18 @@ def test_piece_size_changes_nothing_in_the_data(tmp_path):
     only between runs with the same settings, above.)"""
     path = write_large_export(tmp_path / "export.csv.gz", rows=30_000)
     key = "focus-export/202601/20260129T080000/big.csv.gz"
-    small = convert_object(path, key, tmp_path / "small", TransformSettings(piece_bytes=256 * 1024, row_group_rows=8192))
+    small = convert_object(
+        path, key, tmp_path / "small", TransformSettings(piece_bytes=256 * 1024, row_group_rows=8192)
+    )
     large = convert_object(path, key, tmp_path / "large", TransformSettings(row_group_rows=8192))
     assert small.reconciliation.to_dict() == large.reconciliation.to_dict()
     assert small.reconciliation.rows_written == 30_000
     [small_file], [large_file] = (sorted((tmp_path / d).rglob("*.parquet")) for d in ("small", "large"))
     assert pl.read_parquet(small_file).equals(pl.read_parquet(large_file))
-    row_groups = [[f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
-                  for f in (pq.ParquetFile(small_file), pq.ParquetFile(large_file))]
+    row_groups = [
+        [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+        for f in (pq.ParquetFile(small_file), pq.ParquetFile(large_file))
+    ]
     assert row_groups[0] == row_groups[1] == [8192, 8192, 8192, 5424]
 
 

@@ -36,9 +36,40 @@ NAMES = ["a", "b", "c"]
 # Pieces of fields: the bytes that steer a CSV parser, text on both sides of the 12-byte line
 # between a view's inline and referenced values, NULL spellings, multi-byte UTF-8, a NUL byte, and
 # the makings of numbers (signs, points, exponents, digits past what decimal(38,10) holds).
-ATOMS = [",", '"', '""', "\n", "\r\n", "\r", " ", "x", "NULL", "null", "Null", "nULL", "é", "中文", "😀", "\x00",
-         "twelve bytes", "thirteen byte", "a much longer value, over twelve bytes", "{\"k\": \"v\"}", "",
-         "0", "-", "+", ".", "7", "0.0000000001", "12345678901234567890123456789", "1E5", "e-8", "E+01", "00000"]
+ATOMS = [
+    ",",
+    '"',
+    '""',
+    "\n",
+    "\r\n",
+    "\r",
+    " ",
+    "x",
+    "NULL",
+    "null",
+    "Null",
+    "nULL",
+    "é",
+    "中文",
+    "😀",
+    "\x00",
+    "twelve bytes",
+    "thirteen byte",
+    "a much longer value, over twelve bytes",
+    '{"k": "v"}',
+    "",
+    "0",
+    "-",
+    "+",
+    ".",
+    "7",
+    "0.0000000001",
+    "12345678901234567890123456789",
+    "1E5",
+    "e-8",
+    "E+01",
+    "00000",
+]
 
 
 def reference(data: bytes, names: list[str], null_literals: bool = True) -> pl.DataFrame | None:
@@ -49,17 +80,26 @@ def reference(data: bytes, names: list[str], null_literals: bool = True) -> pl.D
         return None
 
 
-def check(data: bytes, names: list[str] = NAMES, null_literals: bool = True,
-          decimal_columns: tuple[str, ...] = ()) -> pl.DataFrame | None:
+def check(
+    data: bytes, names: list[str] = NAMES, null_literals: bool = True, decimal_columns: tuple[str, ...] = ()
+) -> pl.DataFrame | None:
     """The C reader's frame, asserted equal to polars' (its typed money to polars' cast of the
     text, its dictionaries to the text); None where it declined."""
-    records = records_in_c(data, names, data.count(b"\n") + 1, null_literals=null_literals, decimal_columns=decimal_columns,
-                           dictionary_columns=tuple(names))
+    records = records_in_c(
+        data,
+        names,
+        data.count(b"\n") + 1,
+        null_literals=null_literals,
+        decimal_columns=decimal_columns,
+        dictionary_columns=tuple(names),
+    )
     if records is None:
         return None
     expected = reference(data, names, null_literals)
     assert expected is not None, f"polars refuses {data!r}, the C reader took it"
-    assert records.text.schema == expected.schema and records.text.equals(expected), f"{data!r}:\n{records.text}\n!=\n{expected}"
+    assert records.text.schema == expected.schema and records.text.equals(expected), (
+        f"{data!r}:\n{records.text}\n!=\n{expected}"
+    )
     for name, typed in records.decimals.items():
         check_money(typed, expected[name], data)
     breaks = embedded_newlines(expected).to_list()  # the line breaks inside each row's fields
@@ -86,8 +126,12 @@ def check_money(typed: pl.Series, text: pl.Series, data: bytes = b"") -> None:
             continue
         number = NUMBER.fullmatch(raw)
         exact = values.exact_decimal(raw) if number else None
-        assert (exact is None or not values.fits_integer_digits(exact) or exact != values.round_to_scale(exact)
-                or len(number.group(4) or "") > 6), (data, raw)
+        assert (
+            exact is None
+            or not values.fits_integer_digits(exact)
+            or exact != values.round_to_scale(exact)
+            or len(number.group(4) or "") > 6
+        ), (data, raw)
 
 
 def check_dictionary(dictionary, text: pl.Series, data: bytes = b"") -> None:
@@ -139,14 +183,17 @@ def byte_soup(seed: int, texts: int) -> dict[str, int]:
     rng = random.Random(seed)
     outcomes = {"taken": 0, "declined": 0}
     for _ in range(texts):
-        data = "".join(",".join(random_field(rng) for _ in NAMES) + rng.choice(["\n", "\r\n", "\n", ""])
-                       for _ in range(rng.randint(1, 5))).encode()
+        data = "".join(
+            ",".join(random_field(rng) for _ in NAMES) + rng.choice(["\n", "\r\n", "\n", ""])
+            for _ in range(rng.randint(1, 5))
+        ).encode()
         if rng.random() < 0.05:
-            data = data[: rng.randint(0, len(data))] + b"\xff" + data[rng.randint(0, len(data)):]  # invalid UTF-8
+            data = data[: rng.randint(0, len(data))] + b"\xff" + data[rng.randint(0, len(data)) :]  # invalid UTF-8
         for null_literals in (True, False):
             money = tuple(name for name in NAMES if rng.random() < 0.5)
-            outcomes["taken" if check(data, null_literals=null_literals, decimal_columns=money) is not None
-                     else "declined"] += 1
+            outcomes[
+                "taken" if check(data, null_literals=null_literals, decimal_columns=money) is not None else "declined"
+            ] += 1
     return outcomes
 
 
@@ -188,56 +235,139 @@ def test_the_c_reader_under_address_and_undefined_behaviour_sanitizers(tmp_path)
     root = Path(__file__).resolve().parent.parent
     compiler = shutil.which("cc") or "gcc"
     library = tmp_path / ("_records" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run([compiler, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                    "-fno-omit-frame-pointer", "-fPIC", "-shared", f"-I{sysconfig.get_paths()['include']}",
-                    str(root / "focus_assets" / "focus" / "_records.c"), "-o", str(library)], check=True)
-    runtimes = [subprocess.run([compiler, f"-print-file-name={name}"], capture_output=True, text=True, check=True)
-                .stdout.strip() for name in ("libasan.so", "libubsan.so")]
-    env = {**os.environ, "LD_PRELOAD": " ".join(runtimes), "ASAN_OPTIONS": "detect_leaks=0",
-           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
-    result = subprocess.run([sys.executable, "-c", SANITIZED, str(library), str(root)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [
+            compiler,
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer",
+            "-fPIC",
+            "-shared",
+            f"-I{sysconfig.get_paths()['include']}",
+            str(root / "focus_assets" / "focus" / "_records.c"),
+            "-o",
+            str(library),
+        ],
+        check=True,
+    )
+    runtimes = [
+        subprocess.run(
+            [compiler, f"-print-file-name={name}"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for name in ("libasan.so", "libubsan.so")
+    ]
+    env = {
+        **os.environ,
+        "LD_PRELOAD": " ".join(runtimes),
+        "ASAN_OPTIONS": "detect_leaks=0",
+        "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SANITIZED, str(library), str(root)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     outcomes = json.loads(result.stdout.splitlines()[0])
     assert outcomes["taken"] > 300 and outcomes["declined"] > 300
 
 
-@pytest.mark.parametrize("data", [
-    b"1,2,3\n", b"1,2,3", b"1,2,3\r\n4,5,6\r\n", b'1,"",3\n', b"1,,\n", b",,\n",
-    b'1,"a ""quoted"" word",3\n', b'"x\ny","x\r\ny",3\n', b'1,"2\r3",4\n', b'NULL,"null",Null\n', b"nULL, NULL ,3\n",
-    "é,中文 over twelve bytes,😀\n".encode(), b"123456789012,1234567890123,3\n", b'"{""k"": ""v""}",2,3\n',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"1,2,3\n",
+        b"1,2,3",
+        b"1,2,3\r\n4,5,6\r\n",
+        b'1,"",3\n',
+        b"1,,\n",
+        b",,\n",
+        b'1,"a ""quoted"" word",3\n',
+        b'"x\ny","x\r\ny",3\n',
+        b'1,"2\r3",4\n',
+        b'NULL,"null",Null\n',
+        b"nULL, NULL ,3\n",
+        "é,中文 over twelve bytes,😀\n".encode(),
+        b"123456789012,1234567890123,3\n",
+        b'"{""k"": ""v""}",2,3\n',
+    ],
+)
 def test_what_the_c_reader_takes(data):
     frame = check(data)
     assert frame is not None
 
 
-@pytest.mark.parametrize("data", [
-    b"1,2\n",  # a record short of a field
-    b"1,2,3,4\n",  # a field too many
-    b"1,2,3\n\n4,5,6\n",  # a blank line
-    b'1,a"b,3\n',  # a quote inside an unquoted field
-    b'1,"a"b,3\n',  # text after a closing quote
-    b'1,2,"open\n',  # a quote that never closes
-    b"1,2,\xff\n",  # not UTF-8
-    b"1,2,3,",  # a trailing comma at the end
-    b"1,2\r3,4\n",  # a carriage return other than in a line break (polars drops some)
-    b"",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"1,2\n",  # a record short of a field
+        b"1,2,3,4\n",  # a field too many
+        b"1,2,3\n\n4,5,6\n",  # a blank line
+        b'1,a"b,3\n',  # a quote inside an unquoted field
+        b'1,"a"b,3\n',  # text after a closing quote
+        b'1,2,"open\n',  # a quote that never closes
+        b"1,2,\xff\n",  # not UTF-8
+        b"1,2,3,",  # a trailing comma at the end
+        b"1,2\r3,4\n",  # a carriage return other than in a line break (polars drops some)
+        b"",
+    ],
+)
 def test_what_the_c_reader_declines(data):
     assert records_in_c(data, NAMES, data.count(b"\n") + 1, null_literals=True) is None
 
 
 # Numbers whose exact value decimal(38,10) holds: the C reader types them.
-EXACT_NUMBERS = ["0", "-0", "12.5", "007.50", "-0.0000000001", "1234567890123456789012345678.9999999999",
-                 "0000000000000000000000000000001.5", "42", "", "1.5E-3", "1.23E-8", "-1.23e-08", "1.2E+27", "12.",
-                 ".5", "+1", "1.2300000000000", "0.00000000000E+5", "1.e1", ".1e1", "0e-400", "12300E-12",
-                 "9.999999999999999999999999999999999999E27"]
+EXACT_NUMBERS = [
+    "0",
+    "-0",
+    "12.5",
+    "007.50",
+    "-0.0000000001",
+    "1234567890123456789012345678.9999999999",
+    "0000000000000000000000000000001.5",
+    "42",
+    "",
+    "1.5E-3",
+    "1.23E-8",
+    "-1.23e-08",
+    "1.2E+27",
+    "12.",
+    ".5",
+    "+1",
+    "1.2300000000000",
+    "0.00000000000E+5",
+    "1.e1",
+    ".1e1",
+    "0e-400",
+    "12300E-12",
+    "9.999999999999999999999999999999999999E27",
+]
 # The rest it leaves to the typing (normalize.py): spaces, more decimals than kept, out of range,
 # a far exponent, unusual spellings, no number at all.
-OTHER_NUMBERS = [" 12.5", "1,5", "NaN", "NULL", "0.00000000001", "1.2345E-8", "12345E-14", "-", "1.2.3", "1E28", "1E0000001",
-                 "12345678901234567890123456789", "99999999999999999999999999999999999999", "１２", "1_000", "1e",
-                 ".e1", "."]
+OTHER_NUMBERS = [
+    " 12.5",
+    "1,5",
+    "NaN",
+    "NULL",
+    "0.00000000001",
+    "1.2345E-8",
+    "12345E-14",
+    "-",
+    "1.2.3",
+    "1E28",
+    "1E0000001",
+    "12345678901234567890123456789",
+    "99999999999999999999999999999999999999",
+    "１２",
+    "1_000",
+    "1e",
+    ".e1",
+    ".",
+]
 
 
 def test_money_comes_typed_where_its_exact_value_fits_and_the_rest_is_left():
@@ -245,8 +375,9 @@ def test_money_comes_typed_where_its_exact_value_fits_and_the_rest_is_left():
     data = written([[str(i), text, "x"] for i, text in enumerate(texts)], csv.QUOTE_MINIMAL, crlf=False)
     records = records_in_c(data, NAMES, len(texts) + 1, null_literals=True, decimal_columns=("b",))
     assert records is not None
-    assert records.decimals["b"].to_list() == [None if t in ("", "NULL") else Decimal(t) for t in EXACT_NUMBERS] + \
-        [None] * len(OTHER_NUMBERS)
+    assert records.decimals["b"].to_list() == [None if t in ("", "NULL") else Decimal(t) for t in EXACT_NUMBERS] + [
+        None
+    ] * len(OTHER_NUMBERS)
     check_money(records.decimals["b"], records.text["b"], data)
 
 
@@ -274,14 +405,20 @@ def test_the_transform_gives_the_same_output_without_the_c_reader(tmp_path, monk
     """Money with plain and awkward numbers, NULL literals, quotes: the typed rows, the quarantine
     and the report (repairs, reconciliation to the cent) do not depend on which reader read."""
     rng = random.Random(seed)
-    rows = [{"BilledCost": rng.choice(EXACT_NUMBERS + OTHER_NUMBERS), "EffectiveCost": rng.choice(EXACT_NUMBERS),
-             "ListCost": rng.choice(EXACT_NUMBERS + [" 1.5E-3 ", "0.12345678905"] * (seed % 2)),
-             "ServiceName": rng.choice(["ECS", "NULL", "", '"quoted"', "Object Storage Service, OSS"])}
-            for _ in range(300)]
+    rows = [
+        {
+            "BilledCost": rng.choice(EXACT_NUMBERS + OTHER_NUMBERS),
+            "EffectiveCost": rng.choice(EXACT_NUMBERS),
+            "ListCost": rng.choice(EXACT_NUMBERS + [" 1.5E-3 ", "0.12345678905"] * (seed % 2)),
+            "ServiceName": rng.choice(["ECS", "NULL", "", '"quoted"', "Object Storage Service, OSS"]),
+        }
+        for _ in range(300)
+    ]
     text = csv_text(rows, crlf=seed == 3)
     settings = TransformSettings(piece_bytes=4096)  # many pieces
-    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = \
-        convert_with_either_reader(tmp_path, monkeypatch, text, settings)
+    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = convert_with_either_reader(
+        tmp_path, monkeypatch, text, settings
+    )
     assert typed_c.height + quarantined_c.height == 300 and quarantined_c.height > 0
     assert typed_c.equals(typed_polars) and quarantined_c.equals(quarantined_polars)
     assert report_c == report_polars
@@ -312,15 +449,22 @@ def test_timestamps_tags_and_names_type_alike_with_the_readers_dictionaries_or_w
     rng = random.Random(seed)
     rows = []
     for _ in range(400):
-        rows.append({"ChargePeriodStart": rng.choice(TIMESTAMPS), "ChargePeriodEnd": rng.choice(TIMESTAMPS[:3]),
-                     "Tags": rng.choice(TAGS), "ProviderName": rng.choice(["Alibaba Cloud", "26842", ""]),
-                     "PublisherName": rng.choice(["26842", "Alibaba Cloud"])})
+        rows.append(
+            {
+                "ChargePeriodStart": rng.choice(TIMESTAMPS),
+                "ChargePeriodEnd": rng.choice(TIMESTAMPS[:3]),
+                "Tags": rng.choice(TAGS),
+                "ProviderName": rng.choice(["Alibaba Cloud", "26842", ""]),
+                "PublisherName": rng.choice(["26842", "Alibaba Cloud"]),
+            }
+        )
         if rng.random() < 0.02:
             rows.append(dict.fromkeys([*BASE_HEADER, "Tags", "ProviderName", "PublisherName"], ""))
     text = csv_text(rows)
     settings = TransformSettings(piece_bytes=2048)
-    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = \
-        convert_with_either_reader(tmp_path, monkeypatch, text, settings)
+    (report_c, typed_c, quarantined_c), (report_polars, typed_polars, quarantined_polars) = convert_with_either_reader(
+        tmp_path, monkeypatch, text, settings
+    )
     assert quarantined_c.height > 0 and report_c[0]["repairs"] and report_c[0]["empty_records_skipped"] > 0
     assert typed_c.equals(typed_polars) and quarantined_c.equals(quarantined_polars)
     assert report_c == report_polars
@@ -343,8 +487,13 @@ def test_an_export_is_read_by_the_c_reader_piece_by_piece(tmp_path):
     assert len(pieces) > 10
     frames = []
     for piece in pieces:
-        records = records_in_c(piece.data, names, piece.line_breaks + 1, null_literals=True,
-                               decimal_columns=("BilledCost", "ListUnitPrice"))
+        records = records_in_c(
+            piece.data,
+            names,
+            piece.line_breaks + 1,
+            null_literals=True,
+            decimal_columns=("BilledCost", "ListUnitPrice"),
+        )
         assert records is not None and records.decimals.keys() == {"BilledCost", "ListUnitPrice"}
         expected = records_in_polars(piece.data, names, null_literals=True)
         assert records.text.equals(expected)

@@ -15,7 +15,6 @@ import dagster as dg
 import pytest
 
 from focus_assets.alibaba.assets import ASSETS
-
 from focus_assets.deployment import local_resources
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
@@ -36,7 +35,8 @@ def current(resources) -> dict[str, tuple]:
     """Per billing month in the current view: (delivery, rows, BilledCost per currency)."""
     rows = resources["warehouse"].query(
         "SELECT yearmonth, batch_ts, count(*), array_sort(array_agg(DISTINCT BillingCurrency)), "
-        "sum(BilledCost) FROM alibaba_focus GROUP BY 1, 2 ORDER BY 1, 2")
+        "sum(BilledCost) FROM alibaba_focus GROUP BY 1, 2 ORDER BY 1, 2"
+    )
     return {month: (batch, count, tuple(currencies), str(cost)) for month, batch, count, currencies, cost in rows}
 
 
@@ -52,8 +52,15 @@ def clean(tmp_path_factory):
     raw, lake = digests(home / "raw"), digests(home / "lake")
     for day in ALL_DAYS[2:]:
         materialize_day(resources, day)
-    return {"before": before, "after": after, "raw": raw, "lake": lake,
-            "all": current(resources), "all raw": digests(home / "raw"), "all lake": digests(home / "lake")}
+    return {
+        "before": before,
+        "after": after,
+        "raw": raw,
+        "lake": lake,
+        "all": current(resources),
+        "all raw": digests(home / "raw"),
+        "all lake": digests(home / "lake"),
+    }
 
 
 @pytest.mark.parametrize("point", ["copy", "parquet", "publish"])
@@ -62,8 +69,12 @@ def test_a_killed_run_shows_nothing_half_done_and_a_rerun_ends_as_a_clean_run(tm
     resources = local_resources(home)
     materialize_day(resources, BEFORE)
 
-    killed = subprocess.run([sys.executable, "-m", "focus_assets_tests.child_run", str(home), KILLED, "--kill", point],
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-m", "focus_assets_tests.child_run", str(home), KILLED, "--kill", point],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
 
     seen = current(resources)
@@ -83,8 +94,12 @@ def test_a_killed_run_shows_nothing_half_done_and_a_rerun_ends_as_a_clean_run(tm
 
 
 def child(home, *arguments) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "focus_assets_tests.child_run", str(home), *arguments],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "focus_assets_tests.child_run", str(home), *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_overlapping_backfills_at_once_end_as_one_clean_backfill(tmp_path, clean):
@@ -106,7 +121,9 @@ def test_a_delivery_arriving_after_a_later_one_of_its_month_never_becomes_curren
     meta = materialize_day(resources, "2026-01-04")
     assert meta["athena_table"]["deliveries published"]  # published: it is history, not current
     assert current(resources)["202601"] == clean["all"]["202601"]
-    history = resources["warehouse"].query("SELECT DISTINCT batch_ts FROM alibaba_focus_history WHERE yearmonth = '202601'")
+    history = resources["warehouse"].query(
+        "SELECT DISTINCT batch_ts FROM alibaba_focus_history WHERE yearmonth = '202601'"
+    )
     assert sorted(history) == [("20260104T070000",), ("20260105T080000",)]
 
 

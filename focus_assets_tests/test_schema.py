@@ -46,12 +46,26 @@ def test_money_is_decimal_ids_are_strings_times_are_utc_and_tags_a_map():
 def test_alibaba_extensions_promoted_tags_and_pipeline_columns_are_in_the_output():
     names = [c.name for c in schema.output_columns()]
     assert len(names) == len(set(names))
-    for name in ("x_BillingItemCode", "x_BillingItemName", "x_CommodityCode", "x_CommodityName", "x_InstanceID",
-                 "ServiceProviderName", "HostProviderName", "x_ExtraColumns", "x_SourceObject", "x_SourceLine",
-                 "x_BatchTs", "x_SourceChanges", "x_TagsRaw", "x_ProviderNameRaw"):
+    for name in (
+        "x_BillingItemCode",
+        "x_BillingItemName",
+        "x_CommodityCode",
+        "x_CommodityName",
+        "x_InstanceID",
+        "ServiceProviderName",
+        "HostProviderName",
+        "x_ExtraColumns",
+        "x_SourceObject",
+        "x_SourceLine",
+        "x_BatchTs",
+        "x_SourceChanges",
+        "x_TagsRaw",
+        "x_ProviderNameRaw",
+    ):
         assert name in names
     assert [n for n in names if n.startswith("x_Tag") and n not in ("x_TagsRaw", "x_TagsError")] == [
-        f"x_Tag{t}" for t in schema.DEFAULT_PROMOTED_TAGS]
+        f"x_Tag{t}" for t in schema.DEFAULT_PROMOTED_TAGS
+    ]
     assert "yearmonth" not in names and "batch_ts" not in names  # partition columns live in folder names
     assert [c.name for c in schema.output_columns(("Team",))].count("x_TagTeam") == 1
 

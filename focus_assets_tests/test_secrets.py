@@ -22,8 +22,9 @@ def run_and_record(raise_on_error: bool = True) -> tuple[bool, str]:
     """Run a day; every event of the run as Dagster stores it (log messages, metadata, check
     results, errors), as text."""
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(ASSETS, partition_key="2026-01-05", resources=resources_for(), instance=instance,
-                            raise_on_error=raise_on_error)
+    result = dg.materialize(
+        ASSETS, partition_key="2026-01-05", resources=resources_for(), instance=instance, raise_on_error=raise_on_error
+    )
     return result.success, "\n".join(repr(record) for record in instance.all_logs(result.run_id))
 
 
@@ -55,7 +56,8 @@ KEY_SHAPES = re.compile(
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key IDs
     r"|\bLTAI[0-9A-Za-z]{12,30}\b"  # Alibaba Cloud AccessKey IDs
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|(?i:secret_access_key|access_key_secret)\s*[=:]\s*['\"]?[A-Za-z0-9/+]{30,}")
+    r"|(?i:secret_access_key|access_key_secret)\s*[=:]\s*['\"]?[A-Za-z0-9/+]{30,}"
+)
 
 
 def test_nothing_key_shaped_is_committed():
@@ -66,6 +68,8 @@ def test_nothing_key_shaped_is_committed():
             continue
         if path.suffix in (".parquet", ".gz", ".zip", ".duckdb", ".pyc"):
             continue
-        found += [f"{path.relative_to(PROJECT)}: {m.group()[:12]}..." for m in KEY_SHAPES.finditer(
-            path.read_text(errors="replace"))]
+        found += [
+            f"{path.relative_to(PROJECT)}: {m.group()[:12]}..."
+            for m in KEY_SHAPES.finditer(path.read_text(errors="replace"))
+        ]
     assert found == []

@@ -6,7 +6,7 @@ previous month's final file."""
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,8 +41,12 @@ def tick(bucket, cursor=None, settings=SETTLED):
     from focus_assets.definitions import defs
 
     sensor = defs.resolve_sensor_def("new_alibaba_deliveries")
-    context = dg.build_sensor_context(cursor=cursor, definitions=defs, instance=dg.DagsterInstance.ephemeral(),
-                                      resources={"export_bucket": bucket, "export_settings": settings})
+    context = dg.build_sensor_context(
+        cursor=cursor,
+        definitions=defs,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"export_bucket": bucket, "export_settings": settings},
+    )
     result = sensor.evaluate_tick(context)
     return [(r.partition_key, r.run_key) for r in result.run_requests], result.cursor
 
@@ -51,8 +55,13 @@ def days(runs) -> list[str]:
     return [run.day if hasattr(run, "day") else run[0] for run in runs]
 
 
-def delivery_at(moment: datetime, billing_month: str | None = None, part: int = 0, ext: str = "csv.gz",
-                through_day: int | None = None) -> SampleDelivery:
+def delivery_at(
+    moment: datetime,
+    billing_month: str | None = None,
+    part: int = 0,
+    ext: str = "csv.gz",
+    through_day: int | None = None,
+) -> SampleDelivery:
     """A delivery stamped `moment` (Alibaba's time, UTC+8) into the folder of `billing_month`
     (default: the month of the moment); `part` > 0 names one object of a delivery in several."""
     local = moment.astimezone(SHANGHAI)
@@ -60,8 +69,9 @@ def delivery_at(moment: datetime, billing_month: str | None = None, part: int = 
     stamp = local.strftime("%Y%m%dT%H%M%S")
     account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
     name = f"{account}_{site}_BillingItemDetail_{month}" + (f"_{part}" if part else "")
-    return SampleDelivery(f"focus-export/{month}/{stamp}/{name}.{ext}", month, stamp,
-                          through_day or max(local.day - 1, 1))
+    return SampleDelivery(
+        f"focus-export/{month}/{stamp}/{name}.{ext}", month, stamp, through_day or max(local.day - 1, 1)
+    )
 
 
 def write_at(root, delivery: SampleDelivery, modified: datetime | None = None, **kwargs) -> Path:
@@ -89,11 +99,13 @@ def test_first_tick_requests_every_delivery_day_then_nothing(bucket):
 def test_a_delivery_stamped_now_is_requested_on_the_first_tick(tmp_path):
     """Today's partition exists (end_offset=1), so the delivery Alibaba made a moment ago runs now,
     not after midnight; and it is recorded as seen only because its run was requested."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     write_at(tmp_path, delivery_at(now - timedelta(minutes=1)), modified=now - timedelta(minutes=1))
     bucket = LocalFolderStore(root=str(tmp_path))
     runs, cursor = tick(bucket, settings=ExportSettings())  # the default settle time (60 s) has passed
-    stamped_day = (now - timedelta(minutes=1)).astimezone(SHANGHAI).strftime("%Y-%m-%d")  # today, or just before midnight
+    stamped_day = (
+        (now - timedelta(minutes=1)).astimezone(SHANGHAI).strftime("%Y-%m-%d")
+    )  # today, or just before midnight
     assert days(runs) == [stamped_day]
     assert delivery_days.has_partition_key(stamped_day)
     assert tick(bucket, cursor, ExportSettings())[0] == []
@@ -102,7 +114,7 @@ def test_a_delivery_stamped_now_is_requested_on_the_first_tick(tmp_path):
 def test_a_delivery_still_landing_waits_and_is_not_recorded_as_seen(tmp_path):
     """On the real clock: an object that landed a moment ago waits for its delivery to settle; the
     cursor does not record it, so a later tick requests it once the settle time has passed."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     write_at(tmp_path, delivery_at(now))
     bucket = LocalFolderStore(root=str(tmp_path))
     settling = ExportSettings(settle_seconds=2)
@@ -141,10 +153,17 @@ def test_parts_of_one_delivery_arriving_across_ticks(tmp_path):
     assert again.day == "2026-12-02" and again.keys == (part[3].key,) and again.run_key != run.run_key
 
 
-@pytest.mark.parametrize("local_time", [
-    datetime(2026, 12, 1, 0, 0, 30), datetime(2026, 12, 1, 23, 59, 50), datetime(2026, 12, 2, 0, 5),
-    datetime(2027, 1, 3, 0, 1), datetime(2027, 1, 4, 23, 59), datetime(2026, 12, 3, 0, 0, 1),
-])
+@pytest.mark.parametrize(
+    "local_time",
+    [
+        datetime(2026, 12, 1, 0, 0, 30),
+        datetime(2026, 12, 1, 23, 59, 50),
+        datetime(2026, 12, 2, 0, 5),
+        datetime(2027, 1, 3, 0, 1),
+        datetime(2027, 1, 4, 23, 59),
+        datetime(2026, 12, 3, 0, 0, 1),
+    ],
+)
 def test_around_midnight_utc8_on_the_1st_to_4th(tmp_path, local_time):
     """A month-to-date snapshot and the previous month's final file, both stamped at `local_time`
     (UTC+8), are requested on the first tick after they land, for the day the partitions know as
@@ -178,11 +197,16 @@ def test_a_skipped_object_is_reconsidered_later(tmp_path):
     assert sorted(s.reason for s in plan.skipped) == [
         "delivered on 2026-01-02, before the first partition day 2026-01-04",
         "delivered on 2026-01-03, before the first partition day 2026-01-04",
-        "delivered on 2026-01-03, before the first partition day 2026-01-04"]
+        "delivered on 2026-01-03, before the first partition day 2026-01-04",
+    ]
     assert "3 object(s) skipped" in plan.summary()
     # months pass: 202512 leaves the two latest months, with its skipped object kept apart
     for month in ("202602", "202603"):
-        write_at(tmp_path, delivery_at(datetime(2026, int(month[4:]), 2, 8, tzinfo=SHANGHAI)), modified=now - timedelta(days=1))
+        write_at(
+            tmp_path,
+            delivery_at(datetime(2026, int(month[4:]), 2, 8, tzinfo=SHANGHAI)),
+            modified=now - timedelta(days=1),
+        )
     plan = plan_runs(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-04")
     assert days(plan.runs) == ["2026-02-02", "2026-03-02"]
     cursor = json.loads(plan.cursor)
@@ -197,15 +221,20 @@ def test_an_object_no_run_reads_is_reported_every_tick_and_never_seen(bucket):
     """A delivery of 5 January written into October's folder: a run of 5 January reads only the
     folders of December and January, so no run would type it. It is reported, never recorded,
     and its folder is listed again on every tick."""
-    stray = SampleDelivery("focus-export/202510/20260105T080000/1234567890123456_26842_BillingItemDetail_202510.csv",
-                           "202510", "20260105T080000", 31)
+    stray = SampleDelivery(
+        "focus-export/202510/20260105T080000/1234567890123456_26842_BillingItemDetail_202510.csv",
+        "202510",
+        "20260105T080000",
+        31,
+    )
     write_delivery(bucket.open().base, stray)
     plan = plan_runs(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert all(stray.key not in run.keys for run in plan.runs)
     [note] = plan.skipped
     assert note.key == stray.key and note.reason == (
-        "delivered on 2026-01-05 into the folder of 202510; a run of 2026-01-05 reads only the folders of 202512 and 202601")
+        "delivered on 2026-01-05 into the folder of 202510; a run of 2026-01-05 reads only the folders of 202512 and 202601"
+    )
     again = plan_runs(bucket, SETTLED, plan.cursor)
     assert again.runs == [] and again.skipped == [note] and stray.key in again.summary()
     assert json.loads(again.cursor)["watched"]["202510"] == {}
@@ -213,8 +242,12 @@ def test_an_object_no_run_reads_is_reported_every_tick_and_never_seen(bucket):
 
 def test_a_redelivered_object_requests_its_day_again(bucket):
     runs, cursor = tick(bucket)
-    new_day = SampleDelivery("focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
-                             "202601", "20260106T090000", 5)
+    new_day = SampleDelivery(
+        "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+        "202601",
+        "20260106T090000",
+        5,
+    )
     write_delivery(bucket.open().base, new_day)
     runs, cursor = tick(bucket, cursor)
     assert days(runs) == ["2026-01-06"]
@@ -228,8 +261,12 @@ def test_a_redelivered_object_requests_its_day_again(bucket):
 
 def test_the_final_delivery_of_the_previous_month_is_seen(bucket):
     runs, cursor = tick(bucket)
-    late_final = SampleDelivery("focus-export/202512/20260104T110000/1234567890123456_26842_BillingItemDetail_202512.zip",
-                                "202512", "20260104T110000", 31)
+    late_final = SampleDelivery(
+        "focus-export/202512/20260104T110000/1234567890123456_26842_BillingItemDetail_202512.zip",
+        "202512",
+        "20260104T110000",
+        31,
+    )
     write_delivery(bucket.open().base, late_final)
     runs, _ = tick(bucket, cursor)
     assert days(runs) == ["2026-01-04"]
@@ -250,13 +287,20 @@ def test_a_month_leaving_the_watched_months_is_not_run_again(bucket):
 
 def test_only_the_latest_months_are_listed_again(bucket, monkeypatch):
     _, cursor = tick(bucket)
-    older = SampleDelivery("focus-export/202511/20251203T100000/1234567890123456_26842_BillingItemDetail_202511.csv",
-                           "202511", "20251203T100000", 30)
+    older = SampleDelivery(
+        "focus-export/202511/20251203T100000/1234567890123456_26842_BillingItemDetail_202511.csv",
+        "202511",
+        "20251203T100000",
+        30,
+    )
     write_delivery(bucket.open().base, older)
     listed = []
     original = LocalFolderStore.list_objects
-    monkeypatch.setattr(LocalFolderStore, "list_objects",
-                        lambda self, prefix="", etags=True: listed.append(prefix) or original(self, prefix, etags))
+    monkeypatch.setattr(
+        LocalFolderStore,
+        "list_objects",
+        lambda self, prefix="", etags=True: listed.append(prefix) or original(self, prefix, etags),
+    )
     plan = plan_runs(bucket, SETTLED, cursor)
     assert days(plan.runs) == ["2025-12-03"]
     assert sorted(listed) == ["focus-export/202511/", "focus-export/202512/", "focus-export/202601/"]  # 202511: new
@@ -271,8 +315,12 @@ def test_every_month_folder_form_is_watched(tmp_path, month_folder):
     for delivery in sample_deliveries():
         month = delivery.billing_month
         folder = month_folder.format(yyyymm=month, yyyy=month[:4], mm=month[4:])
-        write_delivery(tmp_path, SampleDelivery(delivery.key.replace(f"/{month}/", f"/{folder}/"), month,
-                                                delivery.batch_ts, delivery.through_day))
+        write_delivery(
+            tmp_path,
+            SampleDelivery(
+                delivery.key.replace(f"/{month}/", f"/{folder}/"), month, delivery.batch_ts, delivery.through_day
+            ),
+        )
     plan = plan_runs(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not plan.skipped
     assert json.loads(plan.cursor)["watched"].keys() == {"202512", "202601"}
@@ -290,28 +338,51 @@ def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
         write_delivery(tmp_path / "oss", delivery)
     resources = local_resources(tmp_path)
     sensor = defs.resolve_sensor_def("new_alibaba_deliveries")
-    late = SampleDelivery("focus-export/202601/20260105T230000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
-                          "202601", "20260105T230000", 4)
+    late = SampleDelivery(
+        "focus-export/202601/20260105T230000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+        "202601",
+        "20260105T230000",
+        4,
+    )
     written_before = write_delivery(tmp_path / "staging", late)
     with dg.instance_for_test() as instance:
-        assert dg.materialize(ASSETS, resources=resources, instance=instance, tags={
-            "dagster/asset_partition_range_start": "2026-01-02", "dagster/asset_partition_range_end": "2026-01-05"}).success
+        assert dg.materialize(
+            ASSETS,
+            resources=resources,
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2026-01-02",
+                "dagster/asset_partition_range_end": "2026-01-05",
+            },
+        ).success
 
         def tick(cursor=None):
-            context = dg.build_sensor_context(cursor=cursor, definitions=defs, instance=instance, resources={
-                "export_bucket": resources["export_bucket"], "export_settings": SETTLED})
+            context = dg.build_sensor_context(
+                cursor=cursor,
+                definitions=defs,
+                instance=instance,
+                resources={"export_bucket": resources["export_bucket"], "export_settings": SETTLED},
+            )
             result = sensor.evaluate_tick(context)
             return [r.partition_key for r in result.run_requests], result.cursor
 
         runs, cursor = tick()
-        assert runs == [] and sum(len(keys) for keys in json.loads(cursor)["watched"].values()) == len(sample_deliveries())
+        assert runs == [] and sum(len(keys) for keys in json.loads(cursor)["watched"].values()) == len(
+            sample_deliveries()
+        )
         (tmp_path / "oss" / late.key).parent.mkdir()
         os.replace(written_before, tmp_path / "oss" / late.key)
         runs, cursor = tick(cursor)
         assert runs == ["2026-01-05"]
-        write_delivery(tmp_path / "oss", SampleDelivery(
-            "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
-            "202601", "20260106T090000", 5))
+        write_delivery(
+            tmp_path / "oss",
+            SampleDelivery(
+                "focus-export/202601/20260106T090000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+                "202601",
+                "20260106T090000",
+                5,
+            ),
+        )
         assert tick(cursor)[0] == ["2026-01-06"]
 
 

@@ -40,6 +40,7 @@ _EXACT = Context(prec=200)
 
 # --- the slow path, written out here from docs/transform.md's rules, one value at a time ---------------
 
+
 def reference_money(text: str, settings: TransformSettings) -> tuple[Decimal | None, str | None, str | None]:
     """(typed value, problem, repair) of one delivered money text (an empty one is null)."""
     if text == "":
@@ -81,13 +82,32 @@ def reference_promoted(tags: dict | None, tag: str) -> str | None:
 
 # --- random texts ---------------------------------------------------------------------------
 
+
 def random_number(rng: random.Random) -> str:
     """A money text as exports spell them, and as they go wrong."""
     digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))  # noqa: E731
     kind = rng.random()
     if kind < 0.1:  # not numbers, and spellings only Python's Decimal reads
-        return rng.choice(["1,234.50", "¥12", "NaN", "Infinity", "-", ".", "1e", "e5", "1.2.3", "abc", "١٢", "1_000",
-                           "0x10", "1E+-5", "", "١.٥E-3"])
+        return rng.choice(
+            [
+                "1,234.50",
+                "¥12",
+                "NaN",
+                "Infinity",
+                "-",
+                ".",
+                "1e",
+                "e5",
+                "1.2.3",
+                "abc",
+                "١٢",
+                "1_000",
+                "0x10",
+                "1E+-5",
+                "",
+                "١.٥E-3",
+            ]
+        )
     sign = rng.choice(["", "", "", "-", "+"])
     whole = digits(rng.choice([0, 1, 1, 2, 3, 6, 27, 28, 29]))
     fraction = digits(rng.choice([0, 1, 2, 4, 6, 9, 10, 11, 12, 15, 20]))
@@ -105,10 +125,30 @@ def random_number(rng: random.Random) -> str:
 
 
 def random_tag_text(rng: random.Random) -> str:
-    keys = ["Project", "project", "PROJECT", "Owner", "owner", "Brand", "CostCenter", "costcenter", "Environment",
-            "Application", "K", "İnfo", "ΣΑΣ", "项目", "负责人", "team", "app.kubernetes.io/name", "🚀"]
-    members = [(rng.choice(keys), rng.choice(['"v"', '"李伟"', '"x y"', "null", "12", "1.5", "true", '"Ω"', '""']))
-               for _ in range(rng.randint(0, 6))]
+    keys = [
+        "Project",
+        "project",
+        "PROJECT",
+        "Owner",
+        "owner",
+        "Brand",
+        "CostCenter",
+        "costcenter",
+        "Environment",
+        "Application",
+        "K",
+        "İnfo",
+        "ΣΑΣ",
+        "项目",
+        "负责人",
+        "team",
+        "app.kubernetes.io/name",
+        "🚀",
+    ]
+    members = [
+        (rng.choice(keys), rng.choice(['"v"', '"李伟"', '"x y"', "null", "12", "1.5", "true", '"Ω"', '""']))
+        for _ in range(rng.randint(0, 6))
+    ]
     return "{" + ",".join(f"{json.dumps(key, ensure_ascii=rng.random() < 0.5)}:{value}" for key, value in members) + "}"
 
 
@@ -120,6 +160,7 @@ def reasons(quarantined: pl.DataFrame) -> list[tuple[int, str]]:
 
 
 # --- the tests --------------------------------------------------------------------------------
+
 
 def test_excess_decimals_are_found_on_the_digits_as_decimal_finds_them():
     rng = random.Random(22)
@@ -153,8 +194,9 @@ def test_random_money_texts_type_as_decimal_reads_them(tmp_path, monkeypatch, re
     expected = [reference_money(text, settings) for text in texts]
     kept = [(value, repair) for value, problem, repair in expected if problem is None]
     assert typed["BilledCost"].to_list() == [value for value, _ in kept]
-    assert [[c for c in changes if c.startswith("BilledCost")] for changes in typed["x_SourceChanges"].to_list()] == \
-        [[f"BilledCost:{repair}"] if repair else [] for _, repair in kept]
+    assert [[c for c in changes if c.startswith("BilledCost")] for changes in typed["x_SourceChanges"].to_list()] == [
+        [f"BilledCost:{repair}"] if repair else [] for _, repair in kept
+    ]
     problems = [(line, problem) for line, (_, problem, _) in enumerate(expected, start=2) if problem]
     assert reasons(quarantined) == [(line, f"BilledCost: {problem}") for line, problem in problems]
     assert len(problems) > 300 and (rounding or any(p == "more than 10 decimal places" for _, p in problems))
@@ -190,8 +232,9 @@ def reference_records(path: Path) -> list[tuple[int, dict[str, str | None]]]:
 TESTED_SHAPES = {**SHAPES, "excess-decimals, dense": ExportShape(padded_decimals=15, excess_decimal_cells_one_in=40)}
 
 
-@pytest.mark.parametrize("shape, rounding", [*((shape, False) for shape in TESTED_SHAPES),
-                                              ("excess-decimals, dense", True)])
+@pytest.mark.parametrize(
+    "shape, rounding", [*((shape, False) for shape in TESTED_SHAPES), ("excess-decimals, dense", True)]
+)
 def test_every_shape_types_row_by_row_as_the_one_value_rules_do(tmp_path, monkeypatch, shape, rounding):
     """A small export of each shape, in many pieces, typed with the C reader and with polars'
     reader: the same rows, quarantine and report, and every row's money, timestamps, Tags and
@@ -204,8 +247,9 @@ def test_every_shape_types_row_by_row_as_the_one_value_rules_do(tmp_path, monkey
         if reader == "polars":
             monkeypatch.setattr(source, "_records", None)
         report = convert_object(export, KEY, tmp_path / reader, settings)
-        outputs.append((report.members[0].to_dict(), read_outputs(report, "output"),
-                        read_outputs(report, "quarantine_output")))
+        outputs.append(
+            (report.members[0].to_dict(), read_outputs(report, "output"), read_outputs(report, "quarantine_output"))
+        )
     (summary, typed, quarantined), (summary_polars, typed_polars, quarantined_polars) = outputs
     assert typed.equals(typed_polars) and quarantined.equals(quarantined_polars)
     for report in (summary, summary_polars):
@@ -215,8 +259,10 @@ def test_every_shape_types_row_by_row_as_the_one_value_rules_do(tmp_path, monkey
 
     kept, set_aside = [], []
     for line, record in reference_records(export):
-        money = {column: reference_money(record[column], settings) if record[column] is not None else (None, None, None)
-                 for column in MONEY}
+        money = {
+            column: reference_money(record[column], settings) if record[column] is not None else (None, None, None)
+            for column in MONEY
+        }
         problems = [f"{column}: {problem}" for column, (_, problem, _) in money.items() if problem]
         (set_aside if problems else kept).append((line, record, money, problems))
     assert reasons(quarantined) == [(line, problems[0]) for line, _, _, problems in set_aside]
@@ -224,8 +270,9 @@ def test_every_shape_types_row_by_row_as_the_one_value_rules_do(tmp_path, monkey
     for column in MONEY:
         assert typed[column].to_list() == [money[column][0] for _, _, money, _ in kept], column
     for column in TIMESTAMPS:
-        assert typed[column].to_list() == [parse_timestamp(record[column], settings.source_timezone)[0]
-                                           for _, record, _, _ in kept], column
+        assert typed[column].to_list() == [
+            parse_timestamp(record[column], settings.source_timezone)[0] for _, record, _, _ in kept
+        ], column
     tags = [reference_tags(record["Tags"]) for _, record, _, _ in kept]
     assert typed["Tags"].to_list() == tags
     for tag in PROMOTED:

@@ -17,31 +17,48 @@ LIMIT = 1 << 30
 def records(path, key="k", piece_bytes=1 << 20, **kwargs):
     """[(member, header names, [(first_line, rows)])] of an object, parsed the way the transform does."""
     out = []
-    for member in read_csv_members(path, key, max_uncompressed_bytes=kwargs.pop("limit", LIMIT), piece_bytes=piece_bytes):
+    for member in read_csv_members(
+        path, key, max_uncompressed_bytes=kwargs.pop("limit", LIMIT), piece_bytes=piece_bytes
+    ):
         pieces = []
         for piece in member.pieces:
-            frame = pl.read_csv(bytes(piece.data), has_header=False, new_columns=list(member.header.names), infer_schema=False)
+            frame = pl.read_csv(
+                bytes(piece.data), has_header=False, new_columns=list(member.header.names), infer_schema=False
+            )
             pieces.append((piece.first_line, frame.rows()))
         out.append((member.member, member.header.names, pieces))
     return out
 
 
 QUOTED_JSON = '{"a":"x, y","q":"say \\"hi\\""}'  # commas and quotes inside a quoted field
-TRICKY = csv_text([
-    {"BilledCost": "1", "Tags": QUOTED_JSON},
-    {"BilledCost": "2", "ResourceName": "line one\nline two"},
-    {"BilledCost": "3", "ResourceName": "crlf\r\ninside"},
-    {"BilledCost": "4", "ResourceName": "中文"},
-])
+TRICKY = csv_text(
+    [
+        {"BilledCost": "1", "Tags": QUOTED_JSON},
+        {"BilledCost": "2", "ResourceName": "line one\nline two"},
+        {"BilledCost": "3", "ResourceName": "crlf\r\ninside"},
+        {"BilledCost": "4", "ResourceName": "中文"},
+    ]
+)
 
 
-@pytest.mark.parametrize("name, bom, crlf", [
-    ("x.csv", False, False), ("x.csv", True, True), ("x.csv.gz", True, False), ("x.csv.gz", False, True),
-])
+@pytest.mark.parametrize(
+    "name, bom, crlf",
+    [
+        ("x.csv", False, False),
+        ("x.csv", True, True),
+        ("x.csv.gz", True, False),
+        ("x.csv.gz", False, True),
+    ],
+)
 def test_csv_and_gzip_with_bom_crlf_and_rfc4180_quoting(tmp_path, name, bom, crlf):
-    text = csv_text([{"BilledCost": "1", "Tags": QUOTED_JSON},
-                     {"BilledCost": "2", "ResourceName": "line one\nline two"},
-                     {"BilledCost": "4", "ResourceName": "中文"}], crlf=crlf)
+    text = csv_text(
+        [
+            {"BilledCost": "1", "Tags": QUOTED_JSON},
+            {"BilledCost": "2", "ResourceName": "line one\nline two"},
+            {"BilledCost": "4", "ResourceName": "中文"},
+        ],
+        crlf=crlf,
+    )
     path = write_export(tmp_path / name, text, bom=bom)
     [(member, names, pieces)] = records(path)
     assert member is None and names[0] == "BillingPeriodStart"  # BOM gone
@@ -53,9 +70,14 @@ def test_csv_and_gzip_with_bom_crlf_and_rfc4180_quoting(tmp_path, name, bom, crl
 
 
 def test_zip_with_several_csvs_reads_every_member_in_name_order(tmp_path):
-    path = write_export(tmp_path / "bill.zip", [("b_2.csv", csv_text([{"BilledCost": "2"}])),
-                                                ("a_1.csv", csv_text([{"BilledCost": "1"}])),
-                                                ("readme.txt", "not a bill")])
+    path = write_export(
+        tmp_path / "bill.zip",
+        [
+            ("b_2.csv", csv_text([{"BilledCost": "2"}])),
+            ("a_1.csv", csv_text([{"BilledCost": "1"}])),
+            ("readme.txt", "not a bill"),
+        ],
+    )
     found = records(path)
     assert [m for m, _, _ in found] == ["a_1.csv", "b_2.csv"]
 
@@ -80,18 +102,29 @@ def test_a_file_without_a_final_line_break(tmp_path):
     assert len(rows) == 2
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "empty object (0 bytes)"),
-    (lambda p: p.write_bytes(gzip.compress(csv_text([BASE_ROW]).encode())[:-30]), "corrupt or truncated compressed data"),
-    (lambda p: p.write_bytes(b"PK\x03\x04" + b"\x00" * 50), "corrupt zip"),
-    (lambda p: zipfile.ZipFile(p, "w").writestr("notes.txt", "hello"), "zip holds no .csv file"),
-    (lambda p: p.write_bytes(b"\n\n"), "no header row"),
-    (lambda p: p.write_text("BilledCost;BillingCurrency\n1;CNY\n"), "wrong delimiter, or not a CSV"),
-    (lambda p: p.write_text("<html><body>503 Service Unavailable</body></html>"), "header lacks required column(s)"),
-    (lambda p: p.write_text(csv_text([BASE_ROW], header=["BilledCost", "BilledCost", *list(BASE_ROW)[:-3]])),
-     "column BilledCost: duplicated header column"),
-    (lambda p: p.write_bytes(b"BilledCost,Billing\xffCurrency\n"), "header is not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b""), "empty object (0 bytes)"),
+        (
+            lambda p: p.write_bytes(gzip.compress(csv_text([BASE_ROW]).encode())[:-30]),
+            "corrupt or truncated compressed data",
+        ),
+        (lambda p: p.write_bytes(b"PK\x03\x04" + b"\x00" * 50), "corrupt zip"),
+        (lambda p: zipfile.ZipFile(p, "w").writestr("notes.txt", "hello"), "zip holds no .csv file"),
+        (lambda p: p.write_bytes(b"\n\n"), "no header row"),
+        (lambda p: p.write_text("BilledCost;BillingCurrency\n1;CNY\n"), "wrong delimiter, or not a CSV"),
+        (
+            lambda p: p.write_text("<html><body>503 Service Unavailable</body></html>"),
+            "header lacks required column(s)",
+        ),
+        (
+            lambda p: p.write_text(csv_text([BASE_ROW], header=["BilledCost", "BilledCost", *list(BASE_ROW)[:-3]])),
+            "column BilledCost: duplicated header column",
+        ),
+        (lambda p: p.write_bytes(b"BilledCost,Billing\xffCurrency\n"), "header is not UTF-8"),
+    ],
+)
 def test_unreadable_objects_fail_with_one_line_naming_the_object(tmp_path, make, message):
     path = tmp_path / "obj"
     make(path)
@@ -162,7 +195,9 @@ def test_ordered_map_raises_where_the_failing_item_is_and_hands_out_nothing_afte
 def test_a_piece_buffer_is_never_refilled_while_parsed_text_points_into_it(tmp_path):
     """The C reader's text columns point into their piece's buffer: with every piece dropped and
     only its parsed frame kept, every frame must still hold its own rows at the end."""
-    rows = [{"BilledCost": str(i), "ResourceId": f"i-{i:08d}-long-enough-to-live-outside-the-view"} for i in range(3000)]
+    rows = [
+        {"BilledCost": str(i), "ResourceId": f"i-{i:08d}-long-enough-to-live-outside-the-view"} for i in range(3000)
+    ]
     path = write_export(tmp_path / "x.csv.gz", csv_text(rows))
     member = next(read_csv_members(path, "k", max_uncompressed_bytes=LIMIT, piece_bytes=4096))
     names = list(member.header.names)
@@ -178,7 +213,10 @@ def test_pieces_held_while_the_file_is_read_on_stay_intact(tmp_path):
     until the end give back the file, byte for byte."""
     text = csv_text([{"BilledCost": str(i)} for i in range(3000)])
     path = write_export(tmp_path / "x.csv", text)
-    held = [event for event in object_events(path, "k", max_uncompressed_bytes=LIMIT, piece_bytes=4096)
-            if isinstance(event, CsvPiece)]
+    held = [
+        event
+        for event in object_events(path, "k", max_uncompressed_bytes=LIMIT, piece_bytes=4096)
+        if isinstance(event, CsvPiece)
+    ]
     assert len(held) > 16 and len({id(piece.data) for piece in held}) == len(held)
     assert "".join(piece.data.decode() for piece in held) == text.split("\n", 1)[1]

@@ -4,7 +4,7 @@ from the transform, giving the numbers computed independently from the input CSV
 import csv
 import json
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
@@ -24,26 +24,54 @@ from focus_assets.sql_layer import SQL_DIR, SourceTable, apply_to_duckdb, load_o
 
 from .test_reconciliation import independent_rows
 
-ADAPTER_VIEWS = ["focus_source_alibaba", "focus_source_aws_focus_1_0", "focus_source_aws_focus_1_2",
-                 "focus_source_google_cloud", "focus_source_azure", "focus_source_oci", "focus_source_datacenter"]
+ADAPTER_VIEWS = [
+    "focus_source_alibaba",
+    "focus_source_aws_focus_1_0",
+    "focus_source_aws_focus_1_2",
+    "focus_source_google_cloud",
+    "focus_source_azure",
+    "focus_source_oci",
+    "focus_source_datacenter",
+]
 OBJECTS = {
-    **{view: "view" for view in ADAPTER_VIEWS}, "focus_unified": "view",
-    "alibaba_deliveries": "table", "focus_alibaba_normalized": "table",
-    "alibaba_current_deliveries": "view", "alibaba_focus": "view", "alibaba_focus_history": "view",
-    "alibaba_cost_daily": "view", "alibaba_cost_monthly_by_service": "view", "alibaba_cost_monthly_by_account": "view",
-    "alibaba_cost_monthly_by_region": "view", "alibaba_cost_monthly_by_tag": "view", "alibaba_untagged_share": "view",
+    **{view: "view" for view in ADAPTER_VIEWS},
+    "focus_unified": "view",
+    "alibaba_deliveries": "table",
+    "focus_alibaba_normalized": "table",
+    "alibaba_current_deliveries": "view",
+    "alibaba_focus": "view",
+    "alibaba_focus_history": "view",
+    "alibaba_cost_daily": "view",
+    "alibaba_cost_monthly_by_service": "view",
+    "alibaba_cost_monthly_by_account": "view",
+    "alibaba_cost_monthly_by_region": "view",
+    "alibaba_cost_monthly_by_tag": "view",
+    "alibaba_untagged_share": "view",
 }
 MONEY = ["billed_cost", "effective_cost", "list_cost", "line_items"]
 VIEW_COLUMNS = {
     "alibaba_current_deliveries": ["yearmonth", "batch_ts"],
     "alibaba_cost_daily": ["charge_date", "BillingCurrency", *MONEY],
     "alibaba_cost_monthly_by_service": ["billing_month", "ServiceCategory", "ServiceName", "BillingCurrency", *MONEY],
-    "alibaba_cost_monthly_by_account": ["billing_month", "BillingAccountId", "BillingAccountName", "SubAccountId",
-                                        "SubAccountName", "BillingCurrency", *MONEY],
+    "alibaba_cost_monthly_by_account": [
+        "billing_month",
+        "BillingAccountId",
+        "BillingAccountName",
+        "SubAccountId",
+        "SubAccountName",
+        "BillingCurrency",
+        *MONEY,
+    ],
     "alibaba_cost_monthly_by_region": ["billing_month", "RegionId", "RegionName", "BillingCurrency", *MONEY],
     "alibaba_cost_monthly_by_tag": ["billing_month", "tag_key", "tag_value", "BillingCurrency", *MONEY],
-    "alibaba_untagged_share": ["billing_month", "tag_key", "BillingCurrency", "total_effective_cost",
-                               "untagged_effective_cost", "untagged_share"],
+    "alibaba_untagged_share": [
+        "billing_month",
+        "tag_key",
+        "BillingCurrency",
+        "total_effective_cost",
+        "untagged_effective_cost",
+        "untagged_share",
+    ],
 }
 
 
@@ -89,10 +117,12 @@ def lake(tmp_path_factory):
     for delivery in deliveries:
         path = write_delivery(root / "oss", delivery)
         report = convert_object(path, delivery.key, root / "lake").reconciliation
-        record_delivery(root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written,
-                        report.rows_quarantined)
-    unpublished = deliveries[-1].__class__(deliveries[-1].key.replace("T080000", "T090000"), "202601",
-                                           "20260105T090000", 4)
+        record_delivery(
+            root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written, report.rows_quarantined
+        )
+    unpublished = deliveries[-1].__class__(
+        deliveries[-1].key.replace("T080000", "T090000"), "202601", "20260105T090000", 4
+    )
     convert_object(write_delivery(root / "oss", unpublished), unpublished.key, root / "lake")
     connection = duckdb.connect(str(root / "warehouse.duckdb"))
     apply_to_duckdb(connection, root / "lake")
@@ -110,7 +140,8 @@ def test_view_columns_are_pinned(lake):
 def test_the_current_view_reads_one_delivery_per_month_the_latest_published(lake):
     _, _, connection = lake
     counts = connection.execute(
-        "SELECT yearmonth, batch_ts, count(*) FROM alibaba_focus GROUP BY ALL ORDER BY ALL").fetchall()
+        "SELECT yearmonth, batch_ts, count(*) FROM alibaba_focus GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     # 20260105T090000 is written but has no ledger row: not published, not visible
     assert counts == [("202512", "20260103T100000", 1860), ("202601", "20260105T080000", 240)]
     history = connection.execute("SELECT count(DISTINCT batch_ts) FROM alibaba_focus_history").fetchall()
@@ -141,17 +172,29 @@ def sums(rows: list[dict], *keys: str) -> dict:
 
 def view_sums(connection, view: str, *keys: str) -> dict:
     rows = connection.execute(f"SELECT {', '.join(keys)}, {', '.join(MONEY)} FROM {view}").fetchall()
-    return {tuple(r[: len(keys)]): tuple(r[len(keys):]) for r in rows}
+    return {tuple(r[: len(keys)]): tuple(r[len(keys) :]) for r in rows}
 
 
-@pytest.mark.parametrize("view, keys, csv_keys", [
-    ("alibaba_cost_monthly_by_service", ("billing_month", "ServiceName", "BillingCurrency"),
-     ("billing_month", "ServiceName", "BillingCurrency")),
-    ("alibaba_cost_monthly_by_account", ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency"),
-     ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency")),
-    ("alibaba_cost_monthly_by_region", ("billing_month", "RegionId", "BillingCurrency"),
-     ("billing_month", "RegionId", "BillingCurrency")),
-])
+@pytest.mark.parametrize(
+    "view, keys, csv_keys",
+    [
+        (
+            "alibaba_cost_monthly_by_service",
+            ("billing_month", "ServiceName", "BillingCurrency"),
+            ("billing_month", "ServiceName", "BillingCurrency"),
+        ),
+        (
+            "alibaba_cost_monthly_by_account",
+            ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency"),
+            ("billing_month", "BillingAccountId", "SubAccountId", "BillingCurrency"),
+        ),
+        (
+            "alibaba_cost_monthly_by_region",
+            ("billing_month", "RegionId", "BillingCurrency"),
+            ("billing_month", "RegionId", "BillingCurrency"),
+        ),
+    ],
+)
 def test_monthly_views_match_the_latest_csvs_to_the_cent(lake, view, keys, csv_keys):
     expected = sums(latest_rows(lake), *csv_keys)
     assert view_sums(lake[2], view, *keys) == expected
@@ -167,7 +210,10 @@ def test_daily_cost_matches_with_charge_days_in_utc(lake):
         if key[0] is None:  # the 1st of a month (UTC+8) is the last day of the previous month in UTC
             continue
         expected[key] = value
-    actual = {(str(k[0]), k[1]): v for k, v in view_sums(lake[2], "alibaba_cost_daily", "charge_date", "BillingCurrency").items()}
+    actual = {
+        (str(k[0]), k[1]): v
+        for k, v in view_sums(lake[2], "alibaba_cost_daily", "charge_date", "BillingCurrency").items()
+    }
     for key, value in expected.items():
         assert actual[key] == value, key
     total = sum(v[0] for v in actual.values())
@@ -176,13 +222,17 @@ def test_daily_cost_matches_with_charge_days_in_utc(lake):
 
 def promoted(tags_text: str | None, tag: str) -> str | None:
     tags = json.loads(tags_text) if tags_text else {}
-    return next((str(v).lower() if isinstance(v, bool) else str(v) for k, v in tags.items() if k.lower() == tag.lower()), None)
+    return next(
+        (str(v).lower() if isinstance(v, bool) else str(v) for k, v in tags.items() if k.lower() == tag.lower()), None
+    )
 
 
 def test_tag_views_match_the_csvs_and_the_untagged_share_is_the_untagged_cost(lake):
     rows = latest_rows(lake)
     connection = lake[2]
-    actual = view_sums(connection, "alibaba_cost_monthly_by_tag", "billing_month", "tag_key", "tag_value", "BillingCurrency")
+    actual = view_sums(
+        connection, "alibaba_cost_monthly_by_tag", "billing_month", "tag_key", "tag_value", "BillingCurrency"
+    )
     for tag in DEFAULT_PROMOTED_TAGS:
         for row in rows:
             row["tag_key"], row["tag_value"] = tag, promoted(row["Tags"], tag)
@@ -190,7 +240,8 @@ def test_tag_views_match_the_csvs_and_the_untagged_share_is_the_untagged_cost(la
         assert {k: v for k, v in actual.items() if k[1] == tag} == expected, tag
     shares = connection.execute(
         "SELECT billing_month, tag_key, BillingCurrency, total_effective_cost, untagged_effective_cost, untagged_share "
-        "FROM alibaba_untagged_share").fetchall()
+        "FROM alibaba_untagged_share"
+    ).fetchall()
     assert len(shares) == 2 * 2 * len(DEFAULT_PROMOTED_TAGS)  # months x currencies x tags
     for month, tag, currency, total, untagged, share in shares:
         assert untagged == actual.get((month, tag, None, currency), (0, 0, 0, 0))[1]
@@ -202,10 +253,12 @@ def test_a_month_as_of_a_given_delivery(lake):
     connection = lake[2]
     query = to_duckdb(load_query("alibaba_focus_as_of"))
     as_of = connection.execute(
-        f"SELECT yearmonth, batch_ts, count(*) FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260103T235959"]).fetchall()
+        f"SELECT yearmonth, batch_ts, count(*) FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260103T235959"]
+    ).fetchall()
     assert as_of == [("202512", "20260103T100000", 1860), ("202601", "20260103T060000", 120)]
     before_december_final = connection.execute(
-        f"SELECT yearmonth, batch_ts FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260102T120000"]).fetchall()
+        f"SELECT yearmonth, batch_ts FROM ({query}) GROUP BY ALL ORDER BY ALL", ["20260102T120000"]
+    ).fetchall()
     assert before_december_final == [("202601", "20260102T050000")]
 
 
@@ -218,6 +271,7 @@ def test_an_empty_lake_gives_empty_typed_views(tmp_path):
 
 
 # --- the cross-provider view ----------------------------------------------------------------
+
 
 def provider_sums(rows: list[dict]) -> dict:
     """Per currency: (BilledCost, EffectiveCost, rows), from text as delivered (NULL/empty: none)."""
@@ -246,7 +300,8 @@ def test_the_unified_view_totals_per_provider_and_currency_match_the_inputs(lake
         (provider, currency): (billed, effective, rows)
         for provider, currency, billed, effective, rows in connection.execute(
             "SELECT x_SourceProvider, BillingCurrency, sum(BilledCost), sum(EffectiveCost), count(*) "
-            "FROM focus_unified GROUP BY ALL").fetchall()
+            "FROM focus_unified GROUP BY ALL"
+        ).fetchall()
     }
     sample = list(csv.DictReader(open(PUBLIC_SAMPLE, newline="")))
     expected = {}
@@ -269,11 +324,13 @@ def test_unified_columns_and_typed_nulls(unified_lake):
     assert types["ChargePeriodStart"] == "TIMESTAMP"
     alibaba = connection.execute(
         "SELECT count(*), count(ContractedCost), count(PricingQuantity), count(CapacityReservationId), "
-        "count(ServiceProviderName) FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'").fetchall()[0]
+        "count(ServiceProviderName) FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'"
+    ).fetchall()[0]
     assert alibaba[1] == alibaba[3] == 0 and alibaba[4] == alibaba[0]  # Alibaba leaves ContractedCost null
     datacenter_tags = connection.execute(
         "SELECT x_TagBrand, x_TagProject, count(*) FROM focus_unified WHERE x_SourceProvider = 'Datacenter' "
-        "GROUP BY ALL ORDER BY ALL").fetchall()
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     assert datacenter_tags == [("acme", "atlas", 2), ("acme", "hermes", 1), ("nova", "orion", 1), (None, None, 2)]
 
 
@@ -288,15 +345,27 @@ def test_google_cloud_key_value_tags_and_an_aws_focus_1_2_export(lake, tmp_path)
     """Google Cloud's tags arrive as a repeated {key, value} struct; the AWS FOCUS 1.2 export
     carries 1.2 columns (synthetic rows, shaped like those exports)."""
     base = {
-        "BilledCost": [Decimal("1.5"), Decimal("2.25")], "EffectiveCost": [Decimal("1.5"), Decimal("2")],
-        "BillingCurrency": ["USD", "USD"], "ProviderName": ["Google Cloud", "AWS"],
-        "ChargePeriodStart": [datetime(2026, 1, 5, tzinfo=timezone.utc)] * 2,
+        "BilledCost": [Decimal("1.5"), Decimal("2.25")],
+        "EffectiveCost": [Decimal("1.5"), Decimal("2")],
+        "BillingCurrency": ["USD", "USD"],
+        "ProviderName": ["Google Cloud", "AWS"],
+        "ChargePeriodStart": [datetime(2026, 1, 5, tzinfo=UTC)] * 2,
     }
-    gcp = pl.DataFrame({**{k: v[:1] for k, v in base.items()},
-                        "Tags": [[{"key": "Brand", "value": "acme"}, {"key": "env", "value": "prod"}]]})
-    aws = pl.DataFrame({**{k: v[1:] for k, v in base.items()}, "Tags": [{"Brand": "nova"}],
-                        "ServiceSubcategory": ["Virtual Machines"], "InvoiceId": ["INV-1"]},
-                       schema_overrides={"Tags": pl.Map(pl.String, pl.String)})
+    gcp = pl.DataFrame(
+        {
+            **{k: v[:1] for k, v in base.items()},
+            "Tags": [[{"key": "Brand", "value": "acme"}, {"key": "env", "value": "prod"}]],
+        }
+    )
+    aws = pl.DataFrame(
+        {
+            **{k: v[1:] for k, v in base.items()},
+            "Tags": [{"Brand": "nova"}],
+            "ServiceSubcategory": ["Virtual Machines"],
+            "InvoiceId": ["INV-1"],
+        },
+        schema_overrides={"Tags": pl.Map(pl.String, pl.String)},
+    )
     gcp.write_parquet(tmp_path / "gcp.parquet")
     aws.write_parquet(tmp_path / "aws12.parquet")
     connection = duckdb.connect()
@@ -305,10 +374,16 @@ def test_google_cloud_key_value_tags_and_an_aws_focus_1_2_export(lake, tmp_path)
         missing = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in sorted(columns - set(frame.columns)))
         file = tmp_path / ("gcp.parquet" if name == "gcp_focus" else "aws12.parquet")
         connection.execute(f"CREATE VIEW {name} AS SELECT *, {missing} FROM read_parquet('{file}')")
-    apply_to_duckdb(connection, lake[0] / "lake", {"google_cloud": SourceTable("gcp_focus"),
-                                                  "aws_focus_1_2": SourceTable("aws12_focus")})
+    apply_to_duckdb(
+        connection,
+        lake[0] / "lake",
+        {"google_cloud": SourceTable("gcp_focus"), "aws_focus_1_2": SourceTable("aws12_focus")},
+    )
     rows = connection.execute(
         "SELECT x_SourceProvider, BilledCost, x_TagBrand, Tags['env'], ServiceSubcategory, InvoiceId "
-        "FROM focus_unified WHERE x_SourceProvider <> 'Alibaba Cloud' ORDER BY 1").fetchall()
-    assert rows == [("AWS", Decimal("2.25"), "nova", None, "Virtual Machines", "INV-1"),
-                    ("Google Cloud", Decimal("1.5"), "acme", "prod", None, None)]
+        "FROM focus_unified WHERE x_SourceProvider <> 'Alibaba Cloud' ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("AWS", Decimal("2.25"), "nova", None, "Virtual Machines", "INV-1"),
+        ("Google Cloud", Decimal("1.5"), "acme", "prod", None, None),
+    ]

@@ -48,8 +48,14 @@ DEPLOY = ROOT / "deploy" / "dagster"
 SOURCE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # Alibaba's: delivery stamps and days are in it
 JOB = "alibaba_daily"
 SENSOR = "new_alibaba_deliveries"
-PARTITIONED_ASSETS = ("raw_oss_export", "raw_s3_csv", "typed_focus_parquet", "athena_table", "provider_views",
-                      "unified_focus_view")
+PARTITIONED_ASSETS = (
+    "raw_oss_export",
+    "raw_s3_csv",
+    "typed_focus_parquet",
+    "athena_table",
+    "provider_views",
+    "unified_focus_view",
+)
 MONEY = ("BilledCost", "EffectiveCost", "ListCost")
 # Short sensor intervals, so that a delivery is run seconds after it lands.
 SETTINGS = {"FOCUS_SETTLE_SECONDS": "5", "FOCUS_SENSOR_INTERVAL_SECONDS": "2"}
@@ -100,8 +106,11 @@ def csv_figures(path: Path) -> dict[str, tuple]:
     """Rows and money per currency, summed exactly from the delivered CSV text."""
     with gzip.open(path) as text:
         frame = pl.read_csv(text.read(), infer_schema=False)
-    sums = (frame.with_columns([pl.col(name).cast(pl.Decimal(38, 10)) for name in MONEY])
-            .group_by("BillingCurrency").agg(pl.len().alias("rows"), *[pl.col(name).sum() for name in MONEY]))
+    sums = (
+        frame.with_columns([pl.col(name).cast(pl.Decimal(38, 10)) for name in MONEY])
+        .group_by("BillingCurrency")
+        .agg(pl.len().alias("rows"), *[pl.col(name).sum() for name in MONEY])
+    )
     return {row[0]: (row[1], *row[2:]) for row in sums.iter_rows()}
 
 
@@ -140,16 +149,20 @@ def deliver(home: Path, prepared: Prepared) -> Delivered:
 def views(home: Path) -> dict:
     """What the warehouse shows, read once no run is writing to it."""
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as connection:
+
         def per_currency(view):
-            rows = connection.sql(f"SELECT BillingCurrency, count(*), {', '.join(f'sum({m})' for m in MONEY)} "
-                                  f"FROM {view} GROUP BY 1").fetchall()
+            rows = connection.sql(
+                f"SELECT BillingCurrency, count(*), {', '.join(f'sum({m})' for m in MONEY)} FROM {view} GROUP BY 1"
+            ).fetchall()
             return {row[0]: tuple(row[1:]) for row in rows}
+
         return {
             "alibaba_focus": per_currency("alibaba_focus"),
             "focus_unified": per_currency("focus_unified"),
             "ledger": sorted(connection.sql("SELECT yearmonth, batch_ts FROM alibaba_deliveries").fetchall()),
-            "table": dict(connection.sql("SELECT batch_ts, count(*) FROM focus_alibaba_normalized GROUP BY 1")
-                          .fetchall()),
+            "table": dict(
+                connection.sql("SELECT batch_ts, count(*) FROM focus_alibaba_normalized GROUP BY 1").fetchall()
+            ),
         }
 
 
@@ -160,7 +173,9 @@ def assert_views_are(home: Path, delivered: list[Delivered]) -> None:
     latest = delivered[-1]
     assert shown["alibaba_focus"] == latest.figures, "alibaba_focus is not the latest delivery's CSV"
     assert shown["focus_unified"] == latest.figures, "focus_unified is not the latest delivery's CSV"
-    assert shown["ledger"] == sorted((d.month, d.stamp) for d in delivered), "the ledger has a delivery twice or not at all"
+    assert shown["ledger"] == sorted((d.month, d.stamp) for d in delivered), (
+        "the ledger has a delivery twice or not at all"
+    )
     assert shown["table"] == {d.stamp: d.rows for d in delivered}, "a delivery is in the table twice or in part"
 
 
@@ -188,13 +203,21 @@ class Topology:
 
     def new_run(self, known: set[str]) -> dict:
         """The first run of the job not in `known`."""
-        return wait_until(lambda: next((r for r in self.runs() if r["runId"] not in known), None),
-                          "a run requested by the sensor", RUN_SECONDS)
+        return wait_until(
+            lambda: next((r for r in self.runs() if r["runId"] not in known), None),
+            "a run requested by the sensor",
+            RUN_SECONDS,
+        )
 
     def finished(self, run_id: str) -> dict:
-        return wait_until(lambda: next((r for r in self.runs() if r["runId"] == run_id
-                                        and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")), None),
-                          f"run {run_id} to finish", RUN_SECONDS)
+        return wait_until(
+            lambda: next(
+                (r for r in self.runs() if r["runId"] == run_id and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")),
+                None,
+            ),
+            f"run {run_id} to finish",
+            RUN_SECONDS,
+        )
 
     def materializing_runs(self, asset: str, partition: str) -> set[str]:
         answer = self.query(MATERIALIZATIONS, key={"path": [asset]}, partition=partition)["assetOrError"]
@@ -217,8 +240,11 @@ def passed_in(results: dict[str, set[str]], run_id: str) -> bool:
 def clean_environment() -> dict[str, str]:
     """This environment without what would make the wheel's venv import from elsewhere, nor any
     deployment's settings (the stack runs `local`)."""
-    return {name: value for name, value in installed_wheel.clean_environment().items()
-            if not name.startswith(("FOCUS_", "OSS_", "AWS_"))}
+    return {
+        name: value
+        for name, value in installed_wheel.clean_environment().items()
+        if not name.startswith(("FOCUS_", "OSS_", "AWS_"))
+    }
 
 
 def tags(run: dict) -> dict[str, str]:
@@ -247,14 +273,21 @@ def postgres_folder():
 def test_the_deployment_runs_live_deliveries_and_recovers_from_a_crash(tmp_path, wheel_venv, postgres_folder):
     now = datetime.now(SOURCE_TIMEZONE)
     home, staging = tmp_path / "home", tmp_path / "staging"
-    stack = stack_module.Stack(home=home, venv=wheel_venv, state=tmp_path / "stack", postgres_folder=postgres_folder,
-                               environment={**SETTINGS, "FOCUS_START_MONTH": f"{now:%Y-%m}"},
-                               base_environment=clean_environment())
+    stack = stack_module.Stack(
+        home=home,
+        venv=wheel_venv,
+        state=tmp_path / "stack",
+        postgres_folder=postgres_folder,
+        environment={**SETTINGS, "FOCUS_START_MONTH": f"{now:%Y-%m}"},
+        base_environment=clean_environment(),
+    )
     started = time.monotonic()
     # The export files are written while the stack starts; each is stamped when it is delivered.
     with ThreadPoolExecutor(1) as writer:
-        small = [writer.submit(prepare_small, staging, f"{now:%Y%m}", now.day, rows_per_day, seed)
-                 for seed, rows_per_day in enumerate(SMALL_ROWS_PER_DAY, start=1)]
+        small = [
+            writer.submit(prepare_small, staging, f"{now:%Y%m}", now.day, rows_per_day, seed)
+            for seed, rows_per_day in enumerate(SMALL_ROWS_PER_DAY, start=1)
+        ]
         large = writer.submit(prepare_large, staging, f"{now:%Y%m}", LARGE_ROWS, seed=len(small) + 1)
         with stack:
             try:
@@ -271,9 +304,16 @@ def test_the_deployment_runs_live_deliveries_and_recovers_from_a_crash(tmp_path,
 
 def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
     topology = Topology(stack)
-    wait_until(lambda: all(d["healthy"] for d in topology.query(
-        "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }")
-        ["instance"]["daemonHealth"]["allDaemonStatuses"]), "the daemon's heartbeats", 120)
+    wait_until(
+        lambda: all(
+            d["healthy"]
+            for d in topology.query("{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }")[
+                "instance"
+            ]["daemonHealth"]["allDaemonStatuses"]
+        ),
+        "the daemon's heartbeats",
+        120,
+    )
     topology.start_sensor()
     day = datetime.now(SOURCE_TIMEZONE).strftime("%Y-%m-%d")
 
@@ -304,6 +344,7 @@ def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
         status = {s["stepKey"]: s["status"] for s in topology.run(interrupted)["stepStats"]}.get("typed_focus_parquet")
         assert status in (None, "IN_PROGRESS"), f"typed_focus_parquet ended ({status}) before it could be interrupted"
         return status == "IN_PROGRESS"
+
     wait_until(typing, "typed_focus_parquet in progress", RUN_SECONDS, pause=0.2)
     stack.kill("daemon")
     stack.kill("code-server")
@@ -316,8 +357,11 @@ def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
     stack.start_process("code-server")
     stack.start_process("daemon")
 
-    retry = wait_until(lambda: next((r for r in topology.runs() if tags(r).get("dagster/parent_run_id") == interrupted),
-                                    None), "the run retry", RUN_SECONDS)
+    retry = wait_until(
+        lambda: next((r for r in topology.runs() if tags(r).get("dagster/parent_run_id") == interrupted), None),
+        "the run retry",
+        RUN_SECONDS,
+    )
     set_runtime_limit(stack, retry["runId"], RUN_SECONDS)
     ended = topology.finished(interrupted)
     assert ended["status"] == "FAILURE", ended
@@ -346,6 +390,7 @@ def set_runtime_limit(stack, run_id: str, seconds: int) -> None:
 # What is not run above, and could drift from what is: the image (no Docker engine runs here,
 # so it is not built), the deployment guide's commands, `make stack`, and the ECS instance.
 
+
 def test_the_image_serves_the_code_location_as_the_stack_does(wheel_venv):
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     command = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
@@ -369,8 +414,12 @@ def test_the_deploy_guide_starts_the_processes_the_stack_starts(tmp_path):
     from .test_docs import MAKE_TARGETS, SERVER_COMMANDS
 
     stack = stack_module.Stack(home=tmp_path / "home", venv=Path(sys.prefix), state=tmp_path / "stack")
-    addresses = {"127.0.0.1": "0.0.0.0", str(stack.code_server_port): "4000", str(stack.web_port): "3000",
-                 str(stack_module.WORKSPACE_YAML): "deploy/dagster/workspace.yaml"}
+    addresses = {
+        "127.0.0.1": "0.0.0.0",
+        str(stack.code_server_port): "4000",
+        str(stack.web_port): "3000",
+        str(stack_module.WORKSPACE_YAML): "deploy/dagster/workspace.yaml",
+    }
     guide = (ROOT / "docs" / "deploy.md").read_text()
     for name, command in stack.commands().items():
         line = " ".join([Path(command[0]).name, *(addresses.get(part, part) for part in command[1:])])
@@ -399,8 +448,9 @@ def test_the_instance_files_are_valid_and_agree(monkeypatch):
     checked = process_config(EcsRunLauncher.config_type(), ecs["run_launcher"]["config"])
     assert checked.success, checked.errors
     assert ecs["run_launcher"]["class"] == "EcsRunLauncher" and here["run_launcher"]["class"] == "DefaultRunLauncher"
-    assert {k: v for k, v in here.items() if k not in ("run_launcher", "run_monitoring")} == \
-        {k: v for k, v in ecs.items() if k not in ("run_launcher", "run_monitoring")}
+    assert {k: v for k, v in here.items() if k not in ("run_launcher", "run_monitoring")} == {
+        k: v for k, v in ecs.items() if k not in ("run_launcher", "run_monitoring")
+    }
     assert here["run_monitoring"]["enabled"] and ecs["run_monitoring"]["enabled"]
     assert here["run_retries"]["enabled"] and here["run_retries"]["max_retries"] > 0
     assert "password" not in json.dumps(here).replace('"password": {"env": "DAGSTER_PG_PASSWORD"}', "")

@@ -1,7 +1,7 @@
 """The transform end to end on real files: typing, repairs, quarantine, lineage, layout."""
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
@@ -15,7 +15,7 @@ from focus_assets.focus.transform import convert_object
 
 from .helpers import KEY, convert_text, csv_text, read_outputs, write_export
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def only(report):
@@ -38,8 +38,12 @@ def test_missing_known_columns_become_typed_nulls_and_unknown_columns_are_kept(t
 
 
 def test_empty_strings_and_the_literal_null_are_null(tmp_path):
-    text = csv_text([{"ServiceName": "NULL", "RegionId": "", "SkuId": "null", "ListUnitPrice": "NULL"},
-                     {"ServiceName": "ECS", "RegionId": "cn-hangzhou", "SkuId": "0012", "ListUnitPrice": "0.5"}])
+    text = csv_text(
+        [
+            {"ServiceName": "NULL", "RegionId": "", "SkuId": "null", "ListUnitPrice": "NULL"},
+            {"ServiceName": "ECS", "RegionId": "cn-hangzhou", "SkuId": "0012", "ListUnitPrice": "0.5"},
+        ]
+    )
     _, typed, _ = convert_text(tmp_path, text)
     assert typed["ServiceName"].to_list() == [None, "ECS"]
     assert typed["RegionId"].to_list() == [None, "cn-hangzhou"]
@@ -48,22 +52,42 @@ def test_empty_strings_and_the_literal_null_are_null(tmp_path):
 
 
 def test_decimals_plain_and_e_notation_are_exact(tmp_path):
-    text = csv_text([{"BilledCost": "1.5E-3"}, {"BilledCost": "-0.0000000001"}, {"BilledCost": " 12.50 "},
-                     {"BilledCost": "1234567890123456789012345678"}, {"BilledCost": "2E+2"}])
+    text = csv_text(
+        [
+            {"BilledCost": "1.5E-3"},
+            {"BilledCost": "-0.0000000001"},
+            {"BilledCost": " 12.50 "},
+            {"BilledCost": "1234567890123456789012345678"},
+            {"BilledCost": "2E+2"},
+        ]
+    )
     report, typed, quarantined = convert_text(tmp_path, text)
     assert quarantined.is_empty()
-    assert typed["BilledCost"].to_list() == [Decimal("0.0015"), Decimal("-1E-10"), Decimal("12.5"),
-                                             Decimal("1234567890123456789012345678"), Decimal("200")]
+    assert typed["BilledCost"].to_list() == [
+        Decimal("0.0015"),
+        Decimal("-1E-10"),
+        Decimal("12.5"),
+        Decimal("1234567890123456789012345678"),
+        Decimal("200"),
+    ]
     assert typed["x_SourceChanges"][2].to_list().count("BilledCost:whitespace") == 1
     assert only(report)["money"]["CNY"]["BilledCost"]["written"] == "1234567890123456789012345890.5014999999"
 
 
-@pytest.mark.parametrize("value, reason", [
-    ("1,234.50", "not a number ('1,234.50')"), ("¥12.00", "not a number"), ("$5", "not a number"),
-    ("NaN", "not a number"), ("Infinity", "not a number"), ("twelve", "not a number"),
-    ("12345678901234567890123456789", "out of range for decimal(38,10)"),
-    ("0.12345678901", "more than 10 decimal places"), ("1.23456789012E-3", "more than 10 decimal places"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("1,234.50", "not a number ('1,234.50')"),
+        ("¥12.00", "not a number"),
+        ("$5", "not a number"),
+        ("NaN", "not a number"),
+        ("Infinity", "not a number"),
+        ("twelve", "not a number"),
+        ("12345678901234567890123456789", "out of range for decimal(38,10)"),
+        ("0.12345678901", "more than 10 decimal places"),
+        ("1.23456789012E-3", "more than 10 decimal places"),
+    ],
+)
 def test_money_that_is_not_a_number_sends_the_row_to_quarantine(tmp_path, value, reason):
     text = csv_text([{"BilledCost": "1.00"}, {"BilledCost": value, "ResourceId": "r-2"}, {"BilledCost": "2.00"}])
     report, typed, quarantined = convert_text(tmp_path, text)
@@ -84,7 +108,11 @@ def test_rounding_excess_decimals_is_a_switchable_repair(tmp_path):
     assert quarantined.is_empty() and typed["BilledCost"].to_list() == [Decimal("0.1234567890")]
     assert "BilledCost:rounded" in typed["x_SourceChanges"][0].to_list()
     summary = only(report)  # reconciliation says honestly that rounding changed money
-    assert summary["money"]["CNY"]["BilledCost"] == {"read": "0.12345678905", "written": "0.123456789", "quarantined": "0"}
+    assert summary["money"]["CNY"]["BilledCost"] == {
+        "read": "0.12345678905",
+        "written": "0.123456789",
+        "quarantined": "0",
+    }
     assert not summary["reconciled"]
 
 
@@ -97,9 +125,15 @@ def test_timestamp_formats_and_the_last_eight_hours_of_a_utc8_month(tmp_path):
     _, typed, quarantined = convert_text(tmp_path, csv_text(rows))
     assert quarantined.is_empty()
     assert typed["ChargePeriodStart"].to_list() == [
-        datetime(2026, 1, 31, 8, tzinfo=UTC), datetime(2026, 1, 31, 15, tzinfo=UTC), datetime(2026, 1, 31, 15, 59, 59, tzinfo=UTC)]
+        datetime(2026, 1, 31, 8, tzinfo=UTC),
+        datetime(2026, 1, 31, 15, tzinfo=UTC),
+        datetime(2026, 1, 31, 15, 59, 59, tzinfo=UTC),
+    ]
     assert typed["ChargePeriodEnd"].to_list() == [
-        datetime(2026, 1, 31, 9, tzinfo=UTC), datetime(2026, 1, 31, 16, tzinfo=UTC), datetime(2026, 1, 31, 16, tzinfo=UTC)]
+        datetime(2026, 1, 31, 9, tzinfo=UTC),
+        datetime(2026, 1, 31, 16, tzinfo=UTC),
+        datetime(2026, 1, 31, 16, tzinfo=UTC),
+    ]
     assert typed["BillingPeriodEnd"].to_list() == [datetime(2026, 1, 31, 16, tzinfo=UTC)] * 3
     assert "ChargePeriodStart:from_Asia/Shanghai" in typed["x_SourceChanges"][0].to_list()
     assert "ChargePeriodStart:from_Asia/Shanghai" not in typed["x_SourceChanges"][1].to_list()
@@ -107,8 +141,16 @@ def test_timestamp_formats_and_the_last_eight_hours_of_a_utc8_month(tmp_path):
 
 def test_the_billing_month_of_a_key_without_one_is_read_in_the_source_timezone(tmp_path):
     """February 2026 in UTC+8 starts on 31 January 16:00 UTC: the rows belong to 202602."""
-    text = csv_text([{"BillingPeriodStart": "2026-02-01 00:00:00", "BillingPeriodEnd": "2026-03-01 00:00:00",
-                      "ChargePeriodStart": "2026-02-01 00:00:00", "ChargePeriodEnd": "2026-02-01 01:00:00"}])
+    text = csv_text(
+        [
+            {
+                "BillingPeriodStart": "2026-02-01 00:00:00",
+                "BillingPeriodEnd": "2026-03-01 00:00:00",
+                "ChargePeriodStart": "2026-02-01 00:00:00",
+                "ChargePeriodEnd": "2026-02-01 01:00:00",
+            }
+        ]
+    )
     report, typed, _ = convert_text(tmp_path, text, key="loose/bill.csv", batch_ts="20260202T080000")
     assert typed["BillingPeriodStart"].to_list() == [datetime(2026, 1, 31, 16, tzinfo=UTC)]
     assert only(report)["yearmonth"] == "202602"
@@ -134,13 +176,17 @@ def test_tags_become_a_map_and_promoted_tags_match_keys_case_insensitively(tmp_p
     rows = [
         {"Tags": '{"Brand":"acme","project":"atlas","COSTCENTER":1001,"spot":true,"owner":null}'},
         {"Tags": '{"brand":"nova","Environment":"prod","说明":"生产"}'},
-        {"Tags": "{}"}, {"Tags": ""},
+        {"Tags": "{}"},
+        {"Tags": ""},
     ]
     _, typed, quarantined = convert_text(tmp_path, csv_text(rows))
     assert quarantined.is_empty()
     assert typed["Tags"].to_list() == [
         {"Brand": "acme", "project": "atlas", "COSTCENTER": "1001", "spot": "true", "owner": None},
-        {"brand": "nova", "Environment": "prod", "说明": "生产"}, {}, None]
+        {"brand": "nova", "Environment": "prod", "说明": "生产"},
+        {},
+        None,
+    ]
     assert typed["x_TagBrand"].to_list() == ["acme", "nova", None, None]
     assert typed["x_TagProject"].to_list() == ["atlas", None, None, None]
     assert typed["x_TagCostCenter"].to_list() == ["1001", None, None, None]
@@ -149,8 +195,12 @@ def test_tags_become_a_map_and_promoted_tags_match_keys_case_insensitively(tmp_p
 
 
 def test_an_unparseable_tags_value_never_costs_the_row(tmp_path):
-    rows = [{"Tags": '{"Brand":"acme"}', "BilledCost": "1"}, {"Tags": "{Brand: acme", "BilledCost": "2"},
-            {"Tags": '["a","b"]', "BilledCost": "3"}, {"Tags": '{"team":{"name":"x"},"Brand":"nova"}', "BilledCost": "4"}]
+    rows = [
+        {"Tags": '{"Brand":"acme"}', "BilledCost": "1"},
+        {"Tags": "{Brand: acme", "BilledCost": "2"},
+        {"Tags": '["a","b"]', "BilledCost": "3"},
+        {"Tags": '{"team":{"name":"x"},"Brand":"nova"}', "BilledCost": "4"},
+    ]
     report, typed, quarantined = convert_text(tmp_path, csv_text(rows))
     assert quarantined.is_empty() and typed["BilledCost"].to_list() == [1, 2, 3, 4]
     assert typed["Tags"].to_list()[:3] == [{"Brand": "acme"}, None, None]
@@ -178,7 +228,9 @@ def test_rows_of_another_billing_month_than_their_file_are_counted(tmp_path):
 
 def test_keeping_rows_with_bad_tags_can_be_switched_off(tmp_path):
     settings = TransformSettings(repairs=Repairs(keep_rows_with_unparseable_tags=False))
-    _, typed, quarantined = convert_text(tmp_path, csv_text([{"Tags": "{oops"}, {"Tags": '{"a":"b"}'}]), settings=settings)
+    _, typed, quarantined = convert_text(
+        tmp_path, csv_text([{"Tags": "{oops"}, {"Tags": '{"a":"b"}'}]), settings=settings
+    )
     assert typed.height == 1 and quarantined["column"].to_list() == ["Tags"]
 
 
@@ -189,8 +241,10 @@ def test_the_promoted_tag_list_is_configurable(tmp_path):
 
 
 def test_numeric_provider_publisher_and_issuer_references_become_names(tmp_path):
-    rows = [{"ProviderName": "1001", "PublisherName": "1001", "InvoiceIssuerName": "5010"},
-            {"ProviderName": "Alibaba Cloud", "PublisherName": "ISV Ltd", "InvoiceIssuerName": "5020"}]
+    rows = [
+        {"ProviderName": "1001", "PublisherName": "1001", "InvoiceIssuerName": "5010"},
+        {"ProviderName": "Alibaba Cloud", "PublisherName": "ISV Ltd", "InvoiceIssuerName": "5020"},
+    ]
     settings = TransformSettings(invoice_issuer_names={"5010": "Alibaba Cloud (Singapore) Private Limited"})
     report, typed, _ = convert_text(tmp_path, csv_text(rows), settings=settings)
     assert typed["ProviderName"].to_list() == ["Alibaba Cloud", "Alibaba Cloud"]
@@ -204,11 +258,21 @@ def test_numeric_provider_publisher_and_issuer_references_become_names(tmp_path)
 
 
 def test_repairs_can_be_switched_off(tmp_path):
-    settings = TransformSettings(repairs=Repairs(
-        map_provider_names=False, source_timezone_to_utc=False, null_literal=False, strip_whitespace=False,
-        match_column_names_case_insensitively=False))
-    text = csv_text([{"ProviderName": "1001", "ServiceName": "NULL", "X_InstanceID": "i-1"},
-                     {"ProviderName": "1001", "BilledCost": " 1.5"}])
+    settings = TransformSettings(
+        repairs=Repairs(
+            map_provider_names=False,
+            source_timezone_to_utc=False,
+            null_literal=False,
+            strip_whitespace=False,
+            match_column_names_case_insensitively=False,
+        )
+    )
+    text = csv_text(
+        [
+            {"ProviderName": "1001", "ServiceName": "NULL", "X_InstanceID": "i-1"},
+            {"ProviderName": "1001", "BilledCost": " 1.5"},
+        ]
+    )
     report, typed, quarantined = convert_text(tmp_path, text, settings=settings)
     assert typed["ProviderName"].to_list() == ["1001"] and typed["ServiceName"].to_list() == ["NULL"]
     assert typed["ChargePeriodStart"].to_list() == [datetime(2026, 1, 5, tzinfo=UTC)]
@@ -218,8 +282,13 @@ def test_repairs_can_be_switched_off(tmp_path):
 
 
 def test_lineage_on_every_row_with_line_numbers_that_count_embedded_line_breaks(tmp_path):
-    rows = [{"ResourceName": "a"}, {"ResourceName": "two\nlines"}, {"ResourceName": "b"}, {"BilledCost": "bad"},
-            {"ResourceName": "c"}]
+    rows = [
+        {"ResourceName": "a"},
+        {"ResourceName": "two\nlines"},
+        {"ResourceName": "b"},
+        {"BilledCost": "bad"},
+        {"ResourceName": "c"},
+    ]
     settings = TransformSettings(piece_bytes=64)  # many pieces: numbering must carry across them
     _, typed, quarantined = convert_text(tmp_path, csv_text(rows), settings=settings, batch_ts="20260106T080000")
     assert typed["x_SourceLine"].to_list() == [2, 3, 5, 7]
@@ -242,15 +311,21 @@ def test_blank_lines_are_skipped_and_counted_never_written_as_rows(tmp_path):
 
 def test_zip_members_are_written_separately_and_named_in_lineage(tmp_path):
     key = "focus-export/202601/20260106T080000/1234_26842_BillingItemDetail_202601.zip"
-    source = write_export(tmp_path / "in.zip", [("part_1.csv", csv_text([{"BilledCost": "1"}])),
-                                                ("part_2.csv", csv_text([{"BilledCost": "2"}, {"BilledCost": "3"}]))])
+    source = write_export(
+        tmp_path / "in.zip",
+        [
+            ("part_1.csv", csv_text([{"BilledCost": "1"}])),
+            ("part_2.csv", csv_text([{"BilledCost": "2"}, {"BilledCost": "3"}])),
+        ],
+    )
     report = convert_object(source, key, tmp_path / "out")
     typed = read_outputs(report, "output")
     assert [m.member for m in report.members] == ["part_1.csv", "part_2.csv"]
     assert typed["x_SourceMember"].to_list() == ["part_1.csv", "part_2.csv", "part_2.csv"]
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.parquet")) == [
         "1234_26842_BillingItemDetail_202601.zip--part_1.csv.parquet",
-        "1234_26842_BillingItemDetail_202601.zip--part_2.csv.parquet"]
+        "1234_26842_BillingItemDetail_202601.zip--part_2.csv.parquet",
+    ]
     assert report.reconciliation.to_dict()["money"]["CNY"]["BilledCost"]["written"] == "6"
 
 
@@ -258,12 +333,14 @@ def test_output_layout_and_zstd_parquet_readable_by_duckdb(tmp_path):
     report, _, _ = convert_text(tmp_path, csv_text([{"BilledCost": "1.25"}, {"BilledCost": "-0.25"}]))
     output = report.members[0].output
     assert output.relative_to(tmp_path / "out").as_posix() == (
-        "focus_alibaba_normalized/yearmonth=202601/batch_ts=20260106T080000/1234_26842_BillingItemDetail_202601.csv.parquet")
+        "focus_alibaba_normalized/yearmonth=202601/batch_ts=20260106T080000/1234_26842_BillingItemDetail_202601.csv.parquet"
+    )
     import pyarrow.parquet as pq
+
     assert pq.ParquetFile(output).metadata.row_group(0).column(0).compression == "ZSTD"
     result = duckdb.sql(f"""
         SELECT yearmonth, batch_ts, sum(BilledCost), typeof(sum(BilledCost))
-        FROM read_parquet('{tmp_path / 'out'}/focus_alibaba_normalized/**/*.parquet', hive_partitioning = true,
+        FROM read_parquet('{tmp_path / "out"}/focus_alibaba_normalized/**/*.parquet', hive_partitioning = true,
                           hive_types = {{'yearmonth': VARCHAR, 'batch_ts': VARCHAR}})
         GROUP BY ALL""").fetchall()
     assert result == [("202601", "20260106T080000", Decimal("1.0000000000"), "DECIMAL(38,10)")]
@@ -274,11 +351,20 @@ def test_x_source_changes_is_written_as_a_dictionary_and_read_as_a_list_of_strin
     """The repairs are typed as an Enum for speed; every reader must still see array<string>."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     rows = [{"BilledCost": " 1.25", "ProviderName": "26842"}, {"BilledCost": "2"}, {"BilledCost": "3"}]
     report, typed, _ = convert_text(tmp_path, csv_text(rows))
     output = report.members[0].output
-    expected = [["BilledCost:whitespace", "BillingPeriodEnd:from_Asia/Shanghai", "BillingPeriodStart:from_Asia/Shanghai",
-                 "ChargePeriodEnd:from_Asia/Shanghai", "ChargePeriodStart:from_Asia/Shanghai", "ProviderName:mapped"]]
+    expected = [
+        [
+            "BilledCost:whitespace",
+            "BillingPeriodEnd:from_Asia/Shanghai",
+            "BillingPeriodStart:from_Asia/Shanghai",
+            "ChargePeriodEnd:from_Asia/Shanghai",
+            "ChargePeriodStart:from_Asia/Shanghai",
+            "ProviderName:mapped",
+        ]
+    ]
     expected += [[label for label in expected[0] if "Period" in label]] * 2
     assert typed.schema["x_SourceChanges"] == pl.List(pl.String)  # polars reads text, not an Enum
     assert [sorted(changes) for changes in typed["x_SourceChanges"].to_list()] == expected
@@ -296,9 +382,12 @@ def test_columns_built_from_few_values_are_written_as_dictionaries_and_read_as_t
     speed (normalize.categorical_columns); every reader must still see text, with the same values."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    rows = [{"ProviderName": "26842", "PublisherName": "Alibaba Cloud", "Tags": '{"Project": "web"}'},
-            {"ProviderName": "Alibaba Cloud", "PublisherName": "Alibaba Cloud", "Tags": "{not json"},
-            {"ProviderName": "", "PublisherName": "26842", "Tags": '{"project": "db", "Owner": "ops"}'}]
+
+    rows = [
+        {"ProviderName": "26842", "PublisherName": "Alibaba Cloud", "Tags": '{"Project": "web"}'},
+        {"ProviderName": "Alibaba Cloud", "PublisherName": "Alibaba Cloud", "Tags": "{not json"},
+        {"ProviderName": "", "PublisherName": "26842", "Tags": '{"project": "db", "Owner": "ops"}'},
+    ]
     settings = TransformSettings(repairs=Repairs(keep_rows_with_unparseable_tags=True))
     report, typed, _ = convert_text(tmp_path, csv_text(rows), settings=settings)
     output = report.members[0].output
@@ -314,8 +403,19 @@ def test_columns_built_from_few_values_are_written_as_dictionaries_and_read_as_t
                            FROM '{output}' ORDER BY x_SourceLine""").fetchall()
     assert [row[:9] for row in found] == [
         ("26842", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "web", None, None, False),
-        ("Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", "Alibaba Cloud", None, None, "{not json", True),
-        (None, None, None, "26842", "Alibaba Cloud", "db", "ops", None, False)]
+        (
+            "Alibaba Cloud",
+            "Alibaba Cloud",
+            "Alibaba Cloud",
+            "Alibaba Cloud",
+            "Alibaba Cloud",
+            None,
+            None,
+            "{not json",
+            True,
+        ),
+        (None, None, None, "26842", "Alibaba Cloud", "db", "ops", None, False),
+    ]
     assert {row[9:] for row in found} == {(KEY, "20260106T080000", settings.host_provider_name, "VARCHAR")}
     assert pq.read_table(output).select(list(columns)).to_pylist() == typed.select(columns).to_dicts()
     metadata = pq.ParquetFile(output).metadata

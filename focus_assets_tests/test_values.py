@@ -1,24 +1,27 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from focus_assets.focus import values
 
-UTC = timezone.utc
+UTC = UTC
 
 
-@pytest.mark.parametrize("text, expected, localized", [
-    ("2026-01-01 00:00:00", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
-    ("2026-01-01T00:00:00", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
-    ("2026-01-01T00:00:00+08:00", datetime(2025, 12, 31, 16, tzinfo=UTC), False),
-    ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, 0, tzinfo=UTC), False),
-    ("2026-01-01T00:00:00.123+0800", datetime(2025, 12, 31, 16, 0, 0, 123000, tzinfo=UTC), False),
-    ("2026-01-01 08:00", datetime(2026, 1, 1, 0, tzinfo=UTC), True),
-    ("2026-01-01", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
-    ("2026/1/5 08:00:00", datetime(2026, 1, 5, 0, tzinfo=UTC), True),
-    (" 2026-01-01T00:00:00-05:00 ", datetime(2026, 1, 1, 5, tzinfo=UTC), False),
-])
+@pytest.mark.parametrize(
+    "text, expected, localized",
+    [
+        ("2026-01-01 00:00:00", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
+        ("2026-01-01T00:00:00", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
+        ("2026-01-01T00:00:00+08:00", datetime(2025, 12, 31, 16, tzinfo=UTC), False),
+        ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, 0, tzinfo=UTC), False),
+        ("2026-01-01T00:00:00.123+0800", datetime(2025, 12, 31, 16, 0, 0, 123000, tzinfo=UTC), False),
+        ("2026-01-01 08:00", datetime(2026, 1, 1, 0, tzinfo=UTC), True),
+        ("2026-01-01", datetime(2025, 12, 31, 16, tzinfo=UTC), True),
+        ("2026/1/5 08:00:00", datetime(2026, 1, 5, 0, tzinfo=UTC), True),
+        (" 2026-01-01T00:00:00-05:00 ", datetime(2026, 1, 1, 5, tzinfo=UTC), False),
+    ],
+)
 def test_timestamps_without_offset_are_read_in_the_source_timezone(text, expected, localized):
     assert values.parse_timestamp(text, "Asia/Shanghai") == (expected, localized)
 
@@ -30,7 +33,9 @@ def test_unparseable_timestamps_give_none(text):
 
 def test_localize_off_reads_naive_values_as_utc():
     assert values.parse_timestamp("2026-01-01 00:00:00", "Asia/Shanghai", localize=False) == (
-        datetime(2026, 1, 1, tzinfo=UTC), False)
+        datetime(2026, 1, 1, tzinfo=UTC),
+        False,
+    )
 
 
 def test_billing_month_is_taken_in_the_source_timezone():
@@ -41,8 +46,10 @@ def test_billing_month_is_taken_in_the_source_timezone():
 
 def test_names_map_explicitly_then_numeric_default_else_kept():
     assert values.map_name("1001", {}, "Alibaba Cloud") == "Alibaba Cloud"
-    assert values.map_name("5010", {"5010": "Alibaba Cloud (Singapore) Private Limited"}, None) == \
-        "Alibaba Cloud (Singapore) Private Limited"
+    assert (
+        values.map_name("5010", {"5010": "Alibaba Cloud (Singapore) Private Limited"}, None)
+        == "Alibaba Cloud (Singapore) Private Limited"
+    )
     assert values.map_name("5020", {}, None) == "5020"  # no default: kept as delivered
     assert values.map_name("Alibaba", {}, "Alibaba Cloud") == "Alibaba"
 
@@ -53,10 +60,15 @@ def test_tags_with_nested_values_are_flattened_to_json_text():
     assert flat == '{"a":"{\\"b\\":1}","l":"[1,\\"x\\"]","n":1e5,"x":"NaN","s":"v","t":true,"z":null}'
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("{bad", "invalid JSON"), ("[1,2]", "not a JSON object (a JSON list)"), ("3", "not a JSON object (a JSON number)"),
-    ('"text"', "not a JSON object (a JSON str)"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("{bad", "invalid JSON"),
+        ("[1,2]", "not a JSON object (a JSON list)"),
+        ("3", "not a JSON object (a JSON number)"),
+        ('"text"', "not a JSON object (a JSON str)"),
+    ],
+)
 def test_tags_that_are_not_objects_are_reported(text, reason):
     flat, error = values.flatten_tags_json(text)
     assert flat is None and error.startswith(reason)

@@ -39,8 +39,11 @@ def _expected_in_wheel() -> dict[str, set[str]]:
         # Every module and data file of the package; C sources are compiled into the extension.
         "package": {name for name in tree if name.startswith("focus_assets/") and not name.endswith(".c")},
         "sql": {"focus_assets/sql/" + name.removeprefix("sql/") for name in tree if name.startswith("sql/")},
-        "policies": {"focus_assets/policy_templates/" + name.removeprefix("docs/policies/")
-                     for name in tree if name.startswith("docs/policies/")},
+        "policies": {
+            "focus_assets/policy_templates/" + name.removeprefix("docs/policies/")
+            for name in tree
+            if name.startswith("docs/policies/")
+        },
     }
 
 
@@ -53,7 +56,10 @@ def test_the_wheel_carries_every_module_and_every_file_read_at_run_time(wheel_ve
     assert any(name.startswith("focus_assets/sql/tables/") and name.endswith(".sql") for name in expected["sql"])
     assert any(name.endswith(".json") for name in expected["policies"])
     assert {name.rsplit("/", 1)[-1] for name in expected["package"] if name.startswith("focus_assets/samples/")} >= {
-        "datacenter_focus_sample.csv", "FOCUS-Sample-Data_FOCUS-1.0_focus_sample.csv", "ATTRIBUTION.md"}
+        "datacenter_focus_sample.csv",
+        "FOCUS-Sample-Data_FOCUS-1.0_focus_sample.csv",
+        "ATTRIBUTION.md",
+    }
     for kind, names in expected.items():
         assert not sorted(names - shipped), f"{kind} files missing from the wheel: {sorted(names - shipped)}"
     assert not [name for name in shipped if name.startswith("focus_assets_tests/")]
@@ -81,9 +87,14 @@ def _start_day(dagster: Path, root: Path, cwd: Path) -> subprocess.Popen:
     # The local deployment's defaults, whatever this shell has set.
     environment = {key: value for key, value in clean_environment().items() if not key.startswith("FOCUS_")}
     environment.update(FOCUS_HOME=str(home), DAGSTER_HOME=str(instance))
-    return subprocess.Popen([str(dagster), "asset", "materialize", "-m", "focus_assets.definitions", "--select", "*",
-                             "--partition", DAY], cwd=cwd, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(dagster), "asset", "materialize", "-m", "focus_assets.definitions", "--select", "*", "--partition", DAY],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finish(run: subprocess.Popen, what: str) -> None:
@@ -99,9 +110,13 @@ def _warehouse(database: Path) -> dict[str, list[tuple]]:
     """Every table and view of a DuckDB warehouse, with its rows in a stable order."""
     with duckdb.connect(str(database), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        names = [name for (name,) in connection.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-            "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal").fetchall()]
+        names = [
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
+            ).fetchall()
+        ]
         return {name: sorted(connection.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
 
 

@@ -97,8 +97,10 @@ class Postgres:
         building.chmod(0o700)
         if os.geteuid() == 0:
             shutil.chown(building, "postgres", "postgres")
-            _run([*_as_postgres_user(), "test", "-w", str(building)],
-                 f"a check that the postgres user can write {building} (every folder above it must let it through)")
+            _run(
+                [*_as_postgres_user(), "test", "-w", str(building)],
+                f"a check that the postgres user can write {building} (every folder above it must let it through)",
+            )
         binaries = postgres_bin()
         # initdb reads the password from a file: one readable by the cluster's owner only, removed at once.
         password_file = self.folder / ".initdb-password"
@@ -107,14 +109,30 @@ class Postgres:
             password_file.write_text(self.password + "\n")
             if os.geteuid() == 0:
                 shutil.chown(password_file, "postgres", "postgres")
-            _run([*_as_postgres_user(), str(binaries / "initdb"), "-D", str(building), "-U", USER,
-                  "--auth-host=scram-sha-256", "--auth-local=peer", f"--pwfile={password_file}",
-                  "--encoding=UTF8", "--locale=C"], "initdb")
+            _run(
+                [
+                    *_as_postgres_user(),
+                    str(binaries / "initdb"),
+                    "-D",
+                    str(building),
+                    "-U",
+                    USER,
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    f"--pwfile={password_file}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                "initdb",
+            )
         finally:
             password_file.unlink()
         # The database, in single-user mode before the server ever listens.
-        _run([*_as_postgres_user(), str(binaries / "postgres"), "--single", "-D", str(building), "postgres"],
-             "CREATE DATABASE", stdin=f"CREATE DATABASE {DATABASE};\n")
+        _run(
+            [*_as_postgres_user(), str(binaries / "postgres"), "--single", "-D", str(building), "postgres"],
+            "CREATE DATABASE",
+            stdin=f"CREATE DATABASE {DATABASE};\n",
+        )
         building.rename(self.data)
 
     def start(self, log: Path) -> None:
@@ -122,17 +140,44 @@ class Postgres:
         self.port = self.port or free_port()
         with open(log, "ab") as output:
             self.process = subprocess.Popen(
-                [*_as_postgres_user(), str(postgres_bin() / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: subprocess.run([str(postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p",
-                                           str(self.port)]).returncode == 0,
-                   "PostgreSQL", 60, self.process, log)
+                [
+                    *_as_postgres_user(),
+                    str(postgres_bin() / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                ],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    [str(postgres_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+                ).returncode
+                == 0
+            ),
+            "PostgreSQL",
+            60,
+            self.process,
+            log,
+        )
 
     def environment(self) -> dict[str, str]:
         """What dagster.yaml reads."""
-        return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USERNAME": USER,
-                "DAGSTER_PG_PASSWORD": self.password, "DAGSTER_PG_DB": DATABASE}
+        return {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USERNAME": USER,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": DATABASE,
+        }
 
 
 def _run(command: list[str], what: str, stdin: str | None = None) -> None:
@@ -141,8 +186,14 @@ def _run(command: list[str], what: str, stdin: str | None = None) -> None:
         raise StackError(f"{what} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-def wait_until(check, what: str, seconds: float, process: subprocess.Popen | None = None, log: Path | None = None,
-               pause: float = 0.5):
+def wait_until(
+    check,
+    what: str,
+    seconds: float,
+    process: subprocess.Popen | None = None,
+    log: Path | None = None,
+    pause: float = 0.5,
+):
     """Poll `check` until it returns something true; fail when the deadline passes or `process` exits."""
     deadline = time.monotonic() + seconds
     while True:
@@ -167,8 +218,11 @@ def _tail(log: Path | None, characters: int = 4000) -> str:
 
 def graphql(base: str, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
     """One GraphQL request to the webserver; GraphQL errors raise."""
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query, "variables": variables or {}})
-                                     .encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         answer = json.loads(response.read())
     if answer.get("errors"):
@@ -193,7 +247,11 @@ class Stack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.home, self.venv, self.state = Path(self.home).resolve(), Path(self.venv).absolute(), Path(self.state).resolve()
+        self.home, self.venv, self.state = (
+            Path(self.home).resolve(),
+            Path(self.venv).absolute(),
+            Path(self.state).resolve(),
+        )
         self.logs = self.state / "logs"
         self.dagster_home = self.state / "dagster"
         self.postgres = Postgres(Path(self.postgres_folder or self.state / "postgres").resolve(), self._password())
@@ -216,19 +274,36 @@ class Stack:
     def process_environment(self) -> dict[str, str]:
         """Your settings (FOCUS_*, AWS_*, ...) and the stack's: its FOCUS_HOME, Dagster's home, the
         code server's address and PostgreSQL's credentials."""
-        inherited = {name: value for name, value in (self.base_environment or os.environ).items()
-                     if not name.startswith("DAGSTER_")}
-        return {**inherited, "FOCUS_HOME": str(self.home), "DAGSTER_HOME": str(self.dagster_home),
-                "FOCUS_CODE_SERVER_HOST": "127.0.0.1", "FOCUS_CODE_SERVER_PORT": str(self.code_server_port),
-                "PATH": f"{self.venv / 'bin'}:{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1",
-                **self.postgres.environment(), **self.environment}
+        inherited = {
+            name: value
+            for name, value in (self.base_environment or os.environ).items()
+            if not name.startswith("DAGSTER_")
+        }
+        return {
+            **inherited,
+            "FOCUS_HOME": str(self.home),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "FOCUS_CODE_SERVER_HOST": "127.0.0.1",
+            "FOCUS_CODE_SERVER_PORT": str(self.code_server_port),
+            "PATH": f"{self.venv / 'bin'}:{os.environ.get('PATH', '')}",
+            "PYTHONUNBUFFERED": "1",
+            **self.postgres.environment(),
+            **self.environment,
+        }
 
     def commands(self) -> dict[str, list[str]]:
         bin_ = self.venv / "bin"
         return {
             "code-server": [str(bin_ / "dagster"), *code_server_arguments("127.0.0.1", self.code_server_port)],
-            "webserver": [str(bin_ / "dagster-webserver"), "-w", str(WORKSPACE_YAML), "-h", self.web_host,
-                          "-p", str(self.web_port)],
+            "webserver": [
+                str(bin_ / "dagster-webserver"),
+                "-w",
+                str(WORKSPACE_YAML),
+                "-h",
+                self.web_host,
+                "-p",
+                str(self.web_port),
+            ],
             "daemon": [str(bin_ / "dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)],
         }
 
@@ -253,23 +328,50 @@ class Stack:
         too, as when its container dies); for the code server, wait until it serves."""
         with open(self.log(name), "ab") as output:
             # The run workers are children of the code server: they get its folder, outside the checkout.
-            self.processes[name] = subprocess.Popen(self.commands()[name], cwd=self.state, env=self.process_environment(),
-                                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                self.commands()[name],
+                cwd=self.state,
+                env=self.process_environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if name == "code-server":
-            wait_until(lambda: "Started Dagster code server" in self.log(name).read_text(errors="replace")
-                       and _accepts(self.code_server_port), "the code server", 180, self.processes[name], self.log(name))
+            wait_until(
+                lambda: (
+                    "Started Dagster code server" in self.log(name).read_text(errors="replace")
+                    and _accepts(self.code_server_port)
+                ),
+                "the code server",
+                180,
+                self.processes[name],
+                self.log(name),
+            )
 
     def wait_for_webserver(self) -> None:
         process, log = self.processes["webserver"], self.log("webserver")
-        wait_until(lambda: b"dagster_webserver_version" in urllib.request.urlopen(f"{self.url}/server_info", timeout=5)
-                   .read(), "dagster-webserver", 180, process, log)
-        query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError {" \
-                " __typename ... on PythonError { message } } } } } }"
+        wait_until(
+            lambda: b"dagster_webserver_version" in urllib.request.urlopen(f"{self.url}/server_info", timeout=5).read(),
+            "dagster-webserver",
+            180,
+            process,
+            log,
+        )
+        query = (
+            "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError {"
+            " __typename ... on PythonError { message } } } } } }"
+        )
 
         def location_loaded():
             entries = graphql(self.url, query)["workspaceOrError"]["locationEntries"]
-            return [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"
-                    and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"]
+            return [
+                e
+                for e in entries
+                if e["name"] == LOCATION
+                and e["loadStatus"] == "LOADED"
+                and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+            ]
+
         wait_until(location_loaded, "the code location in the webserver", 180, process, log)
 
     def kill(self, name: str) -> None:
@@ -329,10 +431,16 @@ def _interrupt(signal_number, frame):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("FOCUS_HOME", ".focus")),
-                        help="FOCUS_HOME (default: $FOCUS_HOME or .focus)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("FOCUS_HOME", ".focus")),
+        help="FOCUS_HOME (default: $FOCUS_HOME or .focus)",
+    )
     parser.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
-    parser.add_argument("--venv", type=Path, default=Path(sys.prefix), help="the environment with focus-assets installed")
+    parser.add_argument(
+        "--venv", type=Path, default=Path(sys.prefix), help="the environment with focus-assets installed"
+    )
     arguments = parser.parse_args(argv)
     stack = Stack(home=arguments.home, venv=arguments.venv, state=arguments.home / "stack", web_port=arguments.port)
     # The processes run in sessions of their own, so a signal to this one must stop them: Ctrl-C,
@@ -347,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
             while all(process.poll() is None for process in stack.processes.values()):
                 time.sleep(1)
             stopped = [name for name, process in stack.processes.items() if process.poll() is not None]
-            print(f"{', '.join(stopped)} stopped: stopping the rest{_tail(stack.log(stopped[0]), 2000)}", file=sys.stderr)
+            print(
+                f"{', '.join(stopped)} stopped: stopping the rest{_tail(stack.log(stopped[0]), 2000)}", file=sys.stderr
+            )
     except KeyboardInterrupt:
         interrupted = True
     except StackError as exc:

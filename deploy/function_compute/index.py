@@ -59,6 +59,7 @@ class Settings:
 
 def settings(environ=os.environ) -> Settings:
     """The function's settings, each checked (focus.names) before it reaches a key or a URL."""
+
     def required(name: str) -> str:
         value = environ.get(name, "").strip()
         if not value:
@@ -73,9 +74,11 @@ def settings(environ=os.environ) -> Settings:
 
     # boto3 reads the keys itself (or a web identity token): the code only checks they are there.
     if not (environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY")) and not (
-            environ.get("AWS_ROLE_ARN") and environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")):
-        raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set "
-                          "(nor AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)")
+        environ.get("AWS_ROLE_ARN") and environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    ):
+        raise ConfigError(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (nor AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+        )
     return Settings(
         s3_bucket=names.bucket(required("S3_BUCKET_NAME"), "S3_BUCKET_NAME"),
         s3_prefix=names.key_prefix(environ.get("S3_PREFIX", ""), "S3_PREFIX"),
@@ -91,8 +94,9 @@ def settings(environ=os.environ) -> Settings:
 def _s3_client(region: str, endpoint: str | None):
     """One client per instance: Function Compute reuses warm instances, and a client takes a
     moment to build. Standard retry mode: throttling, 5xx and dropped connections, with backoff."""
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint,
-                        config=Config(retries={"mode": "standard", "max_attempts": 8}))
+    return boto3.client(
+        "s3", region_name=region, endpoint_url=endpoint, config=Config(retries={"mode": "standard", "max_attempts": 8})
+    )
 
 
 def _oss_credentials(context) -> tuple[str, str, str | None]:
@@ -100,12 +104,16 @@ def _oss_credentials(context) -> tuple[str, str, str | None]:
     (and OSS_SECURITY_TOKEN) from the environment."""
     credentials = getattr(context, "credentials", None)
     if getattr(credentials, "access_key_id", None):
-        return (credentials.access_key_id, credentials.access_key_secret,
-                getattr(credentials, "security_token", None) or None)
+        return (
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            getattr(credentials, "security_token", None) or None,
+        )
     key_id, secret = os.environ.get("OSS_ACCESS_KEY_ID"), os.environ.get("OSS_ACCESS_KEY_SECRET")
     if not (key_id and secret):
-        raise ConfigError("no OSS credentials: give the function a RAM role, or set OSS_ACCESS_KEY_ID "
-                          "and OSS_ACCESS_KEY_SECRET")
+        raise ConfigError(
+            "no OSS credentials: give the function a RAM role, or set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"
+        )
     return key_id, secret, os.environ.get("OSS_SECURITY_TOKEN") or None
 
 
@@ -123,8 +131,9 @@ def handler(event, context):
         endpoint = config.oss_endpoint or internal_endpoint(oss_event.region)
         bucket = names.bucket(oss_event.bucket, "oss.bucket.name")
         if (endpoint, bucket) not in sources:
-            sources[endpoint, bucket] = OssBucket(endpoint, bucket, key_id, secret, prefix=config.oss_prefix,
-                                                  security_token=token)
+            sources[endpoint, bucket] = OssBucket(
+                endpoint, bucket, key_id, secret, prefix=config.oss_prefix, security_token=token
+            )
         return sources[endpoint, bucket]
 
     summary = replicate(events, source_for, target, config.export_prefix, config.oss_prefix, logger)

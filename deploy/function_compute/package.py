@@ -69,13 +69,16 @@ def _run(command: list[str], env: dict | None = None) -> None:
 def install_dependencies(target: Path, build_python: str, work: Path) -> None:
     """pip-install the requirements into `target` for the Function Compute runtime."""
     try:
-        version = subprocess.run([build_python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True).stdout.strip()
+        version = subprocess.run(
+            [build_python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         version = ""
     if version != RUNTIME_PYTHON:
-        raise PackageError(f"--build-python {build_python!r} is not a Python {RUNTIME_PYTHON} interpreter "
-                           f"(needed to build {', '.join(SOURCE_ONLY)} for the runtime)")
+        raise PackageError(
+            f"--build-python {build_python!r} is not a Python {RUNTIME_PYTHON} interpreter "
+            f"(needed to build {', '.join(SOURCE_ONLY)} for the runtime)"
+        )
     pins = _pins(REQUIREMENTS)
     missing = [name for name in SOURCE_ONLY if name not in pins]
     if missing:
@@ -83,12 +86,43 @@ def install_dependencies(target: Path, build_python: str, work: Path) -> None:
     wheels = work / "wheels"
     # No debug information: the compiled extension is then the same from one build to the next.
     env = {**os.environ, "CFLAGS": "-g0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    _run([build_python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels),
-          *(pins[name] for name in SOURCE_ONLY)], env)
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target),
-          *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
-          "--python-version", RUNTIME_PYTHON, "--implementation", "cp", "--only-binary=:all:",
-          "--find-links", str(wheels), "-r", str(REQUIREMENTS)], env)
+    _run(
+        [
+            build_python,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            *(pins[name] for name in SOURCE_ONLY),
+        ],
+        env,
+    )
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--target",
+            str(target),
+            *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
+            "--python-version",
+            RUNTIME_PYTHON,
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+            "--find-links",
+            str(wheels),
+            "-r",
+            str(REQUIREMENTS),
+        ],
+        env,
+    )
 
 
 def _shipped(relative: Path) -> bool:
@@ -140,10 +174,16 @@ def build(out: Path, with_dependencies: bool = True, build_python: str = "python
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "focus-assets-function.zip")
-    parser.add_argument("--no-dependencies", action="store_true",
-                        help="only the handler and the project's modules (oss2 and boto3 come from elsewhere)")
-    parser.add_argument("--build-python", default=os.environ.get("PYTHON312", "python3.12"),
-                        help="a Python 3.12 interpreter, to build oss2 and crcmod (default: $PYTHON312 or python3.12)")
+    parser.add_argument(
+        "--no-dependencies",
+        action="store_true",
+        help="only the handler and the project's modules (oss2 and boto3 come from elsewhere)",
+    )
+    parser.add_argument(
+        "--build-python",
+        default=os.environ.get("PYTHON312", "python3.12"),
+        help="a Python 3.12 interpreter, to build oss2 and crcmod (default: $PYTHON312 or python3.12)",
+    )
     args = parser.parse_args(argv)
     try:
         size = build(args.out, not args.no_dependencies, args.build_python)

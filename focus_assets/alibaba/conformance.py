@@ -38,12 +38,14 @@ def check_result(result: ConformanceResult) -> dg.AssetCheckResult:
     }
     for dataset in result.datasets:
         metadata[f"{dataset.name}: rules passed / failed / skipped"] = (
-            f"{dataset.passed} / {dataset.failed} / {dataset.skipped}" if not dataset.error else dataset.error[:500])
+            f"{dataset.passed} / {dataset.failed} / {dataset.skipped}" if not dataset.error else dataset.error[:500]
+        )
         counts = dataset.by_attribution()
         metadata[f"{dataset.name}: failures by attribution"] = dg.MetadataValue.json({a: counts[a] for a in ORDER})
     severity = dg.AssetCheckSeverity.ERROR if result.severity == "error" else dg.AssetCheckSeverity.WARN
-    return dg.AssetCheckResult(check_name=CHECK_NAME, passed=result.severity == "ok", severity=severity,
-                               metadata=metadata)
+    return dg.AssetCheckResult(
+        check_name=CHECK_NAME, passed=result.severity == "ok", severity=severity, metadata=metadata
+    )
 
 
 def conformance_check(script: Path) -> dg.AssetChecksDefinition:
@@ -58,11 +60,14 @@ def conformance_check(script: Path) -> dg.AssetChecksDefinition:
 
     # Partitioned like its asset: the result is the views' after the day's run (see assets.day_check).
     return dg.asset_check(
-        asset=unified_focus_view, name=CHECK_NAME, blocking=False, partitions_def=delivery_days,
+        asset=unified_focus_view,
+        name=CHECK_NAME,
+        blocking=False,
+        partitions_def=delivery_days,
         description="FOCUS 1.2 conformance of alibaba_focus and focus_unified by the FinOps Foundation's "
-                    "focus-validator (offline), each failed rule attributed to an upstream gap of Alibaba's "
-                    "export, a source lacking the column or delivering failing data, a validator defect, or the "
-                    "pipeline; the report in the metadata. ERROR on a failure attributed to the pipeline.",
+        "focus-validator (offline), each failed rule attributed to an upstream gap of Alibaba's "
+        "export, a source lacking the column or delivering failing data, a validator defect, or the "
+        "pipeline; the report in the metadata. ERROR on a failure attributed to the pipeline.",
     )(focus_conformance)
 
 
@@ -73,9 +78,13 @@ def conformance_checks(warehouse: Warehouse) -> list[dg.AssetChecksDefinition]:
     if script is None:
         return []
     if not script.is_file():
-        raise ValueError(f"{ENV_VAR}={script}: no such focus-validator script (`make conformance` creates "
-                         ".venv-validator/bin/focus-validator)")
+        raise ValueError(
+            f"{ENV_VAR}={script}: no such focus-validator script (`make conformance` creates "
+            ".venv-validator/bin/focus-validator)"
+        )
     if not isinstance(warehouse, DuckDBWarehouse):
-        raise ValueError(f"{ENV_VAR} is set but the FOCUS conformance check supports only the DuckDB warehouse "
-                         f"(FOCUS_DEPLOYMENT=local), not {type(warehouse).__name__}: unset {ENV_VAR}")
+        raise ValueError(
+            f"{ENV_VAR} is set but the FOCUS conformance check supports only the DuckDB warehouse "
+            f"(FOCUS_DEPLOYMENT=local), not {type(warehouse).__name__}: unset {ENV_VAR}"
+        )
     return [conformance_check(script)]

@@ -22,8 +22,14 @@ def delivery_freshness(schedule: DeliverySchedule) -> tuple[list[dg.AssetChecksD
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)
         checks = dg.build_time_partition_freshness_checks(
-            assets=[raw_oss_export], deadline_cron=schedule.deadline_cron, timezone=schedule.source_timezone,
-            severity=dg.AssetCheckSeverity.ERROR)
+            assets=[raw_oss_export],
+            deadline_cron=schedule.deadline_cron,
+            timezone=schedule.source_timezone,
+            severity=dg.AssetCheckSeverity.ERROR,
+        )
         sensor = dg.build_sensor_for_freshness_checks(
-            freshness_checks=checks, name="delivery_freshness", minimum_interval_seconds=schedule.sensor_interval_seconds)
+            freshness_checks=checks,
+            name="delivery_freshness",
+            minimum_interval_seconds=schedule.sensor_interval_seconds,
+        )
     return list(checks), sensor

@@ -4,9 +4,9 @@ safety net, not part of the daily path."""
 
 import dagster as dg
 
+from ..focus.publishing import lake_partitions
 from ..resources.stores import ObjectStore
 from ..resources.warehouse import Warehouse, objects_of
-from ..focus.publishing import lake_partitions
 
 
 @dg.op(description="Re-registers every partition of the tables from the files in the lake.")
@@ -23,6 +23,9 @@ def maintenance():
 
 
 weekly_maintenance = dg.ScheduleDefinition(
-    name="weekly_maintenance", job=maintenance, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
+    name="weekly_maintenance",
+    job=maintenance,
+    cron_schedule="0 3 * * 0",
+    execution_timezone="Asia/Shanghai",
     description="Sunday 03:00 Asia/Shanghai: re-register every partition.",
 )

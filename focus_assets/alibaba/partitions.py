@@ -7,5 +7,6 @@ from ..deployment_settings import delivery_schedule
 # deliveries of a day apart. end_offset=1: today's partition exists while today's deliveries
 # arrive, so the sensor can run them at once instead of after midnight.
 SCHEDULE = delivery_schedule()
-delivery_days = dg.DailyPartitionsDefinition(start_date=SCHEDULE.first_day, timezone=SCHEDULE.source_timezone,
-                                             end_offset=1)
+delivery_days = dg.DailyPartitionsDefinition(
+    start_date=SCHEDULE.first_day, timezone=SCHEDULE.source_timezone, end_offset=1
+)

@@ -17,37 +17,60 @@ from .assets import OBJECTS_READ, ExportSettings, raw_oss_export
 from .partitions import SCHEDULE, delivery_days
 
 
-def plan_runs(export_bucket: ObjectStore, export_settings: ExportSettings, cursor: str | None,
-              now: datetime | None = None, first_day: str | None = None,
-              day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {}) -> TickPlan:
+def plan_runs(
+    export_bucket: ObjectStore,
+    export_settings: ExportSettings,
+    cursor: str | None,
+    now: datetime | None = None,
+    first_day: str | None = None,
+    day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {},
+) -> TickPlan:
     """The tick's plan for the delivery-day partitions that exist at `now` (default: the clock),
     from `first_day` (default: the partitions' first day)."""
-    return plan_tick(export_bucket, export_settings.layout(), cursor, now=now or utc_now(),
-                     first_day=first_day or delivery_days.start.strftime("%Y-%m-%d"),
-                     settle_seconds=export_settings.settle_seconds, day_objects_read=day_objects_read)
+    return plan_tick(
+        export_bucket,
+        export_settings.layout(),
+        cursor,
+        now=now or utc_now(),
+        first_day=first_day or delivery_days.start.strftime("%Y-%m-%d"),
+        settle_seconds=export_settings.settle_seconds,
+        day_objects_read=day_objects_read,
+    )
 
 
 def objects_read_by_latest_run(instance: dg.DagsterInstance) -> Callable[[str], Mapping[str, str]]:
     """The objects (key: ETag) that the latest materialization of raw_oss_export for a day listed
     (a backfill's run, or the sensor's own), from the instance."""
+
     def objects_read(day: str) -> Mapping[str, str]:
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=raw_oss_export.key, asset_partitions=[day]), limit=1).records
+            dg.AssetRecordsFilter(asset_key=raw_oss_export.key, asset_partitions=[day]), limit=1
+        ).records
         if not records or records[0].asset_materialization is None:
             return {}
         listed = records[0].asset_materialization.metadata.get(OBJECTS_READ)
         return {row["key"]: row["etag"] for row in listed.value} if listed is not None else {}
+
     return objects_read
 
 
 def alibaba_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(name="new_alibaba_deliveries", job=job, minimum_interval_seconds=SCHEDULE.sensor_interval_seconds,
-               description="Starts a run for each delivery day with new or re-delivered export objects, once the "
-                           "delivery has been unchanged for the settle time.")
-    def new_alibaba_deliveries(context: dg.SensorEvaluationContext, export_bucket: ObjectStore,
-                               export_settings: ExportSettings):
-        plan = plan_runs(export_bucket, export_settings, context.cursor,
-                         day_objects_read=objects_read_by_latest_run(context.instance))
+    @dg.sensor(
+        name="new_alibaba_deliveries",
+        job=job,
+        minimum_interval_seconds=SCHEDULE.sensor_interval_seconds,
+        description="Starts a run for each delivery day with new or re-delivered export objects, once the "
+        "delivery has been unchanged for the settle time.",
+    )
+    def new_alibaba_deliveries(
+        context: dg.SensorEvaluationContext, export_bucket: ObjectStore, export_settings: ExportSettings
+    ):
+        plan = plan_runs(
+            export_bucket,
+            export_settings,
+            context.cursor,
+            day_objects_read=objects_read_by_latest_run(context.instance),
+        )
         for note in plan.waiting:
             context.log.info(f"waiting: {note}")
         for note in plan.skipped:

@@ -29,17 +29,45 @@ from sqlglot import expressions as exp
 from ..focus.schema import FOCUS_1_2_COLUMNS
 from ..focus.unified import ADAPTERS
 from .attribution import (
-    DEFECTS_VERIFIED_WITH, ORDER, PIPELINE, VALIDATOR_DEFECT, VALIDATOR_DEFECTS, Reason, Source, explain_leaf,
+    DEFECTS_VERIFIED_WITH,
+    ORDER,
+    PIPELINE,
+    VALIDATOR_DEFECT,
+    VALIDATOR_DEFECTS,
+    Reason,
+    Source,
+    explain_leaf,
     most_serious,
 )
 from .export import columns, connect, export, relations
 from .validator import (
-    FOCUS_VERSION, Installation, Job, RuleResult, Validated, ValidatorFailed, ValidatorMissing, arguments,
-    load_model, locate, read_results, run_jobs,
+    FOCUS_VERSION,
+    Installation,
+    Job,
+    RuleResult,
+    Validated,
+    ValidatorFailed,
+    ValidatorMissing,
+    arguments,
+    load_model,
+    locate,
+    read_results,
+    run_jobs,
 )
 
-__all__ = ["DATASETS", "ConformanceResult", "DatasetInput", "DatasetReport", "Failure", "ValidatorFailed",
-           "ValidatorMissing", "alibaba_source", "assess", "attribute", "run_conformance"]
+__all__ = [
+    "DATASETS",
+    "ConformanceResult",
+    "DatasetInput",
+    "DatasetReport",
+    "Failure",
+    "ValidatorFailed",
+    "ValidatorMissing",
+    "alibaba_source",
+    "assess",
+    "attribute",
+    "run_conformance",
+]
 
 DATASETS = ("alibaba_focus", "focus_unified")
 UNIFIED = "focus_unified"
@@ -106,7 +134,7 @@ class ConformanceResult:
 
     @property
     def severity(self) -> str:
-        """"error" (a failure attributed to the pipeline, or a dataset not validated), "warn" (failures
+        """ "error" (a failure attributed to the pipeline, or a dataset not validated), "warn" (failures
         all explained otherwise) or "ok"."""
         if self.pipeline_failures() or any(d.error for d in self.datasets):
             return "error"
@@ -114,12 +142,14 @@ class ConformanceResult:
 
     def markdown(self) -> str:
         from .report import render
+
         return render(self)
 
 
 @dataclass
 class DatasetInput:
     """A Parquet file to validate, where its rows come from, and (several sources) one file per source."""
+
     name: str
     file: Path
     rows: int
@@ -153,16 +183,32 @@ def unified_sources(connection: duckdb.DuckDBPyConnection) -> list[tuple[Source,
         view = adapter.view
         tables = _referenced(connection, view)
         typed_null = FOCUS_1_2 - adapter.columns - set(adapter.expressions)
-        found.append((Source(adapter.name, alibaba=adapter.name == "alibaba", typed_null=frozenset(typed_null),
-                             input_table=None if adapter.name == "alibaba" or len(tables) != 1 else tables[0]), view))
+        found.append(
+            (
+                Source(
+                    adapter.name,
+                    alibaba=adapter.name == "alibaba",
+                    typed_null=frozenset(typed_null),
+                    input_table=None if adapter.name == "alibaba" or len(tables) != 1 else tables[0],
+                ),
+                view,
+            )
+        )
     return found
 
 
 class _Attributor:
     """The attribution of one dataset's failed rules (see attribution.py)."""
 
-    def __init__(self, dataset: DatasetInput, validated: Validated, slices: dict[str, Validated],
-                 inputs: dict[str, Validated], rules, defects: dict[str, str]):
+    def __init__(
+        self,
+        dataset: DatasetInput,
+        validated: Validated,
+        slices: dict[str, Validated],
+        inputs: dict[str, Validated],
+        rules,
+        defects: dict[str, str],
+    ):
         self.dataset, self.validated, self.slices, self.inputs = dataset, validated, slices, inputs
         self.rules, self.defects = rules, defects
         self.absent = frozenset().union(*(s.absent for s in dataset.sources))
@@ -176,8 +222,16 @@ class _Attributor:
         for source in self.dataset.sources:
             own = self.slices.get(source.name)
             if own is None or own.error:
-                failing.append((source, Reason(PIPELINE, f"{source.name}'s rows could not be validated on their own "
-                                                         f"({own.error if own else 'not exported'})")))
+                failing.append(
+                    (
+                        source,
+                        Reason(
+                            PIPELINE,
+                            f"{source.name}'s rows could not be validated on their own "
+                            f"({own.error if own else 'not exported'})",
+                        ),
+                    )
+                )
             elif own.failed(rule_id):
                 failing.append((source, None))
         return failing
@@ -189,22 +243,31 @@ class _Attributor:
         if rule is None:
             found = (Reason(PIPELINE, "not in the validator's rule model"), ())
         elif rule_id in self.defects and not rule.columns & self.absent:  # an absent column: it could not run
-            found = (Reason(VALIDATOR_DEFECT, "the validator's check does not test what the rule says (see "
-                                              "\"Validator defects\")"), ())
+            found = (
+                Reason(
+                    VALIDATOR_DEFECT,
+                    'the validator\'s check does not test what the rule says (see "Validator defects")',
+                ),
+                (),
+            )
         elif failing := [c for c in rule.children if self.validated.failed(c)]:
             parts = {c: self.explain(c) for c in failing}
             attribution = most_serious(r.attribution for r, _ in parts.values())
             listed = [f"{c} ({r.attribution})" for c, (r, _) in parts.items()]
-            text = "combines rules that fail: " + ", ".join(listed[:8]) + (
-                f" and {len(listed) - 8} more" if len(listed) > 8 else "")
+            text = (
+                "combines rules that fail: "
+                + ", ".join(listed[:8])
+                + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
+            )
             sources = tuple(dict.fromkeys(s for _, names in parts.values() for s in names))
             found = (Reason(attribution, text), sources)
         else:
             reasons: list[tuple[str, Reason]] = []
             for source, known in self.failing_sources(rule_id):
                 checked = self.inputs.get(source.name)
-                reason = known or explain_leaf(rule, source, checked.failed(rule_id) if checked else None,
-                                               checked.error if checked else None)
+                reason = known or explain_leaf(
+                    rule, source, checked.failed(rule_id) if checked else None, checked.error if checked else None
+                )
                 if reason is None:
                     self.pending.add(source.name)
                     reason = Reason(PIPELINE, "its input is still to be validated")
@@ -215,10 +278,14 @@ class _Attributor:
                 grouped: dict[tuple[str, str], list[str]] = {}
                 for name, reason in reasons:
                     grouped.setdefault((reason.attribution, reason.text), []).append(name)
-                text = "; ".join(t if len(self.dataset.sources) == 1 else f"{', '.join(names)}: {t}"
-                                 for (_, t), names in sorted(grouped.items(), key=lambda item: ORDER.index(item[0][0])))
-                found = (Reason(most_serious(r.attribution for _, r in reasons), text),
-                         tuple(name for name, _ in reasons))
+                text = "; ".join(
+                    t if len(self.dataset.sources) == 1 else f"{', '.join(names)}: {t}"
+                    for (_, t), names in sorted(grouped.items(), key=lambda item: ORDER.index(item[0][0]))
+                )
+                found = (
+                    Reason(most_serious(r.attribution for _, r in reasons), text),
+                    tuple(name for name, _ in reasons),
+                )
         self.memo[rule_id] = found
         return found
 
@@ -229,24 +296,43 @@ class _Attributor:
                 continue
             reason, sources = self.explain(result.rule_id)
             rule = self.rules.get(result.rule_id)
-            found.append(Failure(
-                result.rule_id, (rule.reference if rule else None) or result.column, rule.keyword if rule else "",
-                rule.must_satisfy if rule else result.message, reason.attribution, reason.text, sources,
-                composite=bool(rule and any(self.validated.failed(c) for c in rule.children)),
-                errored=result.errored))
+            found.append(
+                Failure(
+                    result.rule_id,
+                    (rule.reference if rule else None) or result.column,
+                    rule.keyword if rule else "",
+                    rule.must_satisfy if rule else result.message,
+                    reason.attribution,
+                    reason.text,
+                    sources,
+                    composite=bool(rule and any(self.validated.failed(c) for c in rule.children)),
+                    errored=result.errored,
+                )
+            )
         return sorted(found, key=lambda f: (ORDER.index(f.attribution), f.composite, f.rule_id))
 
 
-def attribute(dataset: DatasetInput, validated: Validated, slices: dict[str, Validated], inputs: dict[str, Validated],
-              rules: dict, defects: dict[str, str] = VALIDATOR_DEFECTS) -> tuple[list[Failure], set[str]]:
+def attribute(
+    dataset: DatasetInput,
+    validated: Validated,
+    slices: dict[str, Validated],
+    inputs: dict[str, Validated],
+    rules: dict,
+    defects: dict[str, str] = VALIDATOR_DEFECTS,
+) -> tuple[list[Failure], set[str]]:
     """The dataset's failed rules, attributed; and the sources whose input must still be validated
     (absent from `inputs`) to decide a failure, attributed to the pipeline meanwhile."""
     attributor = _Attributor(dataset, validated, slices, inputs, rules, defects)
     return attributor.failures(), attributor.pending
 
 
-def assess(datasets: list[DatasetInput], installation: Installation, workdir: Path,
-           input_file: Callable[[Source], tuple[Path, int]] | None = None, processes: int = 2) -> list[DatasetReport]:
+def assess(
+    datasets: list[DatasetInput],
+    installation: Installation,
+    workdir: Path,
+    input_file: Callable[[Source], tuple[Path, int]] | None = None,
+    processes: int = 2,
+) -> list[DatasetReport]:
     """Validate the datasets (and their per-source files) and attribute every failure. `input_file`
     writes a source's input table to Parquet when a failure on its rows needs that evidence."""
     rules, _ = load_model(installation.model_file)
@@ -284,14 +370,27 @@ def assess(datasets: list[DatasetInput], installation: Installation, workdir: Pa
     reports = []
     for dataset in datasets:
         own = validated[dataset.name]
-        reports.append(DatasetReport(
-            dataset.name, dataset.rows, sorted(own.results.values(), key=lambda r: r.rule_id),
-            attributed(dataset)[0] if not own.error else [], dict(dataset.slice_rows), own.error))
+        reports.append(
+            DatasetReport(
+                dataset.name,
+                dataset.rows,
+                sorted(own.results.values(), key=lambda r: r.rule_id),
+                attributed(dataset)[0] if not own.error else [],
+                dict(dataset.slice_rows),
+                own.error,
+            )
+        )
     return reports
 
 
-def run_conformance(database: Path | str, workdir: Path | str | None = None, *, validator: Path | str | None = None,
-                    datasets: tuple[str, ...] = DATASETS, processes: int = 2) -> ConformanceResult:
+def run_conformance(
+    database: Path | str,
+    workdir: Path | str | None = None,
+    *,
+    validator: Path | str | None = None,
+    datasets: tuple[str, ...] = DATASETS,
+    processes: int = 2,
+) -> ConformanceResult:
     """Validate the datasets of a DuckDB warehouse file. Files (Parquet, the validator's XML) go to
     `workdir`, or a temporary folder removed afterwards."""
     started = time.monotonic()
@@ -333,12 +432,19 @@ def run_conformance(database: Path | str, workdir: Path | str | None = None, *, 
             connection.close()
         model, details = installation.model_file, load_model(installation.model_file)[1]
         if installation.version != DEFECTS_VERIFIED_WITH:
-            notes.append(f"The table of validator defects was verified with focus-validator {DEFECTS_VERIFIED_WITH}; "
-                         f"with {installation.version} it is not applied.")
+            notes.append(
+                f"The table of validator defects was verified with focus-validator {DEFECTS_VERIFIED_WITH}; "
+                f"with {installation.version} it is not applied."
+            )
         return ConformanceResult(
-            installation.version, f"{model.name}, FOCUS {details.get('FOCUSVersion', FOCUS_VERSION)}", reports,
-            str(database), time.monotonic() - started, installation.version == DEFECTS_VERIFIED_WITH, notes)
+            installation.version,
+            f"{model.name}, FOCUS {details.get('FOCUSVersion', FOCUS_VERSION)}",
+            reports,
+            str(database),
+            time.monotonic() - started,
+            installation.version == DEFECTS_VERIFIED_WITH,
+            notes,
+        )
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
-

@@ -25,21 +25,31 @@ def run(argv: list[str] | None = None) -> tuple[int, ConformanceResult | None]:
     validated)."""
     home = Path(os.environ.get("FOCUS_HOME", ".focus"))
     parser = argparse.ArgumentParser(prog="python -m focus_assets.conformance", description=__doc__)
-    parser.add_argument("--database", type=Path, default=home / "warehouse.duckdb",
-                        help="the DuckDB warehouse (default: FOCUS_HOME/warehouse.duckdb)")
-    parser.add_argument("--out", type=Path, default=home / "conformance",
-                        help="where the report and its files go (default: FOCUS_HOME/conformance)")
-    parser.add_argument("--validator", type=Path, default=None,
-                        help=f"the focus-validator script (default: {ENV_VAR}, else "
-                             ".venv-validator/bin/focus-validator)")
+    parser.add_argument(
+        "--database",
+        type=Path,
+        default=home / "warehouse.duckdb",
+        help="the DuckDB warehouse (default: FOCUS_HOME/warehouse.duckdb)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=home / "conformance",
+        help="where the report and its files go (default: FOCUS_HOME/conformance)",
+    )
+    parser.add_argument(
+        "--validator",
+        type=Path,
+        default=None,
+        help=f"the focus-validator script (default: {ENV_VAR}, else .venv-validator/bin/focus-validator)",
+    )
     parser.add_argument("--processes", type=int, default=2, help="validator processes in parallel (default 2)")
     args = parser.parse_args(argv)
     if not args.database.is_file():
         print(f"{args.database} does not exist: run `make demo` (or the pipeline) first", file=sys.stderr)
         return 2, None
     try:
-        result = run_conformance(args.database, args.out / "files", validator=args.validator,
-                                 processes=args.processes)
+        result = run_conformance(args.database, args.out / "files", validator=args.validator, processes=args.processes)
     except ValidatorMissing as exc:
         print(exc, file=sys.stderr)
         return 2, None

@@ -20,8 +20,15 @@ import traceback
 def probe() -> None:
     spec = importlib.util.find_spec("focus_validator")
     folder = spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else None
-    print(json.dumps({"version": importlib.metadata.version("focus-validator"), "package": folder,
-                      "python": sys.version.split()[0]}))
+    print(
+        json.dumps(
+            {
+                "version": importlib.metadata.version("focus-validator"),
+                "package": folder,
+                "python": sys.version.split()[0],
+            }
+        )
+    )
 
 
 def run(jobs_file: str) -> None:

@@ -36,8 +36,10 @@ SOURCE_LACKS = "source lacks the column"
 VALIDATOR_DEFECT = "validator defect"
 ORDER = (PIPELINE, SOURCE_DATA, UPSTREAM_GAP, SOURCE_LACKS, VALIDATOR_DEFECT)  # most serious first
 
-GAPS_SOURCE = ("Alibaba's known gaps (Alibaba's field-differences page, Feb 2026, and the FinOps Foundation "
-               "paper; docs/transform.md, \"Alibaba's known gaps\")")
+GAPS_SOURCE = (
+    "Alibaba's known gaps (Alibaba's field-differences page, Feb 2026, and the FinOps Foundation "
+    'paper; docs/transform.md, "Alibaba\'s known gaps")'
+)
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,61 @@ class Gap:
 
 
 ALIBABA_GAPS: tuple[Gap, ...] = (
-    Gap(frozenset({"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}),
-        "null", "Null on every row: ChargeDescription, ConsumedQuantity, ConsumedUnit, ContractedCost, "
-                "ContractedUnitPrice."),
-    Gap(frozenset({"ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType"}),
-        "null", "May be null where FOCUS expects a value: ListUnitPrice, PricingUnit, ResourceId, ResourceType"),
-    Gap(frozenset({"PricingQuantity", "SkuId", "SkuPriceId", "ServiceCategory", "ChargeClass"}),
-        "null", "reported null in one export: PricingQuantity, SkuId, SkuPriceId, ServiceCategory, ChargeClass."),
-    Gap(frozenset({"PricingQuantity", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ServiceCategory",
-                   "ChargeClass", "ChargeDescription"}),
-        "null", "Reported missing from one export altogether: PricingQuantity, ConsumedQuantity, ConsumedUnit, "
-                "ContractedCost, ServiceCategory, ChargeClass, ChargeDescription. The reader must accept a header "
-                "without them (they become typed nulls) and report it."),
+    Gap(
+        frozenset({"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}),
+        "null",
+        "Null on every row: ChargeDescription, ConsumedQuantity, ConsumedUnit, ContractedCost, ContractedUnitPrice.",
+    ),
+    Gap(
+        frozenset({"ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType"}),
+        "null",
+        "May be null where FOCUS expects a value: ListUnitPrice, PricingUnit, ResourceId, ResourceType",
+    ),
+    Gap(
+        frozenset({"PricingQuantity", "SkuId", "SkuPriceId", "ServiceCategory", "ChargeClass"}),
+        "null",
+        "reported null in one export: PricingQuantity, SkuId, SkuPriceId, ServiceCategory, ChargeClass.",
+    ),
+    Gap(
+        frozenset(
+            {
+                "PricingQuantity",
+                "ConsumedQuantity",
+                "ConsumedUnit",
+                "ContractedCost",
+                "ServiceCategory",
+                "ChargeClass",
+                "ChargeDescription",
+            }
+        ),
+        "null",
+        "Reported missing from one export altogether: PricingQuantity, ConsumedQuantity, ConsumedUnit, "
+        "ContractedCost, ServiceCategory, ChargeClass, ChargeDescription. The reader must accept a header "
+        "without them (they become typed nulls) and report it.",
+    ),
     # ProviderName and PublisherName are repaired by the transform (numeric references become names,
     # TransformSettings.default_provider_name); InvoiceIssuerName only through an explicit map, since the
     # issuer is a contracting entity: its numeric reference stays unless configured.
-    Gap(frozenset({"InvoiceIssuerName"}),
-        "value", "InvoiceIssuerName, PublisherName and ProviderName carry numeric references instead of names "
-                 "(expected e.g. \"Alibaba Europe Ltd.\", \"Alibaba Inc.\", \"Alibaba\")."),
-    Gap(frozenset({"CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName",
-                   "CommitmentDiscountStatus", "CommitmentDiscountType"}),
-        "null", "Commitment discount columns (Category, Id, Name, Status, Type) do not show usage or unused data "
-                "when commitment discounts apply."),
+    Gap(
+        frozenset({"InvoiceIssuerName"}),
+        "value",
+        "InvoiceIssuerName, PublisherName and ProviderName carry numeric references instead of names "
+        '(expected e.g. "Alibaba Europe Ltd.", "Alibaba Inc.", "Alibaba").',
+    ),
+    Gap(
+        frozenset(
+            {
+                "CommitmentDiscountCategory",
+                "CommitmentDiscountId",
+                "CommitmentDiscountName",
+                "CommitmentDiscountStatus",
+                "CommitmentDiscountType",
+            }
+        ),
+        "null",
+        "Commitment discount columns (Category, Id, Name, Status, Type) do not show usage or unused data "
+        "when commitment discounts apply.",
+    ),
 )
 # Not listed, since the transform repairs them and a failure there is the pipeline's: timestamps in
 # Beijing time (converted to UTC) and numeric ProviderName / PublisherName (mapped to names).
@@ -81,30 +116,35 @@ ALIBABA_GAPS: tuple[Gap, ...] = (
 DEFECTS_VERIFIED_WITH = "2.2.1"
 VALIDATOR_DEFECTS: dict[str, str] = {
     "BilledCost-C-005-C": (
-        "\"BilledCost MUST be 0 for charges where payments are received by a third party\": the validator takes "
+        '"BilledCost MUST be 0 for charges where payments are received by a third party": the validator takes '
         "every row whose ProviderName differs from InvoiceIssuerName for such a charge (`BilledCost != 0 AND "
         "ProviderName <> InvoiceIssuerName`). A provider's name and the legal entity that invoices differ as a "
         "rule: the FinOps Foundation's own FOCUS sample has ProviderName 'AWS', InvoiceIssuerName 'Amazon Web "
-        "Services, Inc.' and non-zero BilledCost on its AWS rows."),
+        "Services, Inc.' and non-zero BilledCost on its AWS rows."
+    ),
     "EffectiveCost-C-005-C": (
         "\"EffectiveCost MUST be 0 when ChargeCategory is 'Purchase' and the purchase is intended to cover future "
-        "eligible charges\": the validator checks every Purchase row (`EffectiveCost != 0 AND ChargeCategory = "
+        'eligible charges": the validator checks every Purchase row (`EffectiveCost != 0 AND ChargeCategory = '
         "'Purchase'`), without the second half; a purchase that covers no future charge (a month of rack space) "
-        "has its cost as EffectiveCost."),
+        "has its cost as EffectiveCost."
+    ),
     "CommitmentDiscountStatus-C-004-C": (
-        "\"CommitmentDiscountStatus MUST NOT be null when CommitmentDiscountId is not null and ChargeCategory is "
+        '"CommitmentDiscountStatus MUST NOT be null when CommitmentDiscountId is not null and ChargeCategory is '
         "'Usage'\": the rule model's condition is `CommitmentDiscountId IS NULL` (the opposite, and without the "
-        "ChargeCategory part), so every row without a commitment discount is flagged."),
+        "ChargeCategory part), so every row without a commitment discount is flagged."
+    ),
     "CapacityReservationStatus-C-004-C": (
-        "\"CapacityReservationStatus MUST NOT be null when CapacityReservationId is not null and ChargeCategory is "
-        "'Usage'\": the model writes this condition as {\"AND\": [...]}, which the validator does not read; the "
-        "generated SQL has no condition (`WHERE CapacityReservationStatus IS NULL`) and flags every row."),
+        '"CapacityReservationStatus MUST NOT be null when CapacityReservationId is not null and ChargeCategory is '
+        '\'Usage\'": the model writes this condition as {"AND": [...]}, which the validator does not read; the '
+        "generated SQL has no condition (`WHERE CapacityReservationStatus IS NULL`) and flags every row."
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Source:
     """One source of a dataset's rows, as far as attribution needs it."""
+
     name: str  # the adapter's name (focus_source_<name>), "alibaba" for Alibaba's export
     alibaba: bool = False
     typed_null: frozenset[str] = frozenset()  # FOCUS columns it lacks, carried as typed nulls
@@ -128,8 +168,9 @@ def null_sensitive(rule: Rule) -> frozenset[str]:
 
 def value_checked(rule: Rule) -> frozenset[str]:
     """The columns whose values (not their being null or present) this rule checks."""
-    return frozenset(c.column for c in rule.checks
-                     if c.function != "ColumnPresent" and not (c.has_value and c.value is None))
+    return frozenset(
+        c.column for c in rule.checks if c.function != "ColumnPresent" and not (c.has_value and c.value is None)
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +182,11 @@ class Reason:
 def lacking(rule: Rule, source: Source) -> Reason | None:
     absent = sorted(rule.columns & source.absent)
     if absent:
-        return Reason(SOURCE_LACKS, f"no column {', '.join(absent)} in the dataset"
-                                    + (" (Alibaba delivers FOCUS 1.0, which has none)" if source.alibaba else ""))
+        return Reason(
+            SOURCE_LACKS,
+            f"no column {', '.join(absent)} in the dataset"
+            + (" (Alibaba delivers FOCUS 1.0, which has none)" if source.alibaba else ""),
+        )
     typed_null = sorted(null_sensitive(rule) & source.typed_null)
     if typed_null:
         return Reason(SOURCE_LACKS, f"does not deliver {', '.join(typed_null)} (a typed null in the unified view)")
@@ -153,8 +197,9 @@ def documented_gap(rule: Rule) -> Reason | None:
     for gap in ALIBABA_GAPS:
         hit = gap.columns & (null_sensitive(rule) if gap.kind == "null" else value_checked(rule))
         if hit:
-            return Reason(UPSTREAM_GAP, f"{', '.join(sorted(hit))}, a documented gap of Alibaba's export: "
-                                        f"\"{gap.sentence}\"")
+            return Reason(
+                UPSTREAM_GAP, f'{", ".join(sorted(hit))}, a documented gap of Alibaba\'s export: "{gap.sentence}"'
+            )
     return None
 
 
@@ -169,14 +214,17 @@ def explain_leaf(rule: Rule, source: Source, input_fails: bool | None, input_err
     if source.input_table is None:
         return Reason(PIPELINE, "its rows fail it and its input could not be checked")
     if input_error:
-        return Reason(PIPELINE, f"its rows fail it and its input ({source.input_table}) could not be validated: "
-                                f"{input_error[:300]}")
+        return Reason(
+            PIPELINE,
+            f"its rows fail it and its input ({source.input_table}) could not be validated: {input_error[:300]}",
+        )
     if input_fails is None:
         return None
     if input_fails:
         return Reason(SOURCE_DATA, f"its input as delivered ({source.input_table}) fails it too")
-    return Reason(PIPELINE, f"its input ({source.input_table}) passes it: the adapter focus_source_{source.name} "
-                            "makes it fail")
+    return Reason(
+        PIPELINE, f"its input ({source.input_table}) passes it: the adapter focus_source_{source.name} makes it fail"
+    )
 
 
 def most_serious(attributions) -> str:

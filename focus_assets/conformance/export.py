@@ -40,9 +40,13 @@ def quoted(name: str) -> str:
 
 def relations(connection: duckdb.DuckDBPyConnection) -> set[str]:
     """Tables and views of the database's main schema."""
-    return {name for (name,) in connection.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-        "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal").fetchall()}
+    return {
+        name
+        for (name,) in connection.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
+        ).fetchall()
+    }
 
 
 def columns(connection: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:

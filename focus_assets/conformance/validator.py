@@ -46,8 +46,19 @@ APPLICABILITY = "ALL"
 
 def arguments(data_file: Path | str, output: Path | str) -> list[str]:
     """The validator's command line for one file (after the `focus-validator` script's name)."""
-    return ["--data-file", str(data_file), "--validate-version", FOCUS_VERSION, "--block-download",
-            "--applicability-criteria", APPLICABILITY, "--output-type", "unittest", "--output-destination", str(output)]
+    return [
+        "--data-file",
+        str(data_file),
+        "--validate-version",
+        FOCUS_VERSION,
+        "--block-download",
+        "--applicability-criteria",
+        APPLICABILITY,
+        "--output-type",
+        "unittest",
+        "--output-destination",
+        str(output),
+    ]
 
 
 class ValidatorMissing(RuntimeError):
@@ -73,8 +84,10 @@ class Installation:
     @property
     def model_file(self) -> Path:
         """The newest local rule model for FOCUS 1.2 (what `--block-download` validates with)."""
-        models = sorted(self.package.glob(f"rules/model-{FOCUS_VERSION}*.json"),
-                        key=lambda p: tuple(int(n) for n in re.findall(r"\d+", p.stem)))
+        models = sorted(
+            self.package.glob(f"rules/model-{FOCUS_VERSION}*.json"),
+            key=lambda p: tuple(int(n) for n in re.findall(r"\d+", p.stem)),
+        )
         if not models:
             raise ValidatorFailed(f"no FOCUS {FOCUS_VERSION} rule model in {self.package / 'rules'}")
         return models[-1]
@@ -119,15 +132,23 @@ def locate(script: Path | str | None = None) -> Installation:
         raise ValidatorMissing(
             f"focus-validator not found: {ENV_VAR} is not set, and this package is installed, not run from a "
             f"checkout with its {VALIDATOR_VENV.name}. Set {ENV_VAR} to a focus-validator script installed in its "
-            "own virtual environment (Python 3.12, conformance/requirements.txt of the repository).")
+            "own virtual environment (Python 3.12, conformance/requirements.txt of the repository)."
+        )
     python = _interpreter(script)
     if not script.is_file() or not python.exists():
         raise ValidatorMissing(
             f"focus-validator not found at {script} (with its python beside it). `make conformance` or `make test` "
             f"creates {VALIDATOR_VENV.name} with it (Python 3.12, conformance/requirements.txt); or set {ENV_VAR} to a "
-            "focus-validator script installed in its own virtual environment.")
-    done = subprocess.run([str(python), str(RUNNER), "probe"], check=False, capture_output=True, text=True, timeout=120,
-                          env=_clean_environment())
+            "focus-validator script installed in its own virtual environment."
+        )
+    done = subprocess.run(
+        [str(python), str(RUNNER), "probe"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_environment(),
+    )
     if done.returncode != 0:
         raise ValidatorMissing(f"{python} cannot run focus-validator: {done.stderr.strip()[-500:]}")
     found = json.loads(done.stdout.strip().splitlines()[-1])
@@ -140,8 +161,9 @@ class Job:
     output: Path  # the JUnit XML
 
 
-def run_jobs(installation: Installation, jobs: list[Job], workdir: Path, processes: int = 2,
-             timeout_seconds: float = 900) -> dict[Path, str | None]:
+def run_jobs(
+    installation: Installation, jobs: list[Job], workdir: Path, processes: int = 2, timeout_seconds: float = 900
+) -> dict[Path, str | None]:
     """Validate each job's file; returns output -> None (written) or the error. The jobs are shared
     among `processes` runners, each in its own working directory with the currency codes."""
     workdir = Path(workdir).resolve()  # the runners run in folders of their own
@@ -153,8 +175,14 @@ def run_jobs(installation: Installation, jobs: list[Job], workdir: Path, process
         shutil.copyfile(installation.currency_codes, folder / "focus_validator" / "rules" / "currency_codes.csv")
         listing = folder / "jobs.json"
         listing.write_text(json.dumps([arguments(job.data_file, job.output) for job in group]))
-        process = subprocess.Popen([str(installation.python), str(RUNNER), "run", str(listing)], cwd=folder,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_environment())
+        process = subprocess.Popen(
+            [str(installation.python), str(RUNNER), "run", str(listing)],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_clean_environment(),
+        )
         running.append((process, group))
     results: dict[Path, str | None] = {}
     for process, group in running:
@@ -179,6 +207,7 @@ def run_jobs(installation: Installation, jobs: list[Job], workdir: Path, process
 
 # --- the JUnit XML --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RuleResult:
     rule_id: str
@@ -199,7 +228,7 @@ def parse_junit(path: Path | str) -> list[RuleResult]:
             rule_id = case.get("name", "").split(" :: ")[0].strip()
             prefix = rule_id.rsplit("-", 1)[0]
             suite_name = suite.get("name", "")
-            column = suite_name[len(prefix) + 1:] if suite_name.startswith(prefix + "-") else None
+            column = suite_name[len(prefix) + 1 :] if suite_name.startswith(prefix + "-") else None
             failure, skipped, error = case.find("failure"), case.find("skipped"), case.find("error")
             if error is not None:
                 results.append(RuleResult(rule_id, "failed", error.get("message") or "", True, column))
@@ -210,8 +239,12 @@ def parse_junit(path: Path | str) -> list[RuleResult]:
             else:
                 results.append(RuleResult(rule_id, "passed", "", False, column))
     declared = {k: int(root.get(k, -1)) for k in ("tests", "failures", "errors", "skipped")}
-    counted = {"tests": len(results), "failures": sum(r.status == "failed" and not r.errored for r in results),
-               "errors": sum(r.errored for r in results), "skipped": sum(r.status == "skipped" for r in results)}
+    counted = {
+        "tests": len(results),
+        "failures": sum(r.status == "failed" and not r.errored for r in results),
+        "errors": sum(r.errored for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+    }
     if declared != counted:
         raise ValidatorFailed(f"{path}: the totals {declared} do not match the test cases {counted}")
     if len({r.rule_id for r in results}) != len(results):
@@ -221,9 +254,11 @@ def parse_junit(path: Path | str) -> list[RuleResult]:
 
 # --- the rule model -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Check:
     """One check function of a rule, on a column: where it sits (requirement or condition)."""
+
     function: str
     column: str
     value: object = None
@@ -278,16 +313,24 @@ def load_model(path: Path | str) -> tuple[dict[str, Rule], dict[str, str]]:
         _walk(criteria.get("Requirement", {}), "requirement", checks, children)
         _walk(criteria.get("Condition", {}), "condition", checks, [])
         rules[rule_id] = Rule(
-            rule_id, entry.get("Reference", ""), entry.get("EntityType", ""), entry.get("Function", ""),
-            criteria.get("Keyword", ""), criteria.get("MustSatisfy", ""), tuple(checks),
-            tuple(dict.fromkeys(children)), tuple(entry.get("ApplicabilityCriteria") or ()),
-            entry.get("Type") == "Dynamic")
+            rule_id,
+            entry.get("Reference", ""),
+            entry.get("EntityType", ""),
+            entry.get("Function", ""),
+            criteria.get("Keyword", ""),
+            criteria.get("MustSatisfy", ""),
+            tuple(checks),
+            tuple(dict.fromkeys(children)),
+            tuple(entry.get("ApplicabilityCriteria") or ()),
+            entry.get("Type") == "Dynamic",
+        )
     return rules, dict(model.get("Details", {}))
 
 
 @dataclass
 class Validated:
     """One file's verdicts."""
+
     results: dict[str, RuleResult] = field(default_factory=dict)
     error: str | None = None  # the run failed: no verdicts
 

@@ -52,7 +52,10 @@ def ledger_table_ddl() -> str:
     )
 
 
-GENERATED_FILES = {TABLES_DIR / f"{OUTPUT_TABLE}.sql": athena_table_ddl, TABLES_DIR / f"{LEDGER_TABLE}.sql": ledger_table_ddl}
+GENERATED_FILES = {
+    TABLES_DIR / f"{OUTPUT_TABLE}.sql": athena_table_ddl,
+    TABLES_DIR / f"{LEDGER_TABLE}.sql": ledger_table_ddl,
+}
 
 
 if __name__ == "__main__":

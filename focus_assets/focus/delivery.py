@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 
@@ -49,7 +49,7 @@ def normalize_batch_ts(text: str) -> str:
 
 
 def stamp_from_datetime(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
 
 
 def resolve_delivery(

@@ -24,7 +24,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from .export_layout import ExportLayout, ExportObject, Listing, Unplaced, list_month, month_folders
@@ -55,8 +55,11 @@ class TickPlan:
         if self.waiting:
             parts.append(f"{len(self.waiting)} object(s) waiting for their delivery to settle")
         if self.skipped:
-            parts.append(f"{len(self.skipped)} object(s) skipped: " + "; ".join(map(str, self.skipped[:3]))
-                         + ("; ..." if len(self.skipped) > 3 else ""))
+            parts.append(
+                f"{len(self.skipped)} object(s) skipped: "
+                + "; ".join(map(str, self.skipped[:3]))
+                + ("; ..." if len(self.skipped) > 3 else "")
+            )
         return "; ".join(parts) or "no new or changed export objects"
 
 
@@ -94,8 +97,16 @@ class Cursor:
         return json.dumps({"watched": self.watched, "final": self.final, "first_day": self.first_day}, sort_keys=True)
 
 
-def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: datetime, first_day: str,
-              settle_seconds: float, day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {}) -> TickPlan:
+def plan_tick(
+    store: Listing,
+    layout: ExportLayout,
+    cursor: str | None,
+    *,
+    now: datetime,
+    first_day: str,
+    settle_seconds: float,
+    day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {},
+) -> TickPlan:
     """The runs to request now (days from `first_day` through today in the source timezone: the
     partitions that exist), and the next cursor. `day_objects_read(day)`: the objects (key: ETag) the
     latest run of the day read, so that objects a backfill already ran are not run again."""
@@ -122,7 +133,9 @@ def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: 
         last_change: dict[str, datetime] = {}  # per delivery: its newest object's time
         for item in placed:
             previous = last_change.get(item.delivery_id)
-            last_change[item.delivery_id] = max(previous, item.stored.last_modified) if previous else item.stored.last_modified
+            last_change[item.delivery_id] = (
+                max(previous, item.stored.last_modified) if previous else item.stored.last_modified
+            )
         recorded, before_first_day, outstanding = {}, [], bool(unplaced)
         for item in placed:
             key = item.stored.key
@@ -130,18 +143,30 @@ def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: 
                 recorded[key] = item.stored.etag
             elif item.day < first_day:
                 before_first_day.append(key)
-                plan.skipped.append(Unplaced(key, f"delivered on {item.day}, before the first partition day {first_day}"))
+                plan.skipped.append(
+                    Unplaced(key, f"delivered on {item.day}, before the first partition day {first_day}")
+                )
             elif item.day > last_day:
                 outstanding = True
-                plan.skipped.append(Unplaced(key, f"delivered on {item.day}, after today ({last_day} in "
-                                                  f"{layout.source_timezone}): its partition does not exist yet"))
+                plan.skipped.append(
+                    Unplaced(
+                        key,
+                        f"delivered on {item.day}, after today ({last_day} in "
+                        f"{layout.source_timezone}): its partition does not exist yet",
+                    )
+                )
             elif objects_read.setdefault(item.day, day_objects_read(item.day)).get(key) == item.stored.etag:
                 recorded[key] = item.stored.etag
                 plan.covered.append(Unplaced(key, f"already run: the latest run of {item.day} read it"))
             elif (quiet := (now - last_change[item.delivery_id]).total_seconds()) < settle_seconds:
                 outstanding = True
-                plan.waiting.append(Unplaced(key, f"delivery {item.delivery_id} last changed {quiet:.0f} s ago; "
-                                                  f"requested once unchanged for {settle_seconds:.0f} s"))
+                plan.waiting.append(
+                    Unplaced(
+                        key,
+                        f"delivery {item.delivery_id} last changed {quiet:.0f} s ago; "
+                        f"requested once unchanged for {settle_seconds:.0f} s",
+                    )
+                )
             else:
                 to_request[item.day].append(item)
                 recorded[key] = item.stored.etag
@@ -156,4 +181,4 @@ def plan_tick(store: Listing, layout: ExportLayout, cursor: str | None, *, now: 
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

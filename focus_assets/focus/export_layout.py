@@ -102,7 +102,7 @@ def month_folders(store: Listing, layout: ExportLayout) -> dict[str, str]:
     folder's objects are all a run ever lists)."""
     found: dict[str, str] = {}
     for folder in store.list_folders(layout.prefix):
-        month = month_of_folder(folder[len(layout.prefix):])
+        month = month_of_folder(folder[len(layout.prefix) :])
         if month is not None:
             found[month] = folder
     return dict(sorted(found.items())) or {FLAT: layout.prefix}
@@ -121,13 +121,17 @@ def place(stored: Listed, layout: ExportLayout, folder_month: str) -> ExportObje
     day = delivery_day(delivery, stored.last_modified, layout.source_timezone)
     placed = ExportObject(stored, delivery, day, folder_month)
     if folder_month != FLAT and folder_month not in months_read_by_day(day):
-        return Unplaced(stored.key, f"delivered on {day} into the folder of {folder_month}; a run of {day} reads "
-                                    f"only the folders of {' and '.join(months_read_by_day(day))}")
+        return Unplaced(
+            stored.key,
+            f"delivered on {day} into the folder of {folder_month}; a run of {day} reads "
+            f"only the folders of {' and '.join(months_read_by_day(day))}",
+        )
     return placed
 
 
-def list_month(store: Listing, layout: ExportLayout, month: str, folder: str,
-               etags: bool = True) -> tuple[list[ExportObject], list[Unplaced]]:
+def list_month(
+    store: Listing, layout: ExportLayout, month: str, folder: str, etags: bool = True
+) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects of one month folder (or of the whole prefix, FLAT), placed. etags=False
     where only keys and times matter (a local folder need not hash its files)."""
     placed, unplaced = [], []
@@ -140,8 +144,9 @@ def list_month(store: Listing, layout: ExportLayout, month: str, folder: str,
     return placed, unplaced
 
 
-def objects_of_days(store: Listing, layout: ExportLayout, days: Iterable[str],
-                    etags: bool = True) -> tuple[list[ExportObject], list[Unplaced]]:
+def objects_of_days(
+    store: Listing, layout: ExportLayout, days: Iterable[str], etags: bool = True
+) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects delivered on `days` (YYYY-MM-DD, source timezone), and the objects of the
     folders read that no run can place. Each month folder is listed once, however many days a
     range has."""
@@ -176,8 +181,9 @@ def newest_deliveries(store: Listing, layout: ExportLayout, months: Iterable[str
     placed = []
     for month, folder in month_folders(store, layout).items():
         if month == FLAT or month in months:
-            placed += [o for o in list_month(store, layout, month, folder, etags=False)[0]
-                       if o.delivery.yearmonth in months]
+            placed += [
+                o for o in list_month(store, layout, month, folder, etags=False)[0] if o.delivery.yearmonth in months
+            ]
     return newest_of(placed)
 
 

@@ -34,14 +34,22 @@ MAX_KEY_BYTES = 1024  # S3 and OSS
 # kind -> (pattern for re.fullmatch, the rule in words)
 RULES: dict[str, tuple[str, str]] = {
     "athena_database": (r"[a-z0-9_]{1,255}", "lowercase letters, digits and '_', 1 to 255 characters"),
-    "table_name": (rf"(?=.{{1,255}}\Z){_IDENTIFIER}(?:\.{_IDENTIFIER})?",
-                   "an identifier [A-Za-z_][A-Za-z0-9_]*, or database.table, at most 255 characters"),
-    "workgroup": (r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
-                  "1 to 128 letters, digits, '.', '_' and '-', starting with a letter or digit"),
-    "bucket": (r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
-               "3 to 63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, no '..'"),
-    "tag_key": (r"[A-Za-z][A-Za-z0-9_]{0,62}",
-                "a letter, then up to 62 letters, digits or '_' (the tag becomes the column x_Tag<Key>)"),
+    "table_name": (
+        rf"(?=.{{1,255}}\Z){_IDENTIFIER}(?:\.{_IDENTIFIER})?",
+        "an identifier [A-Za-z_][A-Za-z0-9_]*, or database.table, at most 255 characters",
+    ),
+    "workgroup": (
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+        "1 to 128 letters, digits, '.', '_' and '-', starting with a letter or digit",
+    ),
+    "bucket": (
+        r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+        "3 to 63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, no '..'",
+    ),
+    "tag_key": (
+        r"[A-Za-z][A-Za-z0-9_]{0,62}",
+        "a letter, then up to 62 letters, digits or '_' (the tag becomes the column x_Tag<Key>)",
+    ),
     "aws_region": (r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", "an AWS region such as us-east-1"),
     "aws_account_id": (r"[0-9]{12}", "12 digits"),
 }
@@ -90,8 +98,10 @@ def aws_account_id(value: object, setting: str = "AWS_ACCOUNT_ID") -> str:
     return check("aws_account_id", value, setting)
 
 
-_PREFIX_RULE = (f"a relative folder: segments of letters, digits, '.', '_', '-' or '=' between '/', "
-                f"no empty, '.' or '..' segment, at most {MAX_KEY_BYTES} characters")
+_PREFIX_RULE = (
+    f"a relative folder: segments of letters, digits, '.', '_', '-' or '=' between '/', "
+    f"no empty, '.' or '..' segment, at most {MAX_KEY_BYTES} characters"
+)
 
 
 def key_prefix(value: object, setting: str = "prefix") -> str:

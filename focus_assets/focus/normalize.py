@@ -19,7 +19,13 @@ import polars as pl
 
 from . import values
 from .schema import (
-    DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, QUARANTINE_COLUMNS, RECONCILED_COLUMNS, Kind, polars_schema,
+    DECIMAL_SCALE,
+    INPUT_COLUMNS,
+    MAPPED_NAME_COLUMNS,
+    QUARANTINE_COLUMNS,
+    RECONCILED_COLUMNS,
+    Kind,
+    polars_schema,
     promoted_tag_column,
 )
 from .settings import TransformSettings
@@ -29,11 +35,17 @@ _DECIMAL = Kind.DECIMAL.polars
 _TIMESTAMP = Kind.TIMESTAMP.polars
 _TAGS = Kind.STRING_MAP.polars
 _TEXT = pl.Categorical()  # text with few distinct values in a batch: see categorical_columns
-_NAME_COLUMNS = dict(zip(MAPPED_NAME_COLUMNS, (  # their settings: explicit map, default name
-    ("provider_names", "default_provider_name"),
-    ("publisher_names", "default_publisher_name"),
-    ("invoice_issuer_names", None),
-), strict=True))
+_NAME_COLUMNS = dict(
+    zip(
+        MAPPED_NAME_COLUMNS,
+        (  # their settings: explicit map, default name
+            ("provider_names", "default_provider_name"),
+            ("publisher_names", "default_publisher_name"),
+            ("invoice_issuer_names", None),
+        ),
+        strict=True,
+    )
+)
 # Values that may carry more decimal places than the schema keeps (polars' cast rounds them):
 # checked exactly on their digits (more_decimals_than_kept).
 _MAYBE_EXCESS_DECIMALS = r"\.[0-9]{" + str(DECIMAL_SCALE + 1) + r"}|[eE]"
@@ -108,17 +120,27 @@ def more_decimals_than_kept(texts: pl.Series) -> pl.Series:
     whole, fraction = parts.struct.field("whole"), parts.struct.field("fraction").fill_null("")
     digits = pl.concat_str(whole, fraction)
     significant = digits.str.strip_chars_end("0")
-    exponent = pl.when(parts.struct.field("exponent").is_null()).then(pl.lit(0, pl.Int64)) \
+    exponent = (
+        pl.when(parts.struct.field("exponent").is_null())
+        .then(pl.lit(0, pl.Int64))
         .otherwise(parts.struct.field("exponent").cast(pl.Int64, strict=False))
-    places = (fraction.str.len_bytes().cast(pl.Int64) - exponent
-              - (digits.str.len_bytes() - significant.str.len_bytes()).cast(pl.Int64))
+    )
+    places = (
+        fraction.str.len_bytes().cast(pl.Int64)
+        - exponent
+        - (digits.str.len_bytes() - significant.str.len_bytes()).cast(pl.Int64)
+    )
     zero = significant.str.strip_chars_start("0") == ""
-    return pl.DataFrame({"parts": texts.str.extract_groups(_NUMBER_PARTS)}).select(
-        pl.when(whole.is_not_null()).then(~zero & (places > DECIMAL_SCALE))).to_series()
+    return (
+        pl.DataFrame({"parts": texts.str.extract_groups(_NUMBER_PARTS)})
+        .select(pl.when(whole.is_not_null()).then(~zero & (places > DECIMAL_SCALE)))
+        .to_series()
+    )
 
 
-def decide_decimal(name: str, text: str, settings: TransformSettings) -> tuple[Decimal | None, str | None, str | None,
-                                                                               Decimal | None]:
+def decide_decimal(
+    name: str, text: str, settings: TransformSettings
+) -> tuple[Decimal | None, str | None, str | None, Decimal | None]:
     """One money value by the rules of values.py: (typed value, problem, repair, exact value when
     it has more decimals than the schema keeps). For the values the vectorised typing leaves:
     not a number, out of range, more decimals than kept, unusual spellings (`1_000`, non-ASCII
@@ -137,8 +159,9 @@ def decide_decimal(name: str, text: str, settings: TransformSettings) -> tuple[D
     return rounded, f"{name}: more than {DECIMAL_SCALE} decimal places ({text[:40]!r})", change, value
 
 
-def type_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: TransformSettings, *,
-                 maybe_excess: bool) -> tuple[pl.Series, pl.Series | None, list[tuple[str, pl.Series]], dict[int, Decimal]]:
+def type_decimal(
+    name: str, raw: pl.Series, typed: pl.Series, settings: TransformSettings, *, maybe_excess: bool
+) -> tuple[pl.Series, pl.Series | None, list[tuple[str, pl.Series]], dict[int, Decimal]]:
     """A money column whose `typed` values (the cast's, or the C reader's) leave rows undecided:
     text they did not type, and, where `maybe_excess` (the cast rounds to the schema's
     decimals), numbers that may have more decimals than the schema keeps. Returns (values,
@@ -194,6 +217,7 @@ def type_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: Transfor
 
 # --- timestamps -------------------------------------------------------------------------------
 
+
 def _by_row(name: str, distinct: list[str], key: str | None, per_value: list, dtype: pl.DataType) -> pl.Expr:
     """A value per distinct text of column `name`, given to the rows that hold it (null on null
     rows): through the reader's dictionary where there is one (`key`: the column of each row's
@@ -205,23 +229,31 @@ def _by_row(name: str, distinct: list[str], key: str | None, per_value: list, dt
 def type_timestamp(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> Typed:
     """Timestamps into UTC: each distinct text is parsed once in Python and mapped back to the
     rows (`_by_row`)."""
-    parsed = {t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
-              for t in distinct}
+    parsed = {
+        t: values.parse_timestamp(t, settings.source_timezone, localize=settings.repairs.source_timezone_to_utc)
+        for t in distinct
+    }
     column = pl.col(name)
     by_row = partial(_by_row, name, distinct, key)
     typed = Typed(by_row([parsed[t][0] for t in distinct], _TIMESTAMP))
     if any(parsed[t][0] is None for t in distinct):
-        typed.problem = by_row([None if parsed[t][0] is not None else f"{name}: unparseable timestamp ({t[:40]!r})"
-                                for t in distinct], pl.String)
+        typed.problem = by_row(
+            [None if parsed[t][0] is not None else f"{name}: unparseable timestamp ({t[:40]!r})" for t in distinct],
+            pl.String,
+        )
     shifted = [t for t in distinct if parsed[t][1]]
     if shifted:
-        rows = column.is_not_null() if len(shifted) == len(distinct) else \
-            by_row([bool(parsed[t][1]) for t in distinct], pl.Boolean)
+        rows = (
+            column.is_not_null()
+            if len(shifted) == len(distinct)
+            else by_row([bool(parsed[t][1]) for t in distinct], pl.Boolean)
+        )
         typed.changes.append((f"{name}:from_{settings.source_timezone}", rows))
     return typed
 
 
 # --- tags -------------------------------------------------------------------------------------
+
 
 def _decode_tags(texts: pl.Series) -> pl.Series:
     return texts.str.json_decode(_TAGS)
@@ -248,7 +280,7 @@ def decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], d
             pass
         if len(rows) > 1:
             isolate(rows[: len(rows) // 2])
-            isolate(rows[len(rows) // 2:])
+            isolate(rows[len(rows) // 2 :])
             return
         flat, error = values.flatten_tags_json(texts[rows[0]])
         if flat is not None:
@@ -271,8 +303,11 @@ def decode_distinct_tags(texts: pl.Series) -> tuple[pl.Series, dict[int, str], d
 
 def _tags_text(texts: pl.Series) -> pl.Series:
     """Tags texts as they are decoded: stripped, and an empty one is null."""
-    return pl.DataFrame({"Tags": texts}).select(
-        pl.when(pl.col("Tags").str.strip_chars() != "").then(pl.col("Tags").str.strip_chars())).to_series()
+    return (
+        pl.DataFrame({"Tags": texts})
+        .select(pl.when(pl.col("Tags").str.strip_chars() != "").then(pl.col("Tags").str.strip_chars()))
+        .to_series()
+    )
 
 
 TAGS_POSITION = "tags:position"  # per row, the position of its Tags text among the distinct ones
@@ -284,8 +319,9 @@ def _distinct_with_positions(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     distinct = texts.drop_nulls().unique(maintain_order=True)
     if distinct.is_empty():
         return distinct, pl.Series(TAGS_POSITION, [None], pl.UInt32).new_from_index(0, len(texts))
-    positions = texts.replace_strict(distinct, pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32),
-                                     default=None, return_dtype=pl.UInt32)
+    positions = texts.replace_strict(
+        distinct, pl.int_range(0, len(distinct), eager=True, dtype=pl.UInt32), default=None, return_dtype=pl.UInt32
+    )
     return distinct, positions.alias(TAGS_POSITION)
 
 
@@ -309,12 +345,17 @@ def type_tags(distinct: pl.Series, settings: TransformSettings) -> dict[str, Typ
 
     error = pl.lit(_set(len(distinct), list(errors), list(errors.values()))).gather(position) if errors else None
     keep = settings.repairs.keep_rows_with_unparseable_tags
-    changes = [(label, position.is_in(list(rows))) for label, rows in
-               (("Tags:unparseable", errors if keep else {}), ("Tags:nested_values_as_text", replacements)) if rows]
+    changes = [
+        (label, position.is_in(list(rows)))
+        for label, rows in (("Tags:unparseable", errors if keep else {}), ("Tags:nested_values_as_text", replacements))
+        if rows
+    ]
     planned: dict[str, Typed | pl.Expr] = {
-        "Tags": Typed(pl.lit(maps).gather(position),
-                      problem=None if keep or error is None else pl.lit("Tags: ") + error,
-                      changes=changes),
+        "Tags": Typed(
+            pl.lit(maps).gather(position),
+            problem=None if keep or error is None else pl.lit("Tags: ") + error,
+            changes=changes,
+        ),
     }
     if error is not None:
         planned["x_TagsRaw"] = pl.when(error.is_not_null()).then(pl.col("Tags"))
@@ -329,7 +370,8 @@ def promoted_tags(maps: pl.Series, tags: tuple[str, ...]) -> dict[str, pl.Series
     that matches the tag case-insensitively, or null."""
     lowered = pl.DataFrame({"maps": maps}).select(
         pl.col("maps").map.keys().list.eval(pl.element().str.to_lowercase()).alias("keys"),
-        pl.col("maps").map.values().alias("values"))
+        pl.col("maps").map.values().alias("values"),
+    )
 
     def value(tag: str) -> pl.Expr:
         matches = pl.col("keys").list.eval(pl.element() == tag.lower())
@@ -340,7 +382,10 @@ def promoted_tags(maps: pl.Series, tags: tuple[str, ...]) -> dict[str, pl.Series
 
 # --- provider names ---------------------------------------------------------------------------
 
-def type_name(name: str, distinct: list[str], settings: TransformSettings, key: str | None = None) -> tuple[Typed, pl.Expr]:
+
+def type_name(
+    name: str, distinct: list[str], settings: TransformSettings, key: str | None = None
+) -> tuple[Typed, pl.Expr]:
     """ProviderName / PublisherName / InvoiceIssuerName: numeric references mapped to names.
     Returns the plans of the column and of its text as delivered (x_<name>Raw), both mapped
     back to the rows from the distinct values (`_by_row`)."""
@@ -355,11 +400,14 @@ def type_name(name: str, distinct: list[str], settings: TransformSettings, key: 
     changed = [t for t in distinct if mapped[t] != t]
     if not changed:
         return Typed(delivered), delivered
-    return Typed(by_row([mapped[t] for t in distinct], _TEXT),
-                 changes=[(f"{name}:mapped", by_row([t in changed for t in distinct], pl.Boolean))]), delivered
+    return Typed(
+        by_row([mapped[t] for t in distinct], _TEXT),
+        changes=[(f"{name}:mapped", by_row([t in changed for t in distinct], pl.Boolean))],
+    ), delivered
 
 
 # --- x_SourceChanges ------------------------------------------------------------------------
+
 
 @cache
 def changes_dtype(source_timezone: str) -> pl.List:
@@ -385,8 +433,17 @@ def categorical_columns(promoted_tags: tuple[str, ...]) -> tuple[str, ...]:
     errors) or from one value (source, batch, host provider). Gathered by the reader's keys, they
     are built without hashing every row, and the Parquet writer writes them as dictionaries
     without hashing every row either. The file still reads as text (writer.write_frames)."""
-    names = [*MAPPED_NAME_COLUMNS, *(f"x_{name}Raw" for name in MAPPED_NAME_COLUMNS), "ServiceProviderName",
-             "HostProviderName", "x_TagsRaw", "x_TagsError", "x_SourceObject", "x_SourceMember", "x_BatchTs"]
+    names = [
+        *MAPPED_NAME_COLUMNS,
+        *(f"x_{name}Raw" for name in MAPPED_NAME_COLUMNS),
+        "ServiceProviderName",
+        "HostProviderName",
+        "x_TagsRaw",
+        "x_TagsError",
+        "x_SourceObject",
+        "x_SourceMember",
+        "x_BatchTs",
+    ]
     return (*names, *(promoted_tag_column(tag).name for tag in promoted_tags))
 
 
@@ -402,6 +459,7 @@ def typed_schema(settings: TransformSettings) -> pl.Schema:
 
 # --- the batch --------------------------------------------------------------------------------
 
+
 def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
     """Per row, the line breaks inside quoted fields (so line numbers match an editor)."""
     return frame.select(
@@ -409,10 +467,17 @@ def embedded_newlines(frame: pl.DataFrame) -> pl.Series:
     ).to_series()
 
 
-def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, settings: TransformSettings,
-                    *, embedded_line_breaks: bool = True, line_breaks: pl.Series | None = None,
-                    typed_decimals: dict[str, pl.Series] | None = None,
-                    dictionaries: dict[str, Dictionary] | None = None) -> TypedBatch:
+def normalize_batch(
+    raw: pl.DataFrame,
+    source: BatchSource,
+    first_line: int,
+    settings: TransformSettings,
+    *,
+    embedded_line_breaks: bool = True,
+    line_breaks: pl.Series | None = None,
+    typed_decimals: dict[str, pl.Series] | None = None,
+    dictionaries: dict[str, Dictionary] | None = None,
+) -> TypedBatch:
     """Type one batch of raw rows. `raw` has the delivered header names; `first_line` is the
     line of its first record. When the caller knows that no field holds a line break, line
     numbers are counted without looking into the fields; `line_breaks` are those in each row's
@@ -445,8 +510,10 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
 
     # One pass of facts: the distinct values of timestamps, names and tags, and the number of
     # money values that the cast may round.
-    casts = frame.select(*(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
-                         *(pl.lit(values).alias(name) for name, values in typed_money.items()))
+    casts = frame.select(
+        *(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
+        *(pl.lit(values).alias(name) for name, values in typed_money.items()),
+    )
     gathered = [
         *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct if name not in found),
         *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast),
@@ -468,8 +535,9 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
             if untyped[name] == 0 and not maybe_excess:
                 plans[name] = Typed(pl.col(f"cast:{name}"))
             else:
-                plans[name], exact_extra[name] = _plan_decimal(name, frame[name], casts[name], settings, slow,
-                                                               maybe_excess=maybe_excess)
+                plans[name], exact_extra[name] = _plan_decimal(
+                    name, frame[name], casts[name], settings, slow, maybe_excess=maybe_excess
+                )
         elif column.kind is Kind.TIMESTAMP:
             key = None
             if name in found:  # rows map to the parsed values by their key
@@ -489,14 +557,16 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
             plans[name] = pl.col(name)
 
     slow["line:"] = lines
-    plans.update({
-        "HostProviderName": pl.lit(settings.host_provider_name, _TEXT),
-        "x_ExtraColumns": _extra_columns(header.extra),
-        "x_SourceObject": pl.lit(source.object_key, _TEXT),
-        "x_SourceMember": pl.lit(source.member, _TEXT),
-        "x_SourceLine": pl.col("line:"),
-        "x_BatchTs": pl.lit(source.batch_ts, _TEXT),
-    })
+    plans.update(
+        {
+            "HostProviderName": pl.lit(settings.host_provider_name, _TEXT),
+            "x_ExtraColumns": _extra_columns(header.extra),
+            "x_SourceObject": pl.lit(source.object_key, _TEXT),
+            "x_SourceMember": pl.lit(source.member, _TEXT),
+            "x_SourceLine": pl.col("line:"),
+            "x_BatchTs": pl.lit(source.batch_ts, _TEXT),
+        }
+    )
 
     def expression(name: str) -> pl.Expr:
         plan = plans.get(name, pl.lit(None))  # absent from the header: a typed null
@@ -515,26 +585,51 @@ def normalize_batch(raw: pl.DataFrame, source: BatchSource, first_line: int, set
         wide = wide.with_columns(series.alias(name) for name, series in slow.items())
     typed_frame = wide.select(
         *(expression(name).cast(dtype).alias(name) for name, dtype in schema.items()),
-        *([pl.sum_horizontal(rows.fill_null(False).cast(pl.UInt64) * (1 << bit)
-                             for bit, (_, rows) in enumerate(changes)).alias("_changes")] if changes else []),
+        *(
+            [
+                pl.sum_horizontal(
+                    rows.fill_null(False).cast(pl.UInt64) * (1 << bit) for bit, (_, rows) in enumerate(changes)
+                ).alias("_changes")
+            ]
+            if changes
+            else []
+        ),
         *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
     )
-    changes_lists, repairs = _row_lists(typed_frame["_changes"] if changes else None, [label for label, _ in changes], n,
-                                        changes_dtype(settings.source_timezone))
+    changes_lists, repairs = _row_lists(
+        typed_frame["_changes"] if changes else None,
+        [label for label, _ in changes],
+        n,
+        changes_dtype(settings.source_timezone),
+    )
     typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
 
     bad = (typed_frame["_problems"] != "") if problems else None
     if bad is None or not bad.any():
         money, money_extra = _money(typed_frame, None, exact_extra)
-        return TypedBatch(typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra,
-                          repairs, empty_records)
+        return TypedBatch(
+            typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra, repairs, empty_records
+        )
     money, money_extra = _money(typed_frame, bad, exact_extra)
-    return TypedBatch(typed_frame.filter(~bad).drop("_problems"), _quarantine_rows(raw, typed_frame, bad),
-                      money, money_extra, repairs, empty_records)
+    return TypedBatch(
+        typed_frame.filter(~bad).drop("_problems"),
+        _quarantine_rows(raw, typed_frame, bad),
+        money,
+        money_extra,
+        repairs,
+        empty_records,
+    )
 
 
-def _plan_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: TransformSettings,
-                  slow: dict[str, pl.Series], *, maybe_excess: bool) -> tuple[Typed, dict[int, Decimal]]:
+def _plan_decimal(
+    name: str,
+    raw: pl.Series,
+    typed: pl.Series,
+    settings: TransformSettings,
+    slow: dict[str, pl.Series],
+    *,
+    maybe_excess: bool,
+) -> tuple[Typed, dict[int, Decimal]]:
     """The plan of a money column with undecided values (type_decimal); its series go into `slow`."""
     typed, problem, repairs, exact_extra = type_decimal(name, raw, typed, settings, maybe_excess=maybe_excess)
     slow[f"cast:{name}"] = typed
@@ -548,8 +643,9 @@ def _plan_decimal(name: str, raw: pl.Series, typed: pl.Series, settings: Transfo
     return plan, exact_extra
 
 
-def _money(typed: pl.DataFrame, bad: pl.Series | None,
-           exact_extra: dict[str, dict[int, Decimal]]) -> tuple[pl.DataFrame, list[tuple[str | None, bool, str, Decimal]]]:
+def _money(
+    typed: pl.DataFrame, bad: pl.Series | None, exact_extra: dict[str, dict[int, Decimal]]
+) -> tuple[pl.DataFrame, list[tuple[str | None, bool, str, Decimal]]]:
     """Per row: currency, quarantined, and each reconciled column where the typed value is exact;
     the cells with more decimals than the schema keeps are listed apart with their exact value."""
     money = typed.select(
@@ -562,8 +658,9 @@ def _money(typed: pl.DataFrame, bad: pl.Series | None,
         rows = exact_extra.get(name, {})
         if rows:
             money = money.with_columns(money[name].scatter(list(rows), _series([None] * len(rows), _DECIMAL)))
-            extra.extend((money["currency"][row], bool(bad is not None and bad[row]), name, value)
-                         for row, value in rows.items())
+            extra.extend(
+                (money["currency"][row], bool(bad is not None and bad[row]), name, value) for row, value in rows.items()
+            )
     return money, extra
 
 
@@ -580,8 +677,9 @@ def _row_lists(codes: pl.Series | None, labels: list[str], n: int, dtype: pl.Lis
         entries = [label for bit, label in enumerate(labels) if code >> bit & 1]
         lists.append(entries)
         counts.update({entry: rows for entry in entries})
-    index = codes.replace_strict(combinations[:, 0], pl.int_range(0, len(lists), eager=True, dtype=pl.UInt32),
-                                 return_dtype=pl.UInt32)
+    index = codes.replace_strict(
+        combinations[:, 0], pl.int_range(0, len(lists), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32
+    )
     return _series(lists, dtype).gather(index), counts
 
 
@@ -593,17 +691,19 @@ def _extra_columns(extra: tuple[str, ...]) -> pl.Expr:
 
 def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, bad: pl.Series) -> pl.DataFrame:
     reasons = typed["_problems"].filter(bad)
-    return pl.DataFrame({
-        "x_SourceObject": typed["x_SourceObject"].filter(bad).cast(pl.String),
-        "x_SourceMember": typed["x_SourceMember"].filter(bad).cast(pl.String),
-        "x_SourceLine": typed["x_SourceLine"].filter(bad),
-        "x_BatchTs": typed["x_BatchTs"].filter(bad).cast(pl.String),
-        "column": reasons.str.split(":").list.first(),
-        "reason": reasons.str.replace_all(_SEPARATOR, "; ", literal=True),
-        "raw_values": raw.filter(bad).select(
-            pl.concat_list(pl.struct(key=pl.lit(c), value=pl.col(c)) for c in raw.columns).cast(_TAGS)
-        ).to_series(),
-    })
+    return pl.DataFrame(
+        {
+            "x_SourceObject": typed["x_SourceObject"].filter(bad).cast(pl.String),
+            "x_SourceMember": typed["x_SourceMember"].filter(bad).cast(pl.String),
+            "x_SourceLine": typed["x_SourceLine"].filter(bad),
+            "x_BatchTs": typed["x_BatchTs"].filter(bad).cast(pl.String),
+            "column": reasons.str.split(":").list.first(),
+            "reason": reasons.str.replace_all(_SEPARATOR, "; ", literal=True),
+            "raw_values": raw.filter(bad)
+            .select(pl.concat_list(pl.struct(key=pl.lit(c), value=pl.col(c)) for c in raw.columns).cast(_TAGS))
+            .to_series(),
+        }
+    )
 
 
 def _empty_quarantine() -> pl.DataFrame:

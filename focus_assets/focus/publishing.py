@@ -63,8 +63,12 @@ def _parquet_files(lake: Lake, prefix: str) -> list[str]:
 
 def delivery_files(lake: Lake, yearmonth: str, batch_ts: str) -> DeliveryFiles:
     """Two listings: the delivery's folder in the typed table and in the quarantine."""
-    return DeliveryFiles(yearmonth, batch_ts, _parquet_files(lake, partition_prefix(OUTPUT_TABLE, yearmonth, batch_ts)),
-                         _parquet_files(lake, partition_prefix(QUARANTINE_TABLE, yearmonth, batch_ts)))
+    return DeliveryFiles(
+        yearmonth,
+        batch_ts,
+        _parquet_files(lake, partition_prefix(OUTPUT_TABLE, yearmonth, batch_ts)),
+        _parquet_files(lake, partition_prefix(QUARANTINE_TABLE, yearmonth, batch_ts)),
+    )
 
 
 def candidate_deliveries(objects: Iterable[ExportObject]) -> dict[tuple[str, str], int]:
@@ -85,7 +89,9 @@ def published_batches(lake: Lake, months: Iterable[str]) -> dict[str, list[str]]
     published: dict[str, list[str]] = {month: [] for month in months}
     files = [file for month in published for file in _parquet_files(lake, f"{LEDGER_TABLE}/{month}_")]
     if files:
-        ledger = pl.scan_parquet(files, storage_options=lake.storage_options()).select("yearmonth", "batch_ts").collect()
+        ledger = (
+            pl.scan_parquet(files, storage_options=lake.storage_options()).select("yearmonth", "batch_ts").collect()
+        )
         for yearmonth, batch_ts in ledger.iter_rows():
             published.setdefault(yearmonth, []).append(batch_ts)
     return published
@@ -112,8 +118,14 @@ def lake_partitions(lake: Lake, table: str = OUTPUT_TABLE) -> dict[tuple[str, st
     return files
 
 
-def publish(lake: Lake, deliveries: list[DeliveryFiles], objects: dict[tuple[str, str], int], *,
-            min_money_ratio: float, promote_suspicious: bool) -> PublishReport:
+def publish(
+    lake: Lake,
+    deliveries: list[DeliveryFiles],
+    objects: dict[tuple[str, str], int],
+    *,
+    min_money_ratio: float,
+    promote_suspicious: bool,
+) -> PublishReport:
     """Write the ledger row of each delivery, oldest first, unless it looks like a regression of the
     snapshot it would replace (less time or much less money: `rules.snapshot_problems`), in which
     case it is withheld unless `promote_suspicious`."""
@@ -129,8 +141,14 @@ def publish(lake: Lake, deliveries: list[DeliveryFiles], objects: dict[tuple[str
             continue
         written, quarantined = _rows(lake, delivery.typed), _rows(lake, delivery.quarantine)
         with lake.writable_root() as root:
-            record_delivery(root, delivery.yearmonth, delivery.batch_ts, objects.get((delivery.yearmonth, delivery.batch_ts), 0),
-                            written, quarantined)
+            record_delivery(
+                root,
+                delivery.yearmonth,
+                delivery.batch_ts,
+                objects.get((delivery.yearmonth, delivery.batch_ts), 0),
+                written,
+                quarantined,
+            )
         already[delivery.yearmonth].append(delivery.batch_ts)
         report.published.append(f"{delivery.name}: {written} rows, {quarantined} quarantined")
     return report

@@ -42,14 +42,20 @@ def _sums(money: pl.DataFrame | pl.LazyFrame, keys: list[str]) -> list[dict]:
     decimal(38,10) column in 128 bits; where a sum would not fit (amounts near 10^28, which no
     bill holds but a broken export may), the group is summed in Python instead, as exactly."""
     try:
-        return money.lazy().group_by(keys).agg(pl.len().alias("rows"), *(pl.col(c).sum() for c in RECONCILED_COLUMNS)) \
-            .collect().rows(named=True)
+        return (
+            money.lazy()
+            .group_by(keys)
+            .agg(pl.len().alias("rows"), *(pl.col(c).sum() for c in RECONCILED_COLUMNS))
+            .collect()
+            .rows(named=True)
+        )
     except pl.exceptions.ComputeError:
         pass
     groups: dict[tuple, dict] = {}
     for row in money.lazy().collect().iter_rows(named=True):
-        group = groups.setdefault(tuple(row[k] for k in keys),
-                                  {**{k: row[k] for k in keys}, "rows": 0, **dict.fromkeys(RECONCILED_COLUMNS)})
+        group = groups.setdefault(
+            tuple(row[k] for k in keys), {**{k: row[k] for k in keys}, "rows": 0, **dict.fromkeys(RECONCILED_COLUMNS)}
+        )
         group["rows"] += 1
         for column in RECONCILED_COLUMNS:
             if row[column] is not None:
@@ -84,8 +90,9 @@ class Reconciliation:
 
     def add_written(self, parquet_file: Path) -> None:
         """Count what a published Parquet file holds, read back from disk."""
-        money = pl.scan_parquet(parquet_file).select(pl.col("BillingCurrency").str.strip_chars().alias("currency"),
-                                                     *RECONCILED_COLUMNS)
+        money = pl.scan_parquet(parquet_file).select(
+            pl.col("BillingCurrency").str.strip_chars().alias("currency"), *RECONCILED_COLUMNS
+        )
         for row in _sums(money, ["currency"]):
             self.rows_written += row["rows"]
             currency = row["currency"] or NO_CURRENCY
@@ -96,7 +103,11 @@ class Reconciliation:
         self.rows_read += other.rows_read
         self.rows_written += other.rows_written
         self.rows_quarantined += other.rows_quarantined
-        for mine, theirs in ((self.read, other.read), (self.written, other.written), (self.quarantined, other.quarantined)):
+        for mine, theirs in (
+            (self.read, other.read),
+            (self.written, other.written),
+            (self.quarantined, other.quarantined),
+        ):
             for currency, columns in theirs.items():
                 for column, amount in columns.items():
                     _add(mine, currency, column, amount)
@@ -105,13 +116,17 @@ class Reconciliation:
         """Every way in which read != written + quarantined; empty when reconciled."""
         found = []
         if self.rows_read != self.rows_written + self.rows_quarantined:
-            found.append(f"rows: read {self.rows_read} != written {self.rows_written} + quarantined {self.rows_quarantined}")
+            found.append(
+                f"rows: read {self.rows_read} != written {self.rows_written} + quarantined {self.rows_quarantined}"
+            )
         for currency in sorted(set(self.read) | set(self.written)):
             for column in RECONCILED_COLUMNS:
                 read = self.read[currency][column]
                 out = _EXACT.add(self.written[currency][column], self.quarantined[currency][column])
                 if read != out:
-                    found.append(f"{column} {currency}: read {decimal_text(read)} != written + quarantined {decimal_text(out)}")
+                    found.append(
+                        f"{column} {currency}: read {decimal_text(read)} != written + quarantined {decimal_text(out)}"
+                    )
         return found
 
     def to_dict(self) -> dict:

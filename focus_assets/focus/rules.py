@@ -37,7 +37,8 @@ def focus_rule_violations(rows: pl.LazyFrame) -> RuleReport:
         checks[f"{name} not one of the allowed values"] = pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed)
     checks["ChargePeriodStart not before ChargePeriodEnd"] = pl.col("ChargePeriodStart") >= pl.col("ChargePeriodEnd")
     checks["charge period outside its billing period"] = (
-        (pl.col("ChargePeriodStart") < pl.col("BillingPeriodStart")) | (pl.col("ChargePeriodEnd") > pl.col("BillingPeriodEnd")))
+        pl.col("ChargePeriodStart") < pl.col("BillingPeriodStart")
+    ) | (pl.col("ChargePeriodEnd") > pl.col("BillingPeriodEnd"))
     counts = rows.select(expr.sum().alias(rule) for rule, expr in checks.items()).collect().row(0, named=True)
     return RuleReport(
         violations={rule: n for rule, n in counts.items() if n and rule not in gaps},
@@ -64,8 +65,9 @@ def snapshot_problems(new: SnapshotStats, current: SnapshotStats | None, min_mon
         return []
     problems = []
     if current.data_through and (new.data_through is None or new.data_through < current.data_through):
-        problems.append(f"covers less time: data through {new.data_through}, the current snapshot through "
-                        f"{current.data_through}")
+        problems.append(
+            f"covers less time: data through {new.data_through}, the current snapshot through {current.data_through}"
+        )
     for currency, before in current.effective_cost.items():
         after = new.effective_cost.get(currency, Decimal(0))
         if before > 0 and after < before * Decimal(str(min_money_ratio)):

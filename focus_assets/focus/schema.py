@@ -183,38 +183,78 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     "CommitmentDiscountStatus": ("Used", "Unused"),
     "PricingCategory": ("Standard", "Dynamic", "Committed", "Other"),
     "ServiceCategory": (
-        "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases", "Developer Tools",
-        "Multicloud", "Identity", "Integration", "Internet of Things", "Management and Governance", "Media",
-        "Migration", "Mobile", "Networking", "Security", "Storage", "Web", "Other",
+        "AI and Machine Learning",
+        "Analytics",
+        "Business Applications",
+        "Compute",
+        "Databases",
+        "Developer Tools",
+        "Multicloud",
+        "Identity",
+        "Integration",
+        "Internet of Things",
+        "Management and Governance",
+        "Media",
+        "Migration",
+        "Mobile",
+        "Networking",
+        "Security",
+        "Storage",
+        "Web",
+        "Other",
     ),
 }
 
 # Alibaba's known gaps (docs/transform.md, "Alibaba's known gaps").
 _ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
 _SOMETIMES_NULL = {
-    "ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType",
-    "PricingQuantity", "SkuId", "SkuPriceId", "ServiceCategory", "ChargeClass",
+    "ListUnitPrice",
+    "PricingUnit",
+    "ResourceId",
+    "ResourceType",
+    "PricingQuantity",
+    "SkuId",
+    "SkuPriceId",
+    "ServiceCategory",
+    "ChargeClass",
 }
 _MAY_BE_OMITTED = {
-    "PricingQuantity", "ConsumedQuantity", "ConsumedUnit", "ContractedCost",
-    "ServiceCategory", "ChargeClass", "ChargeDescription",
+    "PricingQuantity",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ServiceCategory",
+    "ChargeClass",
+    "ChargeDescription",
 }
 # Without these a file cannot be reconciled (money, currency) or placed in time.
 _REQUIRED_IN_HEADER = {
-    "BilledCost", "BillingCurrency",
-    "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+    "BilledCost",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
 }
 
 
 def _focus_column(name: str, data_type: str, level: str, nullable: bool) -> Column:
     nulls = (
-        AlibabaNulls.ALWAYS if name in _ALWAYS_NULL
-        else AlibabaNulls.SOMETIMES if name in _SOMETIMES_NULL
+        AlibabaNulls.ALWAYS
+        if name in _ALWAYS_NULL
+        else AlibabaNulls.SOMETIMES
+        if name in _SOMETIMES_NULL
         else AlibabaNulls.NO
     )
     return Column(
-        name, _FOCUS_TYPES[data_type], Origin.FOCUS_1_0, level, nullable, nulls,
-        alibaba_may_omit=name in _MAY_BE_OMITTED, required_in_header=name in _REQUIRED_IN_HEADER,
+        name,
+        _FOCUS_TYPES[data_type],
+        Origin.FOCUS_1_0,
+        level,
+        nullable,
+        nulls,
+        alibaba_may_omit=name in _MAY_BE_OMITTED,
+        required_in_header=name in _REQUIRED_IN_HEADER,
     )
 
 
@@ -232,10 +272,22 @@ ALIBABA_COLUMNS: tuple[Column, ...] = tuple(
 )
 
 FOCUS_1_3_COLUMNS: tuple[Column, ...] = (
-    Column("ServiceProviderName", Kind.STRING, Origin.FOCUS_1_3, "Mandatory", False,
-           description="FOCUS 1.3 replacement for ProviderName: ProviderName after name mapping"),
-    Column("HostProviderName", Kind.STRING, Origin.FOCUS_1_3, "Mandatory", True,
-           description="FOCUS 1.3: the provider hosting the resource (Alibaba Cloud for Alibaba-billed services)"),
+    Column(
+        "ServiceProviderName",
+        Kind.STRING,
+        Origin.FOCUS_1_3,
+        "Mandatory",
+        False,
+        description="FOCUS 1.3 replacement for ProviderName: ProviderName after name mapping",
+    ),
+    Column(
+        "HostProviderName",
+        Kind.STRING,
+        Origin.FOCUS_1_3,
+        "Mandatory",
+        True,
+        description="FOCUS 1.3: the provider hosting the resource (Alibaba Cloud for Alibaba-billed services)",
+    ),
 )
 
 
@@ -262,11 +314,20 @@ DEFAULT_PROMOTED_TAGS: tuple[str, ...] = ("Brand", "Project", "Owner", "CostCent
 
 # FOCUS 1.2 columns that FOCUS 1.0 does not have (name, FOCUS data type), from the 1.2 specification.
 _FOCUS_1_2_ADDED = (
-    ("BillingAccountType", "String"), ("CapacityReservationId", "String"), ("CapacityReservationStatus", "String"),
-    ("CommitmentDiscountQuantity", "Decimal"), ("CommitmentDiscountUnit", "String"), ("InvoiceId", "String"),
-    ("PricingCurrency", "String"), ("PricingCurrencyContractedUnitPrice", "Decimal"),
-    ("PricingCurrencyEffectiveCost", "Decimal"), ("PricingCurrencyListUnitPrice", "Decimal"),
-    ("ServiceSubcategory", "String"), ("SkuMeter", "String"), ("SkuPriceDetails", "JSON"), ("SubAccountType", "String"),
+    ("BillingAccountType", "String"),
+    ("CapacityReservationId", "String"),
+    ("CapacityReservationStatus", "String"),
+    ("CommitmentDiscountQuantity", "Decimal"),
+    ("CommitmentDiscountUnit", "String"),
+    ("InvoiceId", "String"),
+    ("PricingCurrency", "String"),
+    ("PricingCurrencyContractedUnitPrice", "Decimal"),
+    ("PricingCurrencyEffectiveCost", "Decimal"),
+    ("PricingCurrencyListUnitPrice", "Decimal"),
+    ("ServiceSubcategory", "String"),
+    ("SkuMeter", "String"),
+    ("SkuPriceDetails", "JSON"),
+    ("SubAccountType", "String"),
 )
 
 
@@ -276,12 +337,18 @@ def _unified_kind(kind: Kind) -> Kind:
 
 # The FOCUS 1.2 columns as the cross-provider view types them. SkuPriceDetails is a JSON object
 # like Tags, but kept as its JSON text across providers.
-FOCUS_1_2_COLUMNS: tuple[Column, ...] = tuple(sorted(
-    [Column(c.name, _unified_kind(c.kind), Origin.FOCUS_1_0, c.level, c.focus_nullable) for c in FOCUS_COLUMNS]
-    + [Column(name, Kind.STRING if name == "SkuPriceDetails" else _unified_kind(_FOCUS_TYPES[kind]), Origin.FOCUS_1_0)
-       for name, kind in _FOCUS_1_2_ADDED],
-    key=lambda c: c.name,
-))
+FOCUS_1_2_COLUMNS: tuple[Column, ...] = tuple(
+    sorted(
+        [Column(c.name, _unified_kind(c.kind), Origin.FOCUS_1_0, c.level, c.focus_nullable) for c in FOCUS_COLUMNS]
+        + [
+            Column(
+                name, Kind.STRING if name == "SkuPriceDetails" else _unified_kind(_FOCUS_TYPES[kind]), Origin.FOCUS_1_0
+            )
+            for name, kind in _FOCUS_1_2_ADDED
+        ],
+        key=lambda c: c.name,
+    )
+)
 
 
 def unified_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tuple[Column, ...]:
@@ -293,6 +360,7 @@ def unified_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> t
         + tuple(promoted_tag_column(t) for t in promoted_tags)
     )
 
+
 # Hive partition columns: in the folder names, not inside the Parquet files.
 PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (("yearmonth", "string"), ("batch_ts", "string"))
 
@@ -303,18 +371,17 @@ _INPUT_BY_NAME = {c.name: c for c in INPUT_COLUMNS}
 def promoted_tag_column(tag: str) -> Column:
     """The column of a promoted tag; the tag must be a plain identifier (names.tag_key), since the
     column name goes into DDL and views."""
-    return Column(f"x_Tag{tag_key(tag)}", Kind.STRING, Origin.PIPELINE,
-                  description=f"value of tag '{tag}' (key matched case-insensitively)")
+    return Column(
+        f"x_Tag{tag_key(tag)}",
+        Kind.STRING,
+        Origin.PIPELINE,
+        description=f"value of tag '{tag}' (key matched case-insensitively)",
+    )
 
 
 def output_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tuple[Column, ...]:
     """Every column of the typed Parquet, in file order."""
-    return (
-        INPUT_COLUMNS
-        + FOCUS_1_3_COLUMNS
-        + tuple(promoted_tag_column(t) for t in promoted_tags)
-        + PIPELINE_COLUMNS
-    )
+    return INPUT_COLUMNS + FOCUS_1_3_COLUMNS + tuple(promoted_tag_column(t) for t in promoted_tags) + PIPELINE_COLUMNS
 
 
 def input_column(name: str) -> Column | None:

@@ -77,6 +77,8 @@ class TransformSettings:
         for tag in self.promoted_tags:
             tag_key(tag, "promoted_tags")
             if tag.lower() in seen:
-                raise UnsafeNameError(f"promoted_tags={tag!r} is refused: it repeats {seen[tag.lower()]!r} "
-                                      "(Athena's column names are case-insensitive)")
+                raise UnsafeNameError(
+                    f"promoted_tags={tag!r} is refused: it repeats {seen[tag.lower()]!r} "
+                    "(Athena's column names are case-insensitive)"
+                )
             seen[tag.lower()] = tag

@@ -24,7 +24,13 @@ import pyarrow as pa
 
 from .schema import DECIMAL_PRECISION, DECIMAL_SCALE, INPUT_COLUMNS, MAPPED_NAME_COLUMNS, Kind, input_column
 from .splitting import (  # noqa: F401 - part of this module's interface
-    DEFAULT_PIECE_BYTES, CsvPiece, ExportFileError, MemberStart, detect_format, member_name, object_events,
+    DEFAULT_PIECE_BYTES,
+    CsvPiece,
+    ExportFileError,
+    MemberStart,
+    detect_format,
+    member_name,
+    object_events,
 )
 
 T = TypeVar("T")
@@ -57,8 +63,11 @@ class Header:
     def dictionary_columns(self) -> tuple[str, ...]:
         """The delivered names of the columns whose typing works on their few distinct values:
         timestamps, Tags and the provider names (normalize.py)."""
-        return tuple(name for name, known in self.rename.items()
-                     if input_column(known).kind in (Kind.TIMESTAMP, Kind.STRING_MAP) or known in MAPPED_NAME_COLUMNS)
+        return tuple(
+            name
+            for name, known in self.rename.items()
+            if input_column(known).kind in (Kind.TIMESTAMP, Kind.STRING_MAP) or known in MAPPED_NAME_COLUMNS
+        )
 
 
 @dataclass
@@ -85,8 +94,9 @@ def read_csv_members(
 ) -> Iterator[CsvMember]:
     """The CSV members of one export object, in name order. A member's pieces must be consumed
     before the next member is requested."""
-    events = prefetch(object_events(Path(path), object_key, max_uncompressed_bytes=max_uncompressed_bytes,
-                                    piece_bytes=piece_bytes))
+    events = prefetch(
+        object_events(Path(path), object_key, max_uncompressed_bytes=max_uncompressed_bytes, piece_bytes=piece_bytes)
+    )
     start = next(events, None)
     while start is not None:
         following: list[MemberStart] = []
@@ -99,8 +109,9 @@ def read_csv_members(
                 yield event
 
         name = member_name(object_key, start.member)
-        member = CsvMember(object_key, start.member, parse_header(start.header, name, case_insensitive=case_insensitive),
-                           pieces())
+        member = CsvMember(
+            object_key, start.member, parse_header(start.header, name, case_insensitive=case_insensitive), pieces()
+        )
         yield member
         for _ in member.pieces:  # whatever the caller left unread
             pass
@@ -108,15 +119,19 @@ def read_csv_members(
 
 
 # What is saved in place of an export when a download goes wrong, by its first bytes (upper case).
-_NOT_CSV = ((b"%PDF-", "a PDF document"), (b"<!DOCTYPE HTML", "an HTML page"), (b"<HTML", "an HTML page"),
-            (b"<?XML", "an XML document"))
+_NOT_CSV = (
+    (b"%PDF-", "a PDF document"),
+    (b"<!DOCTYPE HTML", "an HTML page"),
+    (b"<HTML", "an HTML page"),
+    (b"<?XML", "an XML document"),
+)
 
 
 def _not_csv(header_bytes: bytes) -> str | None:
     """The problem to report when the object is a known kind of non-CSV, e.g.
     "not a CSV: looks like an HTML page ('<!DOCTYPE html>')"; else None."""
     start = header_bytes.lstrip()
-    kind = next((kind for magic, kind in _NOT_CSV if start[:len(magic)].upper() == magic), None)
+    kind = next((kind for magic, kind in _NOT_CSV if start[: len(magic)].upper() == magic), None)
     if kind is None:
         return None
     first_line = start[:200].decode("utf-8", errors="replace").splitlines()[0][:60]
@@ -258,8 +273,15 @@ class Records:
     line_breaks: pl.Series | None = None
 
 
-def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals: bool,
-                 decimal_columns: tuple[str, ...] = (), dictionary_columns: tuple[str, ...] = ()) -> Records:
+def read_records(
+    piece: CsvPiece,
+    names: list[str],
+    label: str,
+    *,
+    null_literals: bool,
+    decimal_columns: tuple[str, ...] = (),
+    dictionary_columns: tuple[str, ...] = (),
+) -> Records:
     """The piece's records as text columns called `names` (empty fields and, with `null_literals`,
     NULL, null and Null are nulls), or ExportFileError naming `label` and the line.
 
@@ -267,8 +289,14 @@ def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals
     same frame. It declines any piece outside its plain grammar (odd quoting, a record with the
     wrong number of fields, a blank line, invalid UTF-8); polars' reader parses that one, and
     what it refuses or pads is reported here."""
-    records = records_in_c(piece.data, names, piece.line_breaks + 1, null_literals=null_literals,
-                           decimal_columns=decimal_columns, dictionary_columns=dictionary_columns)
+    records = records_in_c(
+        piece.data,
+        names,
+        piece.line_breaks + 1,
+        null_literals=null_literals,
+        decimal_columns=decimal_columns,
+        dictionary_columns=dictionary_columns,
+    )
     if records is not None:  # every record had exactly the header's fields
         return records
     try:
@@ -276,9 +304,13 @@ def read_records(piece: CsvPiece, names: list[str], label: str, *, null_literals
     except pl.exceptions.PolarsError as exc:
         wrong = wrong_field_count(piece, len(names))
         if wrong is not None:
-            raise ExportFileError(label, f"record has {wrong[1]} fields, the header has {len(names)}", line=wrong[0]) from None
+            raise ExportFileError(
+                label, f"record has {wrong[1]} fields, the header has {len(names)}", line=wrong[0]
+            ) from None
         last = piece.first_line + piece.line_breaks - (1 if piece.ends_with_line_break else 0)
-        raise ExportFileError(label, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})") from None
+        raise ExportFileError(
+            label, f"unreadable CSV in lines {piece.first_line}-{last} ({_first_line(exc)})"
+        ) from None
     short = short_record(piece, frame)
     if short is not None:
         raise ExportFileError(label, f"record has {short[1]} fields, the header has {len(names)}", line=short[0])
@@ -290,8 +322,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, null_literals: bool,
-                 decimal_columns: tuple[str, ...] = (), dictionary_columns: tuple[str, ...] = ()) -> Records | None:
+def records_in_c(
+    data: bytes | bytearray,
+    names: list[str],
+    max_rows: int,
+    *,
+    null_literals: bool,
+    decimal_columns: tuple[str, ...] = (),
+    dictionary_columns: tuple[str, ...] = (),
+) -> Records | None:
     """The C reader's records, or None where it declines the text or is not built.
 
     Its text columns are Arrow string views whose long values point into `data` (buffer 0) or
@@ -302,9 +341,16 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
     piece come with their Dictionary."""
     if _records is None:
         return None
-    parsed = _records.records(data, len(names), max_rows, null_literals, tuple(names.index(c) for c in decimal_columns),
-                              DECIMAL_SCALE, DECIMAL_PRECISION - DECIMAL_SCALE,
-                              tuple(names.index(c) for c in dictionary_columns))
+    parsed = _records.records(
+        data,
+        len(names),
+        max_rows,
+        null_literals,
+        tuple(names.index(c) for c in decimal_columns),
+        DECIMAL_SCALE,
+        DECIMAL_PRECISION - DECIMAL_SCALE,
+        tuple(names.index(c) for c in dictionary_columns),
+    )
     if parsed is None:
         return None
     rows, views, validities, null_counts, unescaped, decimals, dictionaries, line_breaks = parsed
@@ -313,21 +359,31 @@ def records_in_c(data: bytes | bytearray, names: list[str], max_rows: int, *, nu
     def validity(column: int) -> pa.Buffer | None:
         return None if validities[column] is None else pa.py_buffer(validities[column])
 
-    text = [pa.Array.from_buffers(pa.string_view(), rows, [validity(c), pa.py_buffer(views[c]), *buffers],
-                                  null_count=null_counts[c]) for c in range(len(names))]
+    text = [
+        pa.Array.from_buffers(
+            pa.string_view(), rows, [validity(c), pa.py_buffer(views[c]), *buffers], null_count=null_counts[c]
+        )
+        for c in range(len(names))
+    ]
     typed = {}
     for name, decimal in zip(decimal_columns, decimals, strict=True):
         if decimal is not None:
             values, typed_validity, nulls = decimal
-            typed[name] = pl.from_arrow(pa.Array.from_buffers(
-                pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), rows,
-                [None if typed_validity is None else pa.py_buffer(typed_validity), pa.py_buffer(values)], null_count=nulls))
+            typed[name] = pl.from_arrow(
+                pa.Array.from_buffers(
+                    pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+                    rows,
+                    [None if typed_validity is None else pa.py_buffer(typed_validity), pa.py_buffer(values)],
+                    null_count=nulls,
+                )
+            )
     found = {}
     for name, dictionary in zip(dictionary_columns, dictionaries, strict=True):
         if dictionary is not None:
             column, (keys, values, count) = names.index(name), dictionary
-            keys = pa.Array.from_buffers(pa.uint32(), rows, [validity(column), pa.py_buffer(keys)],
-                                         null_count=null_counts[column])
+            keys = pa.Array.from_buffers(
+                pa.uint32(), rows, [validity(column), pa.py_buffer(keys)], null_count=null_counts[column]
+            )
             values = pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(values), *buffers])
             found[name] = Dictionary(pl.from_arrow(keys), pl.from_arrow(values))
     if line_breaks is not None:
@@ -357,7 +413,8 @@ def short_record(piece: CsvPiece, parsed: pl.DataFrame) -> tuple[int, int] | Non
         return None
     # Commas inside values came from quoted fields; the rest separate fields.
     inside = parsed.select(
-        pl.sum_horizontal(pl.col(c).str.count_matches(",", literal=True).sum() for c in parsed.columns)).item()
+        pl.sum_horizontal(pl.col(c).str.count_matches(",", literal=True).sum() for c in parsed.columns)
+    ).item()
     if piece.data.count(b",") - inside == parsed.height * (parsed.width - 1):
         return None
     return wrong_field_count(piece, parsed.width)

@@ -72,8 +72,9 @@ def detect_format(path: Path) -> str:
     return "csv"
 
 
-def object_events(path: Path, object_key: str, *, max_uncompressed_bytes: int,
-                  piece_bytes: int = DEFAULT_PIECE_BYTES) -> Iterator[MemberStart | CsvPiece]:
+def object_events(
+    path: Path, object_key: str, *, max_uncompressed_bytes: int, piece_bytes: int = DEFAULT_PIECE_BYTES
+) -> Iterator[MemberStart | CsvPiece]:
     """For each CSV member of the object, in name order: a MemberStart, then its pieces."""
     path = Path(path)
     if path.stat().st_size == 0:
@@ -101,8 +102,11 @@ def object_events(path: Path, object_key: str, *, max_uncompressed_bytes: int,
         raise ExportFileError(object_key, f"corrupt zip ({exc})") from None
     with archive:
         names = sorted(
-            info.filename for info in archive.infolist()
-            if not info.is_dir() and info.filename.lower().endswith(".csv") and not info.filename.startswith("__MACOSX/")
+            info.filename
+            for info in archive.infolist()
+            if not info.is_dir()
+            and info.filename.lower().endswith(".csv")
+            and not info.filename.startswith("__MACOSX/")
         )
         if not names:
             raise ExportFileError(object_key, "zip holds no .csv file")
@@ -140,8 +144,6 @@ class _LimitedStream:
 _READ_BYTES = 1 << 20  # decompress and scan in cache-sized reads
 
 
-
-
 def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
     """Blocks of about `block_bytes` that each end at a record boundary (the last one may not
     end with a line break), with the number of line breaks in each and whether the block ends
@@ -155,7 +157,7 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
     carried = b""
     while True:
         block = bytearray(max(block_bytes, len(carried) + step))
-        block[:len(carried)] = carried
+        block[: len(carried)] = carried
         size = len(carried)
         quotes, breaks = _quotes_and_breaks(carried)
         latest = size  # where the latest read began
@@ -167,7 +169,7 @@ def _record_blocks(stream: _LimitedStream, block_bytes: int) -> Iterator[tuple[b
                 if cut:
                     break
                 block.extend(bytes(step))
-            with memoryview(block) as whole, whole[size:size + step] as target:
+            with memoryview(block) as whole, whole[size : size + step] as target:
                 got = stream.readinto(target)
                 read_quotes, read_breaks = _quotes_and_breaks(target[:got])
             if not got:  # end of stream: the rest is the last block
@@ -212,7 +214,7 @@ def _split_header(blocks: Iterator[tuple[bytearray, int, bool]], label: str) -> 
     """(header record, rest of the first block, whether that rest ends inside quotes), BOM removed."""
     first, _, unclosed = next(blocks, (bytearray(), 0, False))
     if first.startswith(_BOM):
-        del first[:len(_BOM)]  # at the front of a bytearray: no copy
+        del first[: len(_BOM)]  # at the front of a bytearray: no copy
     if not first.strip():
         raise ExportFileError(label, "no header row (the object holds no CSV text)", line=1)
     cut = _first_record_boundary(first)
@@ -233,15 +235,19 @@ def _first_record_boundary(buffer: bytes) -> int:
             return position + 1
 
 
-def _pieces(header: bytes, first: tuple[bytearray, int, bool], rest: Iterator[tuple[bytearray, int, bool]],
-            label: str) -> Iterator[CsvPiece]:
+def _pieces(
+    header: bytes, first: tuple[bytearray, int, bool], rest: Iterator[tuple[bytearray, int, bool]], label: str
+) -> Iterator[CsvPiece]:
     """The member's records as pieces, each with the line its first record starts on."""
     line = 1 + header.count(b"\n") + (0 if header.endswith(b"\n") else 1)
     blocks = chain([first] if first[0] else [], rest)
     for block, breaks, unclosed in blocks:
         if unclosed:  # the parser would take the rest of the object as one field, or refuse it
-            raise ExportFileError(label, "unterminated quoted field: the quote opened on this line never closes",
-                                  line=line + block.count(b"\n", 0, _unclosed_quote(block)))
+            raise ExportFileError(
+                label,
+                "unterminated quoted field: the quote opened on this line never closes",
+                line=line + block.count(b"\n", 0, _unclosed_quote(block)),
+            )
         yield CsvPiece(block, line, breaks, block.endswith(b"\n"))
         line += breaks
 
@@ -259,7 +265,7 @@ def _unclosed_quote(block: bytearray) -> int:
             close = block.find(b'"', close)
             if close < 0:
                 return opening
-            if block[close + 1:close + 2] != b'"':
+            if block[close + 1 : close + 2] != b'"':
                 break
             close += 2
         position = close + 1

@@ -26,10 +26,18 @@ from .normalize import BatchSource, TypedBatch, normalize_batch, typed_schema
 from .reconcile import Reconciliation
 from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
 from .settings import TransformSettings
-from .values import billing_month
 from .source import (
-    CsvMember, CsvPiece, ExportFileError, Header, ordered_map, prefetch, read_csv_members, read_records, safe_file_stem,
+    CsvMember,
+    CsvPiece,
+    ExportFileError,
+    Header,
+    ordered_map,
+    prefetch,
+    read_csv_members,
+    read_records,
+    safe_file_stem,
 )
+from .values import billing_month
 from .writer import OUTPUT_TABLE, QUARANTINE_TABLE, ParquetPartWriter, partition_dir, write_frames
 
 
@@ -56,8 +64,11 @@ class MemberReport:
         if self.yearmonth is None:
             return []
         written = {OUTPUT_TABLE: self.output, QUARANTINE_TABLE: self.quarantine_output}
-        return [(partition_dir(Path(), table, self.yearmonth, self.delivery.batch_ts) / self.file_name).as_posix()
-                for table, path in written.items() if path is None]
+        return [
+            (partition_dir(Path(), table, self.yearmonth, self.delivery.batch_ts) / self.file_name).as_posix()
+            for table, path in written.items()
+            if path is None
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -113,7 +124,8 @@ def convert_object(
     settings = settings or TransformSettings()
     delivery = resolve_delivery(object_key, settings.key_pattern, batch_ts=batch_ts, last_modified=last_modified)
     members = read_csv_members(
-        Path(path), object_key,
+        Path(path),
+        object_key,
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
         piece_bytes=settings.piece_bytes,
         case_insensitive=settings.repairs.match_column_names_case_insensitively,
@@ -144,20 +156,41 @@ def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSe
     decimal_columns, dictionary_columns = member.header.decimal_columns, member.header.dictionary_columns
 
     def typed(piece: CsvPiece) -> TypedBatch:
-        records = read_records(piece, names, member.name, null_literals=settings.repairs.null_literal,
-                               decimal_columns=decimal_columns, dictionary_columns=dictionary_columns)
+        records = read_records(
+            piece,
+            names,
+            member.name,
+            null_literals=settings.repairs.null_literal,
+            decimal_columns=decimal_columns,
+            dictionary_columns=dictionary_columns,
+        )
         records_ending_in_break = records.text.height - (0 if piece.ends_with_line_break else 1)
-        return normalize_batch(records.text, source, piece.first_line, settings, typed_decimals=records.decimals,
-                               dictionaries=records.dictionaries, line_breaks=records.line_breaks,
-                               embedded_line_breaks=piece.line_breaks != records_ending_in_break)
+        return normalize_batch(
+            records.text,
+            source,
+            piece.first_line,
+            settings,
+            typed_decimals=records.decimals,
+            dictionaries=records.dictionaries,
+            line_breaks=records.line_breaks,
+            embedded_line_breaks=piece.line_breaks != records_ending_in_break,
+        )
 
     return ordered_map(typed, member.pieces, settings.typing_threads)
 
 
 def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, settings: TransformSettings) -> MemberReport:
-    report = MemberReport(member.object_key, member.member, delivery, member.header, yearmonth=delivery.yearmonth,
-                          file_name=_output_name(member))
-    batches = _typed_batches(member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings)
+    report = MemberReport(
+        member.object_key,
+        member.member,
+        delivery,
+        member.header,
+        yearmonth=delivery.yearmonth,
+        file_name=_output_name(member),
+    )
+    batches = _typed_batches(
+        member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings
+    )
     first = next(batches, None)
     if first is None:  # a header and no rows: nothing to publish, and nothing left from a run before
         for key in report.unwritten_keys():
@@ -166,13 +199,18 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
     if report.yearmonth is None:  # the key names no month: the billing month of the rows
         start = first.good["BillingPeriodStart"].drop_nulls().head(1).to_list()
         if not start:
-            raise ExportFileError(member.name, "no billing month: the key names none and the first rows have no BillingPeriodStart")
+            raise ExportFileError(
+                member.name, "no billing month: the key names none and the first rows have no BillingPeriodStart"
+            )
         report.yearmonth = billing_month(start[0], settings.source_timezone)
 
     name = report.file_name
     output = partition_dir(out_root, OUTPUT_TABLE, report.yearmonth, delivery.batch_ts) / name
-    quarantine = ParquetPartWriter(partition_dir(out_root, QUARANTINE_TABLE, report.yearmonth, delivery.batch_ts) / name,
-                                   quarantine_arrow_schema(), settings.row_group_rows)
+    quarantine = ParquetPartWriter(
+        partition_dir(out_root, QUARANTINE_TABLE, report.yearmonth, delivery.batch_ts) / name,
+        quarantine_arrow_schema(),
+        settings.row_group_rows,
+    )
     failure: list[BaseException] = []
 
     def typed_rows() -> Iterator[pl.DataFrame]:
@@ -200,7 +238,9 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
     return report
 
 
-def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWriter, settings: TransformSettings) -> None:
+def _account(
+    report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWriter, settings: TransformSettings
+) -> None:
     """Count one typed batch into the report and set its quarantined rows aside."""
     quarantine.write(batch.quarantine)
     report.reconciliation.add_batch(batch.money, batch.money_exact_extra)
@@ -209,7 +249,8 @@ def _account(report: MemberReport, batch: TypedBatch, quarantine: ParquetPartWri
     report.quarantined_by_column.update(_count(batch.quarantine["column"]))
     starts = _count(batch.good["BillingPeriodStart"])  # few distinct values: months in Python
     report.rows_outside_billing_month += sum(
-        rows for start, rows in starts.items() if billing_month(start, settings.source_timezone) != report.yearmonth)
+        rows for start, rows in starts.items() if billing_month(start, settings.source_timezone) != report.yearmonth
+    )
 
 
 def _count(values: pl.Series) -> Counter:

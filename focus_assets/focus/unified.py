@@ -20,7 +20,12 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 
 from .schema import (
-    DEFAULT_PROMOTED_TAGS, FOCUS_1_2_COLUMNS, FOCUS_COLUMNS, Kind, promoted_tag_column, unified_columns,
+    DEFAULT_PROMOTED_TAGS,
+    FOCUS_1_2_COLUMNS,
+    FOCUS_COLUMNS,
+    Kind,
+    promoted_tag_column,
+    unified_columns,
 )
 
 # The repository's sql/, installed as the package focus_assets.sql: in an editable install (where
@@ -30,13 +35,41 @@ VIEWS_DIR = resources.files("focus_assets.sql") / "views"
 FOCUS_1_0 = frozenset(c.name for c in FOCUS_COLUMNS)
 FOCUS_1_2 = frozenset(c.name for c in FOCUS_1_2_COLUMNS)
 # The layout a datacenter team fills from its own costs (CSV or Parquet, see docs/datacenter.md).
-DATACENTER = frozenset({
-    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "BillingAccountId",
-    "BillingAccountName", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
-    "ChargeCategory", "ChargeDescription", "ServiceCategory", "ServiceName", "ProviderName", "PublisherName",
-    "InvoiceIssuerName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "SkuId",
-    "PricingQuantity", "PricingUnit", "ConsumedQuantity", "ConsumedUnit", "SubAccountId", "SubAccountName", "Tags",
-})
+DATACENTER = frozenset(
+    {
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "ContractedCost",
+        "BillingCurrency",
+        "BillingAccountId",
+        "BillingAccountName",
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "ChargeCategory",
+        "ChargeDescription",
+        "ServiceCategory",
+        "ServiceName",
+        "ProviderName",
+        "PublisherName",
+        "InvoiceIssuerName",
+        "RegionId",
+        "RegionName",
+        "ResourceId",
+        "ResourceName",
+        "ResourceType",
+        "SkuId",
+        "PricingQuantity",
+        "PricingUnit",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "SubAccountId",
+        "SubAccountName",
+        "Tags",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -60,21 +93,43 @@ class Adapter:
 
 
 ADAPTERS: tuple[Adapter, ...] = (
-    Adapter("alibaba", "Alibaba Cloud", "Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus "
-            "ServiceProviderName/HostProviderName; promoted tags were matched case-insensitively by the transform",
-            FOCUS_1_0 | {"ServiceProviderName", "HostProviderName"}, table="alibaba_focus",
-            expressions={promoted_tag_column(t).name: promoted_tag_column(t).name for t in DEFAULT_PROMOTED_TAGS}),
-    Adapter("aws_focus_1_0", "AWS", "AWS Data Exports, \"FOCUS 1.0 with AWS columns\" (Parquet; Tags a map)",
-            FOCUS_1_0),
+    Adapter(
+        "alibaba",
+        "Alibaba Cloud",
+        "Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus "
+        "ServiceProviderName/HostProviderName; promoted tags were matched case-insensitively by the transform",
+        FOCUS_1_0 | {"ServiceProviderName", "HostProviderName"},
+        table="alibaba_focus",
+        expressions={promoted_tag_column(t).name: promoted_tag_column(t).name for t in DEFAULT_PROMOTED_TAGS},
+    ),
+    Adapter("aws_focus_1_0", "AWS", 'AWS Data Exports, "FOCUS 1.0 with AWS columns" (Parquet; Tags a map)', FOCUS_1_0),
     Adapter("aws_focus_1_2", "AWS", "AWS Data Exports, FOCUS 1.2 (Parquet; Tags a map)", FOCUS_1_2),
-    Adapter("google_cloud", "Google Cloud", "Google Cloud FOCUS data exported to Parquet (Tags a repeated key/value "
-            "struct)", FOCUS_1_0, tags="key_value"),
-    Adapter("azure", "Microsoft", "Azure Cost Management FOCUS 1.0 export (CSV; Tags JSON text)", FOCUS_1_0,
-            tags="json", text=True),
-    Adapter("oci", "Oracle", "Oracle Cloud FOCUS 1.0 cost report (CSV; Tags JSON text)", FOCUS_1_0,
-            tags="json", text=True),
-    Adapter("datacenter", "Datacenter", "Datacenter costs in the documented layout (CSV; Tags JSON text)",
-            DATACENTER, tags="json", text=True),
+    Adapter(
+        "google_cloud",
+        "Google Cloud",
+        "Google Cloud FOCUS data exported to Parquet (Tags a repeated key/value struct)",
+        FOCUS_1_0,
+        tags="key_value",
+    ),
+    Adapter(
+        "azure",
+        "Microsoft",
+        "Azure Cost Management FOCUS 1.0 export (CSV; Tags JSON text)",
+        FOCUS_1_0,
+        tags="json",
+        text=True,
+    ),
+    Adapter(
+        "oci", "Oracle", "Oracle Cloud FOCUS 1.0 cost report (CSV; Tags JSON text)", FOCUS_1_0, tags="json", text=True
+    ),
+    Adapter(
+        "datacenter",
+        "Datacenter",
+        "Datacenter costs in the documented layout (CSV; Tags JSON text)",
+        DATACENTER,
+        tags="json",
+        text=True,
+    ),
 )
 
 
@@ -108,7 +163,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
             expression = _typed(column.name, column.kind, adapter.text)
         inner.append(f"    {expression} AS {column.name}")
     outer = [f"  {column.name}" for column in FOCUS_1_2_COLUMNS]
-    for column in unified_columns(promoted_tags)[len(FOCUS_1_2_COLUMNS):]:
+    for column in unified_columns(promoted_tags)[len(FOCUS_1_2_COLUMNS) :]:
         name = column.name
         if name in adapter.expressions or name in adapter.columns:  # the source has it: carried through
             inner.append(f"    {adapter.expressions.get(name, name)} AS carried_{name}")
@@ -118,7 +173,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
         elif name == "x_SourceProvider":
             expression = f"'{adapter.provider}'"
         elif name.startswith("x_Tag"):
-            expression = f"element_at(Tags, '{name[len('x_Tag'):]}')"
+            expression = f"element_at(Tags, '{name[len('x_Tag') :]}')"
         else:
             expression = f"CAST(NULL AS {column.kind.trino})"
         outer.append(f"  {expression} AS {name}")
@@ -127,8 +182,7 @@ def adapter_sql(adapter: Adapter, promoted_tags: tuple[str, ...] = DEFAULT_PROMO
         f"-- {adapter.description}.\n"
         "-- Generated from focus_assets/focus/unified.py by `python -m focus_assets.focus.unified`: do not edit.\n"
         f"CREATE OR REPLACE VIEW {adapter.view} AS\n"
-        "SELECT\n" + ",\n".join(outer) + "\nFROM (\n  SELECT\n" + ",\n".join(inner)
-        + f"\n  FROM {table}\n) AS source\n"
+        "SELECT\n" + ",\n".join(outer) + "\nFROM (\n  SELECT\n" + ",\n".join(inner) + f"\n  FROM {table}\n) AS source\n"
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -33,17 +33,17 @@ def parse_timestamp(text: str, source_timezone: str, *, localize: bool = True) -
     slash = _SLASH_DATE.match(candidate)
     if slash:
         year, month, day = slash.groups()
-        candidate = f"{year}-{int(month):02d}-{int(day):02d}{candidate[slash.end():]}"
+        candidate = f"{year}-{int(month):02d}-{int(day):02d}{candidate[slash.end() :]}"
     try:
         value = datetime.fromisoformat(candidate)
     except ValueError:
         return None, False
     if value.tzinfo is not None:
-        return value.astimezone(timezone.utc), False
+        return value.astimezone(UTC), False
     if not localize:
-        return value.replace(tzinfo=timezone.utc), False
+        return value.replace(tzinfo=UTC), False
     local = value.replace(tzinfo=ZoneInfo(source_timezone))
-    return local.astimezone(timezone.utc), bool(local.utcoffset())  # reading as UTC changes nothing
+    return local.astimezone(UTC), bool(local.utcoffset())  # reading as UTC changes nothing
 
 
 def billing_month(moment: datetime, source_timezone: str) -> str:
@@ -52,6 +52,7 @@ def billing_month(moment: datetime, source_timezone: str) -> str:
 
 
 # --- provider names -------------------------------------------------------------------------
+
 
 def map_name(raw: str, explicit: dict[str, str], numeric_default: str | None) -> str:
     """A provider, publisher or issuer name for a delivered value: an explicit mapping wins;
@@ -65,6 +66,7 @@ def map_name(raw: str, explicit: dict[str, str], numeric_default: str | None) ->
 
 
 # --- Tags -----------------------------------------------------------------------------------
+
 
 class _RawNumber(str):
     """A JSON number (or NaN/Infinity) kept as its source text."""

@@ -58,8 +58,13 @@ def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, 
 
     try:
         register_io_source(source, schema=schema).sink_parquet(
-            staging, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL, row_group_size=row_group_rows,
-            maintain_order=True, metadata=_arrow_schema_as_text(schema))
+            staging,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+            row_group_size=row_group_rows,
+            maintain_order=True,
+            metadata=_arrow_schema_as_text(schema),
+        )
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
@@ -94,16 +99,23 @@ def _arrow_schema_as_text(schema: pl.Schema) -> dict[str, str] | None:
     return {"ARROW:schema": pq.read_metadata(empty).metadata[b"ARROW:schema"].decode()}
 
 
-def record_delivery(root: Path, yearmonth: str, batch_ts: str, objects: int, rows_written: int,
-                    rows_quarantined: int) -> Path:
+def record_delivery(
+    root: Path, yearmonth: str, batch_ts: str, objects: int, rows_written: int, rows_quarantined: int
+) -> Path:
     """Publish a delivery: its ledger row, written (atomically) after all its files."""
     path = Path(root) / LEDGER_TABLE / f"{yearmonth}_{batch_ts}.parquet"
     staging = staging_path(path)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    row = {"yearmonth": yearmonth, "batch_ts": batch_ts, "objects": objects,
-           "rows_written": rows_written, "rows_quarantined": rows_quarantined}
+    row = {
+        "yearmonth": yearmonth,
+        "batch_ts": batch_ts,
+        "objects": objects,
+        "rows_written": rows_written,
+        "rows_quarantined": rows_quarantined,
+    }
     pl.DataFrame([row], schema={c.name: c.kind.polars for c in LEDGER_COLUMNS}).write_parquet(
-        staging, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL)
+        staging, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL
+    )
     os.replace(staging, path)
     return path
 
@@ -138,8 +150,9 @@ class ParquetPartWriter:
         self._pending_rows = rest.height
         if self._writer is None:
             self._staging.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self._staging, self.schema, compression=COMPRESSION,
-                                           compression_level=COMPRESSION_LEVEL)
+            self._writer = pq.ParquetWriter(
+                self._staging, self.schema, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL
+            )
         self._writer.write_table(chunk.to_arrow().cast(self.schema), row_group_size=rows)
 
     def publish(self) -> Path | None:
@@ -159,5 +172,3 @@ class ParquetPartWriter:
             self._writer.close()
             self._writer = None
         self._staging.unlink(missing_ok=True)
-
-

@@ -21,26 +21,39 @@ REPORT_KEY = "cost_report.html"
 
 def summary_markdown(figures: ReportFigures) -> str:
     """The first chart's figures as a Markdown table (the totals per month, provider, currency)."""
-    lines = ["| billing month | provider | currency | line items | BilledCost | EffectiveCost |",
-             "| --- | --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {r.billing_month} | {r.provider} | {r.currency} | {r.line_items:,} | {cents(r.billed)} | "
-              f"{cents(r.effective)} |" for r in figures.by_month_provider]
+    lines = [
+        "| billing month | provider | currency | line items | BilledCost | EffectiveCost |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.billing_month} | {r.provider} | {r.currency} | {r.line_items:,} | {cents(r.billed)} | "
+        f"{cents(r.effective)} |"
+        for r in figures.by_month_provider
+    ]
     return "\n".join(lines) if figures.by_month_provider else "(no rows in focus_unified yet)"
 
 
 def sections_with_data(figures: ReportFigures) -> list[str]:
-    present = {"month-provider": figures.by_month_provider, "top-services": figures.services,
-               "tags": figures.tags, "daily": figures.daily, "snapshots": figures.snapshots}
+    present = {
+        "month-provider": figures.by_month_provider,
+        "top-services": figures.services,
+        "tags": figures.tags,
+        "daily": figures.daily,
+        "snapshots": figures.snapshots,
+    }
     return [name for name in SECTIONS if present[name]]
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"plotly", "html"}, deps=[unified_focus_view],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"plotly", "html"},
+    deps=[unified_focus_view],
     backfill_policy=dg.BackfillPolicy.single_run(),  # renders once at the end of a backfill's one run
     description="An HTML cost report with charts, from the views: cost per billing month and provider, top "
-                "services, cost per promoted tag and the untagged share, daily cost of the current month, and "
-                "the current month across its deliveries. Self-contained (opens offline); in FOCUS_HOME/reports/ "
-                "or the lake bucket's reports/ folder.",
+    "services, cost per promoted tag and the untagged share, daily cost of the current month, and "
+    "the current month across its deliveries. Self-contained (opens offline); in FOCUS_HOME/reports/ "
+    "or the lake bucket's reports/ folder.",
 )
 @fails_clearly
 def cost_report(context: dg.AssetExecutionContext, warehouse: Warehouse, reports: ObjectStore) -> dg.MaterializeResult:
@@ -49,27 +62,31 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: Warehouse, reports
     except (duckdb.CatalogException, duckdb.IOException) as exc:  # the daily job's assets create the views
         if isinstance(exc, duckdb.IOException) and "does not exist" not in str(exc):
             raise
-        raise dg.Failure(description=f"{warehouse.describe()} lacks the views the report reads ({exc}); "
-                                     "materialize unified_focus_view (any delivery day) first") from None
+        raise dg.Failure(
+            description=f"{warehouse.describe()} lacks the views the report reads ({exc}); "
+            "materialize unified_focus_view (any delivery day) first"
+        ) from None
     page = render(figures)
     with reports.writable_root() as root:
         (root / REPORT_KEY).write_text(page, encoding="utf-8")
     location = reports.location(REPORT_KEY)
     charts = sections_with_data(figures)
     context.log.info(f"cost report: {location} ({len(charts)} of {len(SECTIONS)} charts with data)")
-    return dg.MaterializeResult(metadata={
-        "report": dg.MetadataValue.path(location),
-        "totals per billing month, provider and currency": dg.MetadataValue.md(summary_markdown(figures)),
-        "charts": len(charts),
-        "sections without data": [name for name in SECTIONS if name not in charts],
-        "rows in the first chart (month, provider, currency)": len(figures.by_month_provider),
-        "billing months": sorted({r.billing_month for r in figures.by_month_provider}),
-        "providers": sorted({r.provider for r in figures.by_month_provider}),
-        "currencies": currencies(figures.by_month_provider),
-        "current Alibaba billing month": figures.alibaba_month or "",
-        "Alibaba deliveries of that month": len({s.batch_ts for s in figures.snapshots}),
-        "bytes": len(page.encode("utf-8")),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(location),
+            "totals per billing month, provider and currency": dg.MetadataValue.md(summary_markdown(figures)),
+            "charts": len(charts),
+            "sections without data": [name for name in SECTIONS if name not in charts],
+            "rows in the first chart (month, provider, currency)": len(figures.by_month_provider),
+            "billing months": sorted({r.billing_month for r in figures.by_month_provider}),
+            "providers": sorted({r.provider for r in figures.by_month_provider}),
+            "currencies": currencies(figures.by_month_provider),
+            "current Alibaba billing month": figures.alibaba_month or "",
+            "Alibaba deliveries of that month": len({s.batch_ts for s in figures.snapshots}),
+            "bytes": len(page.encode("utf-8")),
+        }
+    )
 
 
 REPORT_ASSETS = [cost_report]

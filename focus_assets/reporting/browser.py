@@ -18,8 +18,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars", "--mute-audio")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 # Every host name fails to resolve: a page that still renders needs no network.
 OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND"
 
@@ -41,13 +49,20 @@ def find_chromium() -> str:
     raise ChromiumMissing(
         "headless Chromium is needed and none was found (looked for " + ", ".join(NAMES) + "): install Debian's "
         "package with `sudo apt-get install -y --no-install-recommends chromium` (.ci/run does), or set "
-        "FOCUS_CHROMIUM to a Chrome or Chromium executable")
+        "FOCUS_CHROMIUM to a Chrome or Chromium executable"
+    )
 
 
 def run(url: str, *arguments: str, offline: bool = False, timeout: float = 180) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="focus-chromium-") as profile:
-        command = [find_chromium(), *FLAGS, f"--user-data-dir={profile}", *([OFFLINE] if offline else []),
-                   *arguments, url]
+        command = [
+            find_chromium(),
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            *([OFFLINE] if offline else []),
+            *arguments,
+            url,
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"chromium exited with {result.returncode} on {url}: {result.stderr[-2000:]}")
@@ -56,18 +71,35 @@ def run(url: str, *arguments: str, offline: bool = False, timeout: float = 180) 
 
 def dump_dom(url: str, budget_ms: int = 5000, offline: bool = False, window: tuple[int, int] = (1280, 1000)) -> str:
     """The page's DOM once its scripts ran (serialized as HTML)."""
-    return run(url, f"--virtual-time-budget={budget_ms}", f"--window-size={window[0]},{window[1]}", "--dump-dom",
-               offline=offline).stdout
+    return run(
+        url,
+        f"--virtual-time-budget={budget_ms}",
+        f"--window-size={window[0]},{window[1]}",
+        "--dump-dom",
+        offline=offline,
+    ).stdout
 
 
-def screenshot(url: str, path: Path, window: tuple[int, int] = (1280, 2000), budget_ms: int = 5000,
-               offline: bool = False, scale: float = 1.0) -> Path:
+def screenshot(
+    url: str,
+    path: Path,
+    window: tuple[int, int] = (1280, 2000),
+    budget_ms: int = 5000,
+    offline: bool = False,
+    scale: float = 1.0,
+) -> Path:
     """A PNG of the page's first `window` pixels (width, height)."""
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    run(url, f"--virtual-time-budget={budget_ms}", f"--window-size={window[0]},{window[1]}",
-        f"--force-device-scale-factor={scale}", f"--screenshot={path}", offline=offline)
+    run(
+        url,
+        f"--virtual-time-budget={budget_ms}",
+        f"--window-size={window[0]},{window[1]}",
+        f"--force-device-scale-factor={scale}",
+        f"--screenshot={path}",
+        offline=offline,
+    )
     if not path.is_file():
         raise RuntimeError(f"chromium wrote no screenshot of {url} to {path}")
     return path

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Context, Decimal
 
 Query = Callable[[str], list[tuple]]
@@ -212,8 +212,9 @@ def top_services(rows: list[ServiceCost], top: int) -> list[ServiceCost]:
     """Per currency, the `top` services by EffectiveCost, then one row summing the others."""
     kept = []
     for currency in currencies(rows):
-        ranked = sorted((r for r in rows if r.currency == currency),
-                        key=lambda r: (-r.effective, r.provider, r.service))
+        ranked = sorted(
+            (r for r in rows if r.currency == currency), key=lambda r: (-r.effective, r.provider, r.service)
+        )
         kept += ranked[:top]
         rest = ranked[top:]
         if rest:
@@ -243,35 +244,61 @@ def _yearmonth(value: str) -> str:
     return value
 
 
-def collect(query: Query, source: str = "", top_services_count: int = 10, top_values_count: int = 5,
-            now: datetime | None = None) -> ReportFigures:
+def collect(
+    query: Query, source: str = "", top_services_count: int = 10, top_values_count: int = 5, now: datetime | None = None
+) -> ReportFigures:
     """Every figure of the report, from the views. Sections without data come back empty."""
-    generated_at = now or datetime.now(timezone.utc)
-    by_month = [MonthProviderCost(month_label(m), p, c, money(b), money(e), count(n), instant(t))
-                for m, p, c, b, e, n, t in query(MONTH_PROVIDER_SQL)]
+    generated_at = now or datetime.now(UTC)
+    by_month = [
+        MonthProviderCost(month_label(m), p, c, money(b), money(e), count(n), instant(t))
+        for m, p, c, b, e, n, t in query(MONTH_PROVIDER_SQL)
+    ]
     numeric = sorted({int(r.billing_month.replace("-", "")) for r in by_month if r.billing_month != "unknown"})
     services_month, services = None, []
     if numeric:
         latest = numeric[-1]
         services_month = month_label(latest)
-        services = top_services([ServiceCost(p or "", s or "(no ServiceName)", c, money(b), money(e), count(n))
-                                 for p, s, c, b, e, n in query(SERVICES_SQL.format(billing_month=BILLING_MONTH,
-                                                                                   month=latest))],
-                                top_services_count)
-    deliveries = [CurrentDelivery(str(m), str(b), count(w), count(q), instant(t))
-                  for m, b, w, q, t in query(CURRENT_DELIVERIES_SQL)]
-    figures = ReportFigures(generated_at=generated_at, source=source, by_month_provider=by_month,
-                            services_month=services_month, services=services, deliveries=deliveries)
+        services = top_services(
+            [
+                ServiceCost(p or "", s or "(no ServiceName)", c, money(b), money(e), count(n))
+                for p, s, c, b, e, n in query(SERVICES_SQL.format(billing_month=BILLING_MONTH, month=latest))
+            ],
+            top_services_count,
+        )
+    deliveries = [
+        CurrentDelivery(str(m), str(b), count(w), count(q), instant(t))
+        for m, b, w, q, t in query(CURRENT_DELIVERIES_SQL)
+    ]
+    figures = ReportFigures(
+        generated_at=generated_at,
+        source=source,
+        by_month_provider=by_month,
+        services_month=services_month,
+        services=services,
+        deliveries=deliveries,
+    )
     if not deliveries:
         return figures
     month = _yearmonth(max(d.yearmonth for d in deliveries))
-    tags = [TagCost(k, v, c, money(b), money(e), count(n))
-            for k, v, c, b, e, n in query(TAGS_SQL.format(yearmonth=month))]
-    untagged = [UntaggedShare(k, c, money(t), money(u), None if s is None else float(s))
-                for k, c, t, u, s in query(UNTAGGED_SQL.format(yearmonth=month))]
-    daily = [DailyCost(str(d), c, money(b), money(e), count(n))
-             for d, c, b, e, n in query(DAILY_SQL.format(yearmonth=month))]
-    snapshots = [SnapshotTotal(str(b), c, count(n), money(bc), money(e), instant(t))
-                 for b, c, n, bc, e, t in query(SNAPSHOTS_SQL.format(yearmonth=month))]
-    return replace(figures, alibaba_month=month, tags=top_tag_values(tags, top_values_count), untagged=untagged,
-                   daily=daily, snapshots=snapshots)
+    tags = [
+        TagCost(k, v, c, money(b), money(e), count(n)) for k, v, c, b, e, n in query(TAGS_SQL.format(yearmonth=month))
+    ]
+    untagged = [
+        UntaggedShare(k, c, money(t), money(u), None if s is None else float(s))
+        for k, c, t, u, s in query(UNTAGGED_SQL.format(yearmonth=month))
+    ]
+    daily = [
+        DailyCost(str(d), c, money(b), money(e), count(n)) for d, c, b, e, n in query(DAILY_SQL.format(yearmonth=month))
+    ]
+    snapshots = [
+        SnapshotTotal(str(b), c, count(n), money(bc), money(e), instant(t))
+        for b, c, n, bc, e, t in query(SNAPSHOTS_SQL.format(yearmonth=month))
+    ]
+    return replace(
+        figures,
+        alibaba_month=month,
+        tags=top_tag_values(tags, top_values_count),
+        untagged=untagged,
+        daily=daily,
+        snapshots=snapshots,
+    )

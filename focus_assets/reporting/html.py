@@ -75,8 +75,10 @@ def number_cell(value: int) -> Cell:
 def table(table_id: str, caption: str, header: list[str], rows: list[list[Cell]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "\n".join("<tr>" + "".join(c.html() for c in row) + "</tr>" for row in rows)
-    return (f'<table class="figures" id="table-{table_id}"><caption>{html.escape(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>")
+    return (
+        f'<table class="figures" id="table-{table_id}"><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+    )
 
 
 def chart(section_id: str, figure: go.Figure) -> str:
@@ -87,19 +89,29 @@ MARGIN = {"l": 60, "r": 30, "t": 90, "b": 60}
 
 
 def _layout(figure: go.Figure, title: str, height: int, **extra) -> go.Figure:
-    figure.update_layout(title={"text": title, "x": 0.01}, height=height, template="plotly_white", margin=MARGIN,
-                         font={"family": "system-ui, -apple-system, 'Segoe UI', sans-serif", "size": 12}, **extra)
+    figure.update_layout(
+        title={"text": title, "x": 0.01},
+        height=height,
+        template="plotly_white",
+        margin=MARGIN,
+        font={"family": "system-ui, -apple-system, 'Segoe UI', sans-serif", "size": 12},
+        **extra,
+    )
     return figure
 
 
-def _per_currency(names: list[str], height: int, row_heights: list[float] | None = None,
-                  gap: int = 100) -> go.Figure:
+def _per_currency(names: list[str], height: int, row_heights: list[float] | None = None, gap: int = 100) -> go.Figure:
     """One subplot per currency, stacked, `gap` pixels apart (room for an axis title and the next
     subplot's title)."""
     plot_height = height - MARGIN["t"] - MARGIN["b"]
     spacing = min(gap / plot_height, 1 / max(len(names) - 1, 1) * 0.9) if len(names) > 1 else 0
-    return make_subplots(rows=len(names), cols=1, subplot_titles=[f"BillingCurrency {c}" for c in names],
-                         vertical_spacing=spacing, row_heights=row_heights)
+    return make_subplots(
+        rows=len(names),
+        cols=1,
+        subplot_titles=[f"BillingCurrency {c}" for c in names],
+        vertical_spacing=spacing,
+        row_heights=row_heights,
+    )
 
 
 def _exact(values: list[Decimal]) -> list[str]:
@@ -125,24 +137,52 @@ def month_provider_section(figures: ReportFigures) -> str | None:
             mine = [r for r in rows if r.currency == currency and r.provider == provider]
             if not mine:
                 continue
-            figure.add_trace(go.Bar(
-                x=[r.billing_month for r in mine], y=[float(r.effective) for r in mine], name=provider,
-                legendgroup=provider, showlegend=provider not in shown, marker_color=colors[provider],
-                customdata=_exact([r.effective for r in mine]),
-                hovertemplate=f"%{{x}} · {_js(provider)}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-            ), row=index, col=1)
+            figure.add_trace(
+                go.Bar(
+                    x=[r.billing_month for r in mine],
+                    y=[float(r.effective) for r in mine],
+                    name=provider,
+                    legendgroup=provider,
+                    showlegend=provider not in shown,
+                    marker_color=colors[provider],
+                    customdata=_exact([r.effective for r in mine]),
+                    hovertemplate=f"%{{x}} · {_js(provider)}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+                ),
+                row=index,
+                col=1,
+            )
             shown.add(provider)
         figure.update_yaxes(title_text=f"EffectiveCost ({currency})", row=index, col=1)
         figure.update_xaxes(type="category", categoryorder="array", categoryarray=months, row=index, col=1)
-    _layout(figure, "EffectiveCost per billing month and provider", height, barmode="group", bargap=0.3,
-            legend={"title": {"text": "provider"}})
-    body = table("month-provider", "Figures: focus_unified, per billing month, provider and currency",
-                 ["billing month", "provider", "currency", "line items", "BilledCost", "EffectiveCost",
-                  "data through (UTC)"],
-                 [[Cell(r.billing_month), Cell(r.provider), Cell(r.currency), number_cell(r.line_items),
-                   money_cell(r.billed), money_cell(r.effective), Cell(r.data_through or "")] for r in rows])
-    note = ("Every provider in focus_unified. The billing month is the month of BillingPeriodStart + 15 days, so "
-            "a period that starts at midnight in UTC+8 counts in its own month.")
+    _layout(
+        figure,
+        "EffectiveCost per billing month and provider",
+        height,
+        barmode="group",
+        bargap=0.3,
+        legend={"title": {"text": "provider"}},
+    )
+    body = table(
+        "month-provider",
+        "Figures: focus_unified, per billing month, provider and currency",
+        ["billing month", "provider", "currency", "line items", "BilledCost", "EffectiveCost", "data through (UTC)"],
+        [
+            [
+                Cell(r.billing_month),
+                Cell(r.provider),
+                Cell(r.currency),
+                number_cell(r.line_items),
+                money_cell(r.billed),
+                money_cell(r.effective),
+                Cell(r.data_through or ""),
+            ]
+            for r in rows
+        ],
+    )
+    note = (
+        "Every provider in focus_unified. The billing month is the month of BillingPeriodStart + 15 days, so "
+        "a period that starts at midnight in UTC+8 counts in its own month."
+    )
     return _section("month-provider", note, chart("month-provider", figure), body)
 
 
@@ -157,22 +197,43 @@ def services_section(figures: ReportFigures) -> str | None:
     for index, currency in enumerate(names, start=1):
         mine = [r for r in rows if r.currency == currency][::-1]  # the largest at the top
         labels = [_service_label(r) for r in mine]
-        figure.add_trace(go.Bar(
-            y=labels, x=[float(r.effective) for r in mine], orientation="h", showlegend=False,
-            marker_color=[GREY if r.others else PALETTE[0] for r in mine],
-            customdata=_exact([r.effective for r in mine]),
-            hovertemplate=f"%{{y}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-        ), row=index, col=1)
+        figure.add_trace(
+            go.Bar(
+                y=labels,
+                x=[float(r.effective) for r in mine],
+                orientation="h",
+                showlegend=False,
+                marker_color=[GREY if r.others else PALETTE[0] for r in mine],
+                customdata=_exact([r.effective for r in mine]),
+                hovertemplate=f"%{{y}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+            ),
+            row=index,
+            col=1,
+        )
         figure.update_xaxes(title_text=f"EffectiveCost ({currency})", row=index, col=1)
         figure.update_yaxes(type="category", automargin=True, row=index, col=1)
     _layout(figure, f"Top services by EffectiveCost, billing month {figures.services_month}", height)
-    body = table("top-services", f"Figures: focus_unified, billing month {figures.services_month}, per currency "
-                                 "(the top services, then the others summed)",
-                 ["currency", "provider", "service", "line items", "BilledCost", "EffectiveCost"],
-                 [[Cell(r.currency), Cell(r.provider), Cell(_service_label(r, provider=False)),
-                   number_cell(r.line_items), money_cell(r.billed), money_cell(r.effective)] for r in rows])
-    note = f"The services with the highest EffectiveCost in {figures.services_month}, the latest billing month in " \
-           "focus_unified, across providers, per currency."
+    body = table(
+        "top-services",
+        f"Figures: focus_unified, billing month {figures.services_month}, per currency "
+        "(the top services, then the others summed)",
+        ["currency", "provider", "service", "line items", "BilledCost", "EffectiveCost"],
+        [
+            [
+                Cell(r.currency),
+                Cell(r.provider),
+                Cell(_service_label(r, provider=False)),
+                number_cell(r.line_items),
+                money_cell(r.billed),
+                money_cell(r.effective),
+            ]
+            for r in rows
+        ],
+    )
+    note = (
+        f"The services with the highest EffectiveCost in {figures.services_month}, the latest billing month in "
+        "focus_unified, across providers, per currency."
+    )
     return _section("top-services", note, chart("top-services", figure), body)
 
 
@@ -197,42 +258,103 @@ def tags_section(figures: ReportFigures) -> str | None:
             values = [r for r in rows if r.currency == currency and r.tag_key == key and r.tag_value is not None]
             for rank, row in enumerate(values):
                 label = _tag_label(row)
-                figure.add_trace(go.Bar(
-                    y=[key], x=[float(row.effective)], orientation="h", name=label, showlegend=False,
-                    marker_color=GREY if row.others else PALETTE[rank % len(PALETTE)], text=[label],
-                    textposition="inside", insidetextanchor="middle", customdata=[decimal_text(row.effective)],
-                    hovertemplate=f"{_js(key)} = {_js(label)}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-                ), row=index, col=1)
+                figure.add_trace(
+                    go.Bar(
+                        y=[key],
+                        x=[float(row.effective)],
+                        orientation="h",
+                        name=label,
+                        showlegend=False,
+                        marker_color=GREY if row.others else PALETTE[rank % len(PALETTE)],
+                        text=[label],
+                        textposition="inside",
+                        insidetextanchor="middle",
+                        customdata=[decimal_text(row.effective)],
+                        hovertemplate=f"{_js(key)} = {_js(label)}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+                    ),
+                    row=index,
+                    col=1,
+                )
         missing = [r for r in rows if r.currency == currency and r.tag_value is None]
         if missing:
-            texts = [f"untagged {percent(share[(r.tag_key, currency)].share)}" if (r.tag_key, currency) in share
-                     else "untagged" for r in missing]
-            figure.add_trace(go.Bar(
-                y=[r.tag_key for r in missing], x=[float(r.effective) for r in missing], orientation="h",
-                name="untagged", showlegend=False, marker_color="#dddddd",
-                marker_line={"color": "#888888", "width": 1}, text=texts, textposition="inside",
-                insidetextanchor="middle", customdata=_exact([r.effective for r in missing]),
-                hovertemplate=f"%{{y}}: %{{text}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-            ), row=index, col=1)
+            texts = [
+                f"untagged {percent(share[(r.tag_key, currency)].share)}"
+                if (r.tag_key, currency) in share
+                else "untagged"
+                for r in missing
+            ]
+            figure.add_trace(
+                go.Bar(
+                    y=[r.tag_key for r in missing],
+                    x=[float(r.effective) for r in missing],
+                    orientation="h",
+                    name="untagged",
+                    showlegend=False,
+                    marker_color="#dddddd",
+                    marker_line={"color": "#888888", "width": 1},
+                    text=texts,
+                    textposition="inside",
+                    insidetextanchor="middle",
+                    customdata=_exact([r.effective for r in missing]),
+                    hovertemplate=f"%{{y}}: %{{text}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+                ),
+                row=index,
+                col=1,
+            )
         figure.update_xaxes(title_text=f"EffectiveCost ({currency})", row=index, col=1)
         figure.update_yaxes(type="category", categoryorder="array", categoryarray=keys[::-1], row=index, col=1)
-    _layout(figure, f"EffectiveCost per promoted tag value, billing month {month}", height, barmode="stack",
-            uniformtext={"minsize": 9, "mode": "hide"})
-    total = {(k, c): add(r.effective for r in rows if r.tag_key == k and r.currency == c)
-             for k, c in {(r.tag_key, r.currency) for r in rows}}
-    values = table("tags", f"Figures: alibaba_cost_monthly_by_tag, billing month {figures.alibaba_month} (the "
-                           "top values of each tag, the others summed, and the untagged cost)",
-                   ["tag", "value", "currency", "line items", "BilledCost", "EffectiveCost", "share of EffectiveCost"],
-                   [[Cell(r.tag_key), Cell("(untagged)" if r.tag_value is None else _tag_label(r)), Cell(r.currency),
-                     number_cell(r.line_items), money_cell(r.billed), money_cell(r.effective),
-                     Cell(percent(float(r.effective / total[(r.tag_key, r.currency)]))
-                          if total[(r.tag_key, r.currency)] else "n/a")] for r in rows])
-    shares = table("untagged", f"Figures: alibaba_untagged_share, billing month {figures.alibaba_month}",
-                   ["tag", "currency", "EffectiveCost", "untagged EffectiveCost", "untagged share"],
-                   [[Cell(u.tag_key), Cell(u.currency), money_cell(u.total_effective),
-                     money_cell(u.untagged_effective), Cell(percent(u.share))] for u in untagged])
-    note = (f"Alibaba Cloud's current snapshot of {month}: each bar is the month's EffectiveCost split by the values "
-            "of one promoted tag (x_Tag&lt;Name&gt;, matched case-insensitively); the grey part carries no such tag.")
+    _layout(
+        figure,
+        f"EffectiveCost per promoted tag value, billing month {month}",
+        height,
+        barmode="stack",
+        uniformtext={"minsize": 9, "mode": "hide"},
+    )
+    total = {
+        (k, c): add(r.effective for r in rows if r.tag_key == k and r.currency == c)
+        for k, c in {(r.tag_key, r.currency) for r in rows}
+    }
+    values = table(
+        "tags",
+        f"Figures: alibaba_cost_monthly_by_tag, billing month {figures.alibaba_month} (the "
+        "top values of each tag, the others summed, and the untagged cost)",
+        ["tag", "value", "currency", "line items", "BilledCost", "EffectiveCost", "share of EffectiveCost"],
+        [
+            [
+                Cell(r.tag_key),
+                Cell("(untagged)" if r.tag_value is None else _tag_label(r)),
+                Cell(r.currency),
+                number_cell(r.line_items),
+                money_cell(r.billed),
+                money_cell(r.effective),
+                Cell(
+                    percent(float(r.effective / total[(r.tag_key, r.currency)]))
+                    if total[(r.tag_key, r.currency)]
+                    else "n/a"
+                ),
+            ]
+            for r in rows
+        ],
+    )
+    shares = table(
+        "untagged",
+        f"Figures: alibaba_untagged_share, billing month {figures.alibaba_month}",
+        ["tag", "currency", "EffectiveCost", "untagged EffectiveCost", "untagged share"],
+        [
+            [
+                Cell(u.tag_key),
+                Cell(u.currency),
+                money_cell(u.total_effective),
+                money_cell(u.untagged_effective),
+                Cell(percent(u.share)),
+            ]
+            for u in untagged
+        ],
+    )
+    note = (
+        f"Alibaba Cloud's current snapshot of {month}: each bar is the month's EffectiveCost split by the values "
+        "of one promoted tag (x_Tag&lt;Name&gt;, matched case-insensitively); the grey part carries no such tag."
+    )
     return _section("tags", note, chart("tags", figure), values + shares)
 
 
@@ -250,22 +372,43 @@ def daily_section(figures: ReportFigures) -> str | None:
     figure = _per_currency(names, height, gap=80)
     for index, currency in enumerate(names, start=1):
         mine = [r for r in rows if r.currency == currency]
-        figure.add_trace(go.Bar(
-            x=[r.charge_date for r in mine], y=[float(r.effective) for r in mine], showlegend=False,
-            marker_color=PALETTE[0], customdata=_exact([r.effective for r in mine]),
-            hovertemplate=f"%{{x}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-        ), row=index, col=1)
+        figure.add_trace(
+            go.Bar(
+                x=[r.charge_date for r in mine],
+                y=[float(r.effective) for r in mine],
+                showlegend=False,
+                marker_color=PALETTE[0],
+                customdata=_exact([r.effective for r in mine]),
+                hovertemplate=f"%{{x}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+            ),
+            row=index,
+            col=1,
+        )
         figure.update_yaxes(title_text=f"EffectiveCost ({currency})", row=index, col=1)
-        figure.update_xaxes(type="date", tickformat="%b %d", dtick=86400000 if len(mine) <= 16 else None,
-                            row=index, col=1)
+        figure.update_xaxes(
+            type="date", tickformat="%b %d", dtick=86400000 if len(mine) <= 16 else None, row=index, col=1
+        )
     _layout(figure, f"Daily EffectiveCost, billing month {month} (charge days in UTC)", height)
-    body = table("daily", f"Figures: alibaba_cost_daily, the charge days of billing month {figures.alibaba_month}",
-                 ["charge day (UTC)", "currency", "line items", "BilledCost", "EffectiveCost"],
-                 [[Cell(r.charge_date), Cell(r.currency), number_cell(r.line_items), money_cell(r.billed),
-                   money_cell(r.effective)] for r in rows])
-    note = (f"Alibaba Cloud, current snapshot of {month}, per charge day as the view alibaba_cost_daily counts it "
-            "(UTC): a day in Asia/Shanghai starts at 16:00 UTC the day before, so the month's first day shows as "
-            "the last day of the previous month.")
+    body = table(
+        "daily",
+        f"Figures: alibaba_cost_daily, the charge days of billing month {figures.alibaba_month}",
+        ["charge day (UTC)", "currency", "line items", "BilledCost", "EffectiveCost"],
+        [
+            [
+                Cell(r.charge_date),
+                Cell(r.currency),
+                number_cell(r.line_items),
+                money_cell(r.billed),
+                money_cell(r.effective),
+            ]
+            for r in rows
+        ],
+    )
+    note = (
+        f"Alibaba Cloud, current snapshot of {month}, per charge day as the view alibaba_cost_daily counts it "
+        "(UTC): a day in Asia/Shanghai starts at 16:00 UTC the day before, so the month's first day shows as "
+        "the last day of the previous month."
+    )
     return _section("daily", note, chart("daily", figure), body)
 
 
@@ -281,33 +424,64 @@ def snapshots_section(figures: ReportFigures) -> str | None:
     table_rows = []
     for index, currency in enumerate(names, start=1):
         mine = [r for r in rows if r.currency == currency]
-        figure.add_trace(go.Scatter(
-            x=[delivery_label(r.batch_ts) for r in mine], y=[float(r.effective) for r in mine], mode="lines+markers",
-            showlegend=False, line={"color": PALETTE[0]}, marker={"size": 9},
-            customdata=_exact([r.effective for r in mine]),
-            hovertemplate=f"delivery %{{x}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
-        ), row=index, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=[delivery_label(r.batch_ts) for r in mine],
+                y=[float(r.effective) for r in mine],
+                mode="lines+markers",
+                showlegend=False,
+                line={"color": PALETTE[0]},
+                marker={"size": 9},
+                customdata=_exact([r.effective for r in mine]),
+                hovertemplate=f"delivery %{{x}}<br>EffectiveCost %{{customdata}} {currency}<extra></extra>",
+            ),
+            row=index,
+            col=1,
+        )
         figure.update_yaxes(title_text=f"EffectiveCost ({currency})", rangemode="tozero", row=index, col=1)
         figure.update_xaxes(type="category", title_text="delivery (batch_ts)", row=index, col=1)
         previous = None
         for r in mine:
             change = Cell("") if previous is None else money_cell(r.effective - previous)
-            table_rows.append([Cell(r.batch_ts), Cell(r.currency), number_cell(r.line_items), money_cell(r.billed),
-                               money_cell(r.effective), change, Cell(r.data_through or ""),
-                               Cell("current" if r.batch_ts == current else "")])
+            table_rows.append(
+                [
+                    Cell(r.batch_ts),
+                    Cell(r.currency),
+                    number_cell(r.line_items),
+                    money_cell(r.billed),
+                    money_cell(r.effective),
+                    change,
+                    Cell(r.data_through or ""),
+                    Cell("current" if r.batch_ts == current else ""),
+                ]
+            )
             previous = r.effective
     _layout(figure, f"EffectiveCost of billing month {month} in each delivery", height)
-    body = table("snapshots", f"Figures: alibaba_focus_history, billing month {figures.alibaba_month}, per delivery",
-                 ["delivery (batch_ts)", "currency", "line items", "BilledCost", "EffectiveCost",
-                  "EffectiveCost change", "data through (UTC)", ""], table_rows)
-    note = (f"Alibaba delivers {month} to date every day; each delivery is a full snapshot and only the latest is "
-            "current (the views never add them up). The line shows the month's total as each delivery had it.")
+    body = table(
+        "snapshots",
+        f"Figures: alibaba_focus_history, billing month {figures.alibaba_month}, per delivery",
+        [
+            "delivery (batch_ts)",
+            "currency",
+            "line items",
+            "BilledCost",
+            "EffectiveCost",
+            "EffectiveCost change",
+            "data through (UTC)",
+            "",
+        ],
+        table_rows,
+    )
+    note = (
+        f"Alibaba delivers {month} to date every day; each delivery is a full snapshot and only the latest is "
+        "current (the views never add them up). The line shows the month's total as each delivery had it."
+    )
     return _section("snapshots", note, chart("snapshots", figure), body)
 
 
 NO_DATA = {
     "month-provider": "focus_unified has no rows yet: no Alibaba delivery is published and no other source is "
-                      "configured, or none has rows.",
+    "configured, or none has rows.",
     "top-services": "focus_unified has no rows yet.",
     "tags": "No Alibaba Cloud delivery is published yet (alibaba_cost_monthly_by_tag is empty).",
     "daily": "No Alibaba Cloud delivery is published yet (alibaba_cost_daily has no day of a current month).",
@@ -316,13 +490,17 @@ NO_DATA = {
 
 
 def _section(section_id: str, note: str, chart_html: str, tables: str) -> str:
-    return (f'<section id="{section_id}"><h2>{html.escape(SECTIONS[section_id])}</h2><p class="note">{note}</p>'
-            f'<div class="chart">{chart_html}</div>{tables}</section>')
+    return (
+        f'<section id="{section_id}"><h2>{html.escape(SECTIONS[section_id])}</h2><p class="note">{note}</p>'
+        f'<div class="chart">{chart_html}</div>{tables}</section>'
+    )
 
 
 def _no_data(section_id: str) -> str:
-    return (f'<section id="{section_id}" class="empty"><h2>{html.escape(SECTIONS[section_id])}</h2>'
-            f'<p class="no-data">No data: {html.escape(NO_DATA[section_id])}</p></section>')
+    return (
+        f'<section id="{section_id}" class="empty"><h2>{html.escape(SECTIONS[section_id])}</h2>'
+        f'<p class="no-data">No data: {html.escape(NO_DATA[section_id])}</p></section>'
+    )
 
 
 def _js(text: str) -> str:
@@ -332,21 +510,38 @@ def _js(text: str) -> str:
 
 def freshness(figures: ReportFigures) -> str:
     if figures.deliveries:
-        alibaba = table("freshness", "Alibaba Cloud: the current delivery of each billing month "
-                                     "(alibaba_current_deliveries and the ledger alibaba_deliveries)",
-                        ["billing month", "current delivery (batch_ts)", "line items", "quarantined",
-                         "data through (UTC)"],
-                        [[Cell(d.yearmonth), Cell(d.batch_ts), number_cell(d.rows_written),
-                          number_cell(d.rows_quarantined), Cell(d.data_through or "")] for d in figures.deliveries])
+        alibaba = table(
+            "freshness",
+            "Alibaba Cloud: the current delivery of each billing month "
+            "(alibaba_current_deliveries and the ledger alibaba_deliveries)",
+            ["billing month", "current delivery (batch_ts)", "line items", "quarantined", "data through (UTC)"],
+            [
+                [
+                    Cell(d.yearmonth),
+                    Cell(d.batch_ts),
+                    number_cell(d.rows_written),
+                    number_cell(d.rows_quarantined),
+                    Cell(d.data_through or ""),
+                ]
+                for d in figures.deliveries
+            ],
+        )
     else:
         alibaba = '<p class="no-data">No data: no Alibaba Cloud delivery is published yet.</p>'
     latest: dict[str, tuple[str, str]] = {}
     for r in figures.by_month_provider:
         month, through = latest.get(r.provider, ("", ""))
         latest[r.provider] = (max(month, r.billing_month), max(through, r.data_through or ""))
-    providers = table("providers", "Every provider in focus_unified: its latest billing month and charge",
-                      ["provider", "latest billing month", "data through (UTC)"],
-                      [[Cell(p), Cell(m), Cell(t)] for p, (m, t) in sorted(latest.items())]) if latest else ""
+    providers = (
+        table(
+            "providers",
+            "Every provider in focus_unified: its latest billing month and charge",
+            ["provider", "latest billing month", "data through (UTC)"],
+            [[Cell(p), Cell(m), Cell(t)] for p, (m, t) in sorted(latest.items())],
+        )
+        if latest
+        else ""
+    )
     return alibaba + providers
 
 
@@ -367,8 +562,13 @@ div.chart { margin: 8px 0; }
 
 def render(figures: ReportFigures) -> str:
     """The whole report, one self-contained HTML page (plotly.js inline: no network needed)."""
-    builders = [("month-provider", month_provider_section), ("top-services", services_section),
-                ("tags", tags_section), ("daily", daily_section), ("snapshots", snapshots_section)]
+    builders = [
+        ("month-provider", month_provider_section),
+        ("top-services", services_section),
+        ("tags", tags_section),
+        ("daily", daily_section),
+        ("snapshots", snapshots_section),
+    ]
     sections = [builder(figures) or _no_data(section_id) for section_id, builder in builders]
     nav = " ".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t in SECTIONS.items())
     generated = figures.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -49,7 +49,9 @@ class AthenaQueries(dg.ConfigurableResource):
     timeout_seconds: float = 600.0
 
     def client(self):
-        return boto3.client("athena", region_name=self.region_name, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
+        return boto3.client(
+            "athena", region_name=self.region_name, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG
+        )
 
     def run(self, sql: str, parameters: list[str] | None = None) -> str:
         """Start `sql`, wait until it ends; returns the query execution id."""
@@ -93,15 +95,21 @@ class GlueCatalog(dg.ConfigurableResource):
     def client(self):
         return boto3.client("glue", region_name=self.region_name, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
 
-    def ensure_table(self, location: str, table: str = OUTPUT_TABLE, columns: tuple[Column, ...] | None = None,
-                     partitioned: bool = True) -> bool:
+    def ensure_table(
+        self,
+        location: str,
+        table: str = OUTPUT_TABLE,
+        columns: tuple[Column, ...] | None = None,
+        partitioned: bool = True,
+    ) -> bool:
         """Create the database and a table (default: the typed table, from the schema module) if
         missing. Returns True when it created the table."""
         with aws_errors(f"Glue creating table {self.database}.{table}", CatalogError):
             return self._ensure_table(self.client(), location, table, columns, partitioned)
 
-    def _ensure_table(self, client, location: str, table: str, columns: tuple[Column, ...] | None,
-                      partitioned: bool) -> bool:
+    def _ensure_table(
+        self, client, location: str, table: str, columns: tuple[Column, ...] | None, partitioned: bool
+    ) -> bool:
         try:
             client.create_database(DatabaseInput={"Name": self.database})
         except client.exceptions.AlreadyExistsException:
@@ -144,14 +152,21 @@ class GlueCatalog(dg.ConfigurableResource):
                 pass
         new = [p for p in dict.fromkeys(partitions) if p not in existing]
         for start in range(0, len(new), GLUE_BATCH_PARTITIONS):
-            result = client.batch_create_partition(DatabaseName=self.database, TableName=table, PartitionInputList=[{
-                "Values": [yearmonth, batch_ts],
-                "StorageDescriptor": {
-                    "Columns": [{"Name": c.name, "Type": c.kind.athena} for c in output_columns()],
-                    "Location": f"{location.rstrip('/')}/yearmonth={yearmonth}/batch_ts={batch_ts}/",
-                    **_PARQUET_SERDE,
-                },
-            } for yearmonth, batch_ts in new[start:start + GLUE_BATCH_PARTITIONS]])
+            result = client.batch_create_partition(
+                DatabaseName=self.database,
+                TableName=table,
+                PartitionInputList=[
+                    {
+                        "Values": [yearmonth, batch_ts],
+                        "StorageDescriptor": {
+                            "Columns": [{"Name": c.name, "Type": c.kind.athena} for c in output_columns()],
+                            "Location": f"{location.rstrip('/')}/yearmonth={yearmonth}/batch_ts={batch_ts}/",
+                            **_PARQUET_SERDE,
+                        },
+                    }
+                    for yearmonth, batch_ts in new[start : start + GLUE_BATCH_PARTITIONS]
+                ],
+            )
             # A retried call whose first attempt did reach Glue finds its partitions there already.
             errors = [e for e in result.get("Errors", []) if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
             if errors:

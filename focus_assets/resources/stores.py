@@ -48,8 +48,9 @@ class ObjectStore(dg.ConfigurableResource):
         with self.open().local_copy(key) as path:
             yield path
 
-    def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
-               ) -> StoredObject:
+    def upload(
+        self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
+    ) -> StoredObject:
         return self.open().upload(source, key, etag, metadata)
 
     def delete(self, key: str) -> None:
@@ -94,8 +95,9 @@ class OssStore(ObjectStore):
     security_token: str | None = None
 
     def open(self) -> OssBucket:
-        return OssBucket(self.endpoint, self.bucket, self.access_key_id, self.access_key_secret, self.prefix,
-                         self.security_token)
+        return OssBucket(
+            self.endpoint, self.bucket, self.access_key_id, self.access_key_secret, self.prefix, self.security_token
+        )
 
 
 class S3Store(ObjectStore):
@@ -120,7 +122,9 @@ class S3Store(ObjectStore):
         if self.s3.endpoint_url:
             options.update(aws_endpoint_url=self.s3.endpoint_url, aws_allow_http="true")
         if self.s3.aws_access_key_id and self.s3.aws_secret_access_key:
-            options.update(aws_access_key_id=self.s3.aws_access_key_id, aws_secret_access_key=self.s3.aws_secret_access_key)
+            options.update(
+                aws_access_key_id=self.s3.aws_access_key_id, aws_secret_access_key=self.s3.aws_secret_access_key
+            )
             if self.s3.aws_session_token:
                 options.update(aws_session_token=self.s3.aws_session_token)
         return options

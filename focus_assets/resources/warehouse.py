@@ -11,8 +11,8 @@ from ..focus.ddl import LOCATION_PLACEHOLDER
 from ..focus.schema import LEDGER_COLUMNS
 from ..focus.writer import LEDGER_TABLE, OUTPUT_TABLE
 from ..sql_layer import SourceTable, apply_to_duckdb, configured_sql, connect_duckdb, load_objects, to_duckdb
-from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
 from ..storage.s3 import aws_errors
+from .athena import AthenaQueries, AthenaQueryError, CatalogError, GlueCatalog, query_rows
 from .stores import S3Store
 
 
@@ -48,8 +48,10 @@ class DuckDBWarehouse(Warehouse):
     source_paths: dict[str, str] = {}
 
     def sources(self) -> dict[str, SourceTable]:
-        return {name: SourceTable(table, Path(self.source_paths[name]) if name in self.source_paths else None)
-                for name, table in self.source_tables.items()}
+        return {
+            name: SourceTable(table, Path(self.source_paths[name]) if name in self.source_paths else None)
+            for name, table in self.source_tables.items()
+        }
 
     def create(self, names: set[str]) -> list[str]:
         """Create (or replace) these objects of `sql/`; returns those created."""

@@ -45,17 +45,108 @@ SUB_ACCOUNTS = (("5011223344556677", "platform"), ("5022334455667788", "analytic
 #  PricingUnit (in FOCUS's UnitFormat: nothing documents Alibaba's own unit strings), ResourceType,
 #  resource id prefix, ChargeFrequency)
 SERVICES = (
-    ("Elastic Compute Service", "Compute", "ecs", "ECS", "ecs_instance", "Instance", "Hours", "Instance", "i-bp1", "Usage-Based"),
-    ("Object Storage Service", "Storage", "oss", "OSS", "oss_storage", "Storage Capacity", "GB-Months", "Bucket", "oss-", "Usage-Based"),
-    ("ApsaraDB RDS", "Databases", "rds", "RDS", "rds_instance", "Instance Type", "Hours", "DBInstance", "rm-bp1", "Recurring"),
-    ("Server Load Balancer", "Networking", "slb", "SLB", "slb_lcu", "LCU", "LCU-Hours", "LoadBalancer", "lb-bp1", "Usage-Based"),
-    ("Content Delivery Network", "Networking", "cdn", "CDN", "cdn_traffic", "Downstream Traffic", "GB", "Domain", "cdn-", "Usage-Based"),
-    ("MaxCompute", "Analytics", "odps", "MaxCompute", "odps_cu", "Compute Units", "CU-Hours", "Project", "odps-", "Usage-Based"),
-    ("Container Service for Kubernetes", "Compute", "cs", "ACK", "ack_cluster", "Cluster Management", "Hours", "Cluster", "c-", "Recurring"),
-    ("Simple Log Service", "Management and Governance", "sls", "SLS", "sls_ingest", "Data Ingested", "GB", "Project", "sls-", "Usage-Based"),
+    (
+        "Elastic Compute Service",
+        "Compute",
+        "ecs",
+        "ECS",
+        "ecs_instance",
+        "Instance",
+        "Hours",
+        "Instance",
+        "i-bp1",
+        "Usage-Based",
+    ),
+    (
+        "Object Storage Service",
+        "Storage",
+        "oss",
+        "OSS",
+        "oss_storage",
+        "Storage Capacity",
+        "GB-Months",
+        "Bucket",
+        "oss-",
+        "Usage-Based",
+    ),
+    (
+        "ApsaraDB RDS",
+        "Databases",
+        "rds",
+        "RDS",
+        "rds_instance",
+        "Instance Type",
+        "Hours",
+        "DBInstance",
+        "rm-bp1",
+        "Recurring",
+    ),
+    (
+        "Server Load Balancer",
+        "Networking",
+        "slb",
+        "SLB",
+        "slb_lcu",
+        "LCU",
+        "LCU-Hours",
+        "LoadBalancer",
+        "lb-bp1",
+        "Usage-Based",
+    ),
+    (
+        "Content Delivery Network",
+        "Networking",
+        "cdn",
+        "CDN",
+        "cdn_traffic",
+        "Downstream Traffic",
+        "GB",
+        "Domain",
+        "cdn-",
+        "Usage-Based",
+    ),
+    (
+        "MaxCompute",
+        "Analytics",
+        "odps",
+        "MaxCompute",
+        "odps_cu",
+        "Compute Units",
+        "CU-Hours",
+        "Project",
+        "odps-",
+        "Usage-Based",
+    ),
+    (
+        "Container Service for Kubernetes",
+        "Compute",
+        "cs",
+        "ACK",
+        "ack_cluster",
+        "Cluster Management",
+        "Hours",
+        "Cluster",
+        "c-",
+        "Recurring",
+    ),
+    (
+        "Simple Log Service",
+        "Management and Governance",
+        "sls",
+        "SLS",
+        "sls_ingest",
+        "Data Ingested",
+        "GB",
+        "Project",
+        "sls-",
+        "Usage-Based",
+    ),
 )
-REGIONS = (("cn-hangzhou", "China (Hangzhou)", "cn-hangzhou-h"), ("cn-shanghai", "China (Shanghai)", "cn-shanghai-l"),
-           ("ap-southeast-1", "Singapore", "ap-southeast-1a"))
+REGIONS = (
+    ("cn-hangzhou", "China (Hangzhou)", "cn-hangzhou-h"),
+    ("cn-shanghai", "China (Shanghai)", "cn-shanghai-l"),
+    ("ap-southeast-1", "Singapore", "ap-southeast-1a"),
+)
 # Tags as delivered: varied key casing, numbers and booleans, an empty object, no tags at all.
 TAGS = (
     '{"Brand":"acme","Project":"atlas","Owner":"li.wei","CostCenter":"CC-100","Environment":"prod","Application":"checkout"}',
@@ -69,15 +160,52 @@ TAGS = (
 )
 # Header order as one export delivered it: not alphabetical, some columns omitted.
 HEADER = (
-    "BillingAccountId", "BillingAccountName", "SubAccountId", "SubAccountName", "BillingPeriodStart",
-    "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ChargeClass",
-    "ChargeFrequency", "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency",
-    "ListUnitPrice", "ContractedUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
-    "ProviderName", "PublisherName", "InvoiceIssuerName", "RegionId", "RegionName", "AvailabilityZone",
-    "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId",
-    "CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus",
-    "CommitmentDiscountType", "Tags", "x_BillingItemCode", "x_BillingItemName", "X_CommodityCode",
-    "x_CommodityName", "x_InstanceID", "x_ResourceGroup",
+    "BillingAccountId",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeFrequency",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "RegionId",
+    "RegionName",
+    "AvailabilityZone",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "Tags",
+    "x_BillingItemCode",
+    "x_BillingItemName",
+    "X_CommodityCode",
+    "x_CommodityName",
+    "x_InstanceID",
+    "x_ResourceGroup",
 )
 PROVIDER_REFERENCE = "1001"  # Alibaba writes a numeric reference, not "Alibaba Cloud"
 _MIX = 2_654_435_761  # Knuth's multiplicative hash constant
@@ -126,7 +254,9 @@ SHAPES = {
     "many-tag-keys": ExportShape(distinct_tag_keys=5_000),
     "mixed-timestamps": ExportShape(mixed_timestamps=True),
     # The shapes at once, as an export the project never saw mixes them.
-    "mixed": ExportShape(e_notation_percent=5, quoted_rows_per_10000=100, long_unicode_tags=True, mixed_timestamps=True),
+    "mixed": ExportShape(
+        e_notation_percent=5, quoted_rows_per_10000=100, long_unicode_tags=True, mixed_timestamps=True
+    ),
 }
 
 
@@ -139,8 +269,9 @@ def _money(units: pl.Expr, decimals: int) -> pl.Expr:
     sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     magnitude = units.abs()
     scale = 10**decimals
-    return pl.concat_str(sign, (magnitude // scale).cast(pl.String), pl.lit("."),
-                         (magnitude % scale).cast(pl.String).str.zfill(decimals))
+    return pl.concat_str(
+        sign, (magnitude // scale).cast(pl.String), pl.lit("."), (magnitude % scale).cast(pl.String).str.zfill(decimals)
+    )
 
 
 def _draw(index: pl.Expr, salt: int, modulo: int) -> pl.Expr:
@@ -155,19 +286,30 @@ def _scientific(units: pl.Expr, decimals: int, spelling: pl.Expr) -> pl.Expr:
     digits = units.abs().cast(pl.String)
     significant = digits.str.strip_chars_end("0")
     exponent = digits.str.len_chars().cast(pl.Int64) - 1 - decimals
-    mantissa = pl.concat_str(significant.str.head(1),
-                             pl.when(significant.str.len_chars() > 1).then(pl.lit(".") + significant.str.slice(1))
-                             .otherwise(pl.lit("")))
+    mantissa = pl.concat_str(
+        significant.str.head(1),
+        pl.when(significant.str.len_chars() > 1).then(pl.lit(".") + significant.str.slice(1)).otherwise(pl.lit("")),
+    )
     exponent_sign = pl.when(exponent < 0).then(pl.lit("-")).when(spelling == 0).then(pl.lit("")).otherwise(pl.lit("+"))
     magnitude = exponent.abs().cast(pl.String)
-    text = pl.concat_str(pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit("")), mantissa,
-                         pl.when(spelling == 2).then(pl.lit("e")).otherwise(pl.lit("E")), exponent_sign,
-                         pl.when(spelling == 2).then(magnitude.str.zfill(2)).otherwise(magnitude))
+    text = pl.concat_str(
+        pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        mantissa,
+        pl.when(spelling == 2).then(pl.lit("e")).otherwise(pl.lit("E")),
+        exponent_sign,
+        pl.when(spelling == 2).then(magnitude.str.zfill(2)).otherwise(magnitude),
+    )
     return pl.when(units == 0).then(_money(units, decimals)).otherwise(text)
 
 
-def _money_text(units: pl.Expr, decimals: int, shape: ExportShape | None, index: pl.Expr, salt: int,
-                tiny_in_e_notation: bool = False) -> pl.Expr:
+def _money_text(
+    units: pl.Expr,
+    decimals: int,
+    shape: ExportShape | None,
+    index: pl.Expr,
+    salt: int,
+    tiny_in_e_notation: bool = False,
+) -> pl.Expr:
     """A money cell's text: `_money`, or as the shape writes it (`salt`: the column's own draws)."""
     text = _money(units, decimals)
     if shape is None:
@@ -190,12 +332,20 @@ def _long_unicode_tags(resource: int) -> str:
     team = ("数据平台", "搜索引擎", "支付结算", "风险控制", "推荐系统", "客户服务")[resource % 6]
     owner = ("王芳", "李伟", "张敏", "陈杰", "刘洋")[resource % 5]
     tags = {
-        "Project": f"星河计划-{team}", "Owner": owner, "CostCenter": f"CC-研发-{100 + resource % 7}",
-        "Environment": ("生产", "预发", "测试")[resource % 3], "项目": f"星河计划（{team}）", "负责人": owner,
-        "成本中心": f"研发中心/{team}/{resource % 13:02d}", "业务线": ("电商", "金融", "物流", "本地生活")[resource % 4],
+        "Project": f"星河计划-{team}",
+        "Owner": owner,
+        "CostCenter": f"CC-研发-{100 + resource % 7}",
+        "Environment": ("生产", "预发", "测试")[resource % 3],
+        "项目": f"星河计划（{team}）",
+        "负责人": owner,
+        "成本中心": f"研发中心/{team}/{resource % 13:02d}",
+        "业务线": ("电商", "金融", "物流", "本地生活")[resource % 4],
         "描述": f"{team}的核心服务，负责线上流量的处理与存储；资源编号 {resource:04d}，请勿随意释放。",
-        "說明": "繁體中文的資源說明，用於測試", "日本語": "テスト環境のリソースです", "한국어": "리소스 설명입니다",
-        "标记": "🚀📦✨", "created-by": f"terraform/模块-{resource % 11}",
+        "說明": "繁體中文的資源說明，用於測試",
+        "日本語": "テスト環境のリソースです",
+        "한국어": "리소스 설명입니다",
+        "标记": "🚀📦✨",
+        "created-by": f"terraform/模块-{resource % 11}",
     }
     return json.dumps(tags, ensure_ascii=False, separators=(",", ":"))
 
@@ -203,24 +353,48 @@ def _long_unicode_tags(resource: int) -> str:
 def _tag_keys(count: int) -> tuple[str, ...]:
     """`count` distinct tag keys, as many teams' tagging policies make them; every 500th one is a
     promoted tag in another case."""
-    prefixes = ("team", "app.kubernetes.io/component", "acs:ack:nodepool", "cost-alloc/project", "finops.owner",
-                "env-tier", "部门", "service-line")
+    prefixes = (
+        "team",
+        "app.kubernetes.io/component",
+        "acs:ack:nodepool",
+        "cost-alloc/project",
+        "finops.owner",
+        "env-tier",
+        "部门",
+        "service-line",
+    )
     promoted = ("project", "OWNER", "costcenter", "Environment", "application", "BRAND")
-    return tuple(promoted[i // 500 % len(promoted)] if i % 500 == 0 else f"{prefixes[i % len(prefixes)]}-{i:04d}"
-                 for i in range(count))
+    return tuple(
+        promoted[i // 500 % len(promoted)] if i % 500 == 0 else f"{prefixes[i % len(prefixes)]}-{i:04d}"
+        for i in range(count)
+    )
 
 
 def _many_keys_tags(index: pl.Expr, distinct_keys: int) -> pl.Expr:
     """Tags of 4 to 9 keys drawn from `distinct_keys`, each with a value drawn per row."""
     keys = _tag_keys(distinct_keys)
     size = 4 + _draw(index, 400, 6)
-    pairs = [pl.when(position < size).then(pl.concat_str(
-        pl.lit('"'), _pick(keys, _draw(index, 410 + position, distinct_keys)), pl.lit('":"v-'),
-        _draw(index, 430 + position, 100_000).cast(pl.String), pl.lit('"'))) for position in range(9)]
+    pairs = [
+        pl.when(position < size).then(
+            pl.concat_str(
+                pl.lit('"'),
+                _pick(keys, _draw(index, 410 + position, distinct_keys)),
+                pl.lit('":"v-'),
+                _draw(index, 430 + position, 100_000).cast(pl.String),
+                pl.lit('"'),
+            )
+        )
+        for position in range(9)
+    ]
     return pl.concat_str(pl.lit("{"), pl.concat_str(pairs, separator=",", ignore_nulls=True), pl.lit("}"))
 
 
-_TIMESTAMP_SPELLINGS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S+08:00", "%Y-%m-%dT%H:%M:%S.000+0800", "%Y-%m-%dT%H:%M:%SZ")
+_TIMESTAMP_SPELLINGS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S+08:00",
+    "%Y-%m-%dT%H:%M:%S.000+0800",
+    "%Y-%m-%dT%H:%M:%SZ",
+)
 
 
 def _spelled(local: pl.Expr, spelling: pl.Expr) -> pl.Expr:
@@ -240,8 +414,15 @@ def _month_bounds(billing_month: str) -> tuple[str, str, int]:
     return f"{year:04d}-{month:02d}-01 00:00:00", f"{next_year:04d}-{next_month:02d}-01 00:00:00", days
 
 
-def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: int = 7,
-                start: int = 0, stop: int | None = None, shape: ExportShape | None = None) -> pl.DataFrame:
+def export_rows(
+    billing_month: str,
+    through_day: int,
+    rows_per_day: int,
+    seed: int = 7,
+    start: int = 0,
+    stop: int | None = None,
+    shape: ExportShape | None = None,
+) -> pl.DataFrame:
     """Rows `start..stop` of a month-to-date export covering days 1..through_day, as the text
     Alibaba delivers (every column a string, null = empty), in the default `shape` or another."""
     period_start, period_end, days = _month_bounds(billing_month)
@@ -294,7 +475,9 @@ def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: i
         ListCost=money(pl.when(credit | refund).then(-list_cost).otherwise(list_cost), 4, 3),
         ContractedCost=pl.lit(None, pl.String),
         BillingCurrency=field(ACCOUNTS, 2, account),
-        ListUnitPrice=pl.when(h % 5 == 0).then(pl.lit(None, pl.String)).otherwise(money(units % 90_000 + 100, 6, 4, True)),
+        ListUnitPrice=pl.when(h % 5 == 0)
+        .then(pl.lit(None, pl.String))
+        .otherwise(money(units % 90_000 + 100, 6, 4, True)),
         ContractedUnitPrice=pl.lit(None, pl.String),
         PricingCategory=pl.lit("Standard"),
         PricingQuantity=pl.when(h % 9 == 0).then(pl.lit(None, pl.String)).otherwise(money(h % 240_000 + 1_000, 3, 5)),
@@ -329,25 +512,39 @@ def export_rows(billing_month: str, through_day: int, rows_per_day: int, seed: i
     return frame if shape is None else _reshape(frame, shape, index, h, day, year, month)
 
 
-def _reshape(frame: pl.DataFrame, shape: ExportShape, index: pl.Expr, h: pl.Expr, day: pl.Expr, year: str,
-             month: str) -> pl.DataFrame:
+def _reshape(
+    frame: pl.DataFrame, shape: ExportShape, index: pl.Expr, h: pl.Expr, day: pl.Expr, year: str, month: str
+) -> pl.DataFrame:
     """The default rows with the shape's quoted names, tags and timestamps (its money is written
     by `_money_text`)."""
     columns = {}
     if shape.quoted_rows_per_10000:
         label = _pick(("blue", "green", "canary", "legacy"), h // 3)
-        quoted = pl.concat_str(pl.lit("res-"), (h % 500).cast(pl.String), pl.lit(' "'), label,
-                               pl.lit('", renamed\nfrom res-'), (h % 97).cast(pl.String))
-        columns["ResourceName"] = pl.when(_draw(index, 500, 10_000) < shape.quoted_rows_per_10000).then(quoted) \
+        quoted = pl.concat_str(
+            pl.lit("res-"),
+            (h % 500).cast(pl.String),
+            pl.lit(' "'),
+            label,
+            pl.lit('", renamed\nfrom res-'),
+            (h % 97).cast(pl.String),
+        )
+        columns["ResourceName"] = (
+            pl.when(_draw(index, 500, 10_000) < shape.quoted_rows_per_10000)
+            .then(quoted)
             .otherwise(pl.col("ResourceName"))
+        )
     if shape.long_unicode_tags:
         columns["Tags"] = _pick(tuple(_long_unicode_tags(resource) for resource in range(500)), h % 500)
     if shape.distinct_tag_keys:
         columns["Tags"] = _many_keys_tags(index, shape.distinct_tag_keys)
     if shape.mixed_timestamps:
-        start = pl.concat_str(pl.lit(f"{year}-{month}-"), day.cast(pl.String).str.zfill(2), pl.lit(" "),
-                              _draw(index, 300, 24).cast(pl.String).str.zfill(2), pl.lit(":00:00")) \
-            .str.to_datetime("%Y-%m-%d %H:%M:%S")
+        start = pl.concat_str(
+            pl.lit(f"{year}-{month}-"),
+            day.cast(pl.String).str.zfill(2),
+            pl.lit(" "),
+            _draw(index, 300, 24).cast(pl.String).str.zfill(2),
+            pl.lit(":00:00"),
+        ).str.to_datetime("%Y-%m-%d %H:%M:%S")
         period_start = pl.lit(f"{year}-{month}-01").str.to_datetime("%Y-%m-%d")
         columns["ChargePeriodStart"] = _spelled(start, _draw(index, 301, 4))
         columns["ChargePeriodEnd"] = _spelled(start + pl.duration(hours=1), _draw(index, 302, 4))
@@ -374,13 +571,22 @@ def sample_deliveries(prefix: str = "focus-export") -> list[SampleDelivery]:
     """The demo's deliveries: the final December 2025 file (delivered 3 Jan) and four daily
     month-to-date snapshots of January 2026 (delivered 2-5 Jan, covering up to the day before)."""
     account, site = ACCOUNTS[0][0], ACCOUNTS[0][4]
-    deliveries = [SampleDelivery(f"{prefix}/202512/20260103T100000/{account}_{site}_BillingItemDetail_202512.zip",
-                                 "202512", "20260103T100000", 31)]
+    deliveries = [
+        SampleDelivery(
+            f"{prefix}/202512/20260103T100000/{account}_{site}_BillingItemDetail_202512.zip",
+            "202512",
+            "20260103T100000",
+            31,
+        )
+    ]
     extensions = {2: "csv.gz", 3: "csv", 4: "csv.gz", 5: "zip"}
     for day, ext in extensions.items():
         stamp = f"202601{day:02d}T0{day + 3}0000"
-        deliveries.append(SampleDelivery(
-            f"{prefix}/202601/{stamp}/{account}_{site}_BillingItemDetail_202601.{ext}", "202601", stamp, day - 1))
+        deliveries.append(
+            SampleDelivery(
+                f"{prefix}/202601/{stamp}/{account}_{site}_BillingItemDetail_202601.{ext}", "202601", stamp, day - 1
+            )
+        )
     return deliveries
 
 
@@ -405,8 +611,15 @@ def write_delivery(root: Path, delivery: SampleDelivery, rows_per_day: int = 60,
     return path
 
 
-def write_large_export(path: Path, rows: int, billing_month: str = "202601", seed: int = 7,
-                       chunk_rows: int = 250_000, compresslevel: int = 1, shape: ExportShape | None = None) -> Path:
+def write_large_export(
+    path: Path,
+    rows: int,
+    billing_month: str = "202601",
+    seed: int = 7,
+    chunk_rows: int = 250_000,
+    compresslevel: int = 1,
+    shape: ExportShape | None = None,
+) -> Path:
     """One gzip export of `rows` rows (a month-to-date snapshot through day 28), written in chunks
     so that generating millions of rows needs little memory."""
     rows_per_day = -(-rows // 28)
@@ -436,15 +649,19 @@ def history_deliveries(newest: date = date(2026, 1, 5)) -> Iterator[tuple[str, s
 
 def delivery_keys(billing_month: str, stamp: str, prefix: str = "focus-export", files: int = 2) -> list[str]:
     """The keys of one delivery: a file per billing account."""
-    return [f"{prefix}/{billing_month}/{stamp}/{account}_{site}_BillingItemDetail_{billing_month}.csv.gz"
-            for account, _, _, _, site in ACCOUNTS[:files]]
+    return [
+        f"{prefix}/{billing_month}/{stamp}/{account}_{site}_BillingItemDetail_{billing_month}.csv.gz"
+        for account, _, _, _, site in ACCOUNTS[:files]
+    ]
 
 
-def history_keys(objects: int, prefix: str = "focus-export", newest: date = date(2026, 1, 5),
-                 files: int = 2) -> list[str]:
+def history_keys(
+    objects: int, prefix: str = "focus-export", newest: date = date(2026, 1, 5), files: int = 2
+) -> list[str]:
     """The keys of the newest `objects` objects of a long export history, newest first (the oldest
     delivery may be cut short): for measuring what listing costs, so no contents. With two files a
     delivery, the two latest billing months hold 70 objects; more objects add older months."""
-    keys = itertools.chain.from_iterable(delivery_keys(month, stamp, prefix, files)
-                                         for month, stamp in history_deliveries(newest))
+    keys = itertools.chain.from_iterable(
+        delivery_keys(month, stamp, prefix, files) for month, stamp in history_deliveries(newest)
+    )
     return list(itertools.islice(keys, objects))

@@ -46,8 +46,9 @@ class Bucket:
         raise NotImplementedError
         yield Path()  # pragma: no cover
 
-    def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
-               ) -> StoredObject:
+    def upload(
+        self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
+    ) -> StoredObject:
         """Store a local file under `key`; with `etag`, check that the copy has it (when the
         service's ETag is the content's MD5). `metadata`: user metadata to keep with it."""
         raise NotImplementedError

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..focus.names import object_key
@@ -37,8 +37,12 @@ class LocalFolder(Bucket):
     def _object(self, path: Path, etag: bool = True) -> StoredObject:
         stat = path.stat()
         md5 = _content_md5(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino) if etag else ""
-        return StoredObject(path.relative_to(self.base).as_posix(), stat.st_size, md5,
-                            datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc))
+        return StoredObject(
+            path.relative_to(self.base).as_posix(),
+            stat.st_size,
+            md5,
+            datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        )
 
     def _path(self, key: str) -> Path:
         return self.base / object_key(key)  # a key never leads out of the folder
@@ -53,9 +57,13 @@ class LocalFolder(Bucket):
         start = self.base / prefix.rpartition("/")[0]
         if not start.is_dir():
             return []
-        return [self._object(p, etags) for p in sorted(start.rglob("*"))
-                if p.is_file() and p.relative_to(self.base).as_posix().startswith(prefix)
-                and not any(part.startswith(".") for part in p.relative_to(self.base).parts)]
+        return [
+            self._object(p, etags)
+            for p in sorted(start.rglob("*"))
+            if p.is_file()
+            and p.relative_to(self.base).as_posix().startswith(prefix)
+            and not any(part.startswith(".") for part in p.relative_to(self.base).parts)
+        ]
 
     def list_folders(self, prefix: str = "") -> list[str]:
         start = self.base / prefix
@@ -102,8 +110,9 @@ class LocalFolder(Bucket):
         self._path(key).unlink(missing_ok=True)
         self._metadata_path(key).unlink(missing_ok=True)
 
-    def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
-               ) -> StoredObject:
+    def upload(
+        self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
+    ) -> StoredObject:
         """Copy in, streamed, under a hidden name first and renamed when complete."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)

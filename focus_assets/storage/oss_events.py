@@ -100,15 +100,23 @@ def _event(number: int, raw: object) -> OssEvent:
             node = node.get(part) if isinstance(node, dict) else None
         return node
 
-    found = {"eventName": field("eventName"), "oss.bucket.name": field("oss", "bucket", "name"),
-             "oss.object.key": field("oss", "object", "key")}
+    found = {
+        "eventName": field("eventName"),
+        "oss.bucket.name": field("oss", "bucket", "name"),
+        "oss.object.key": field("oss", "object", "key"),
+    }
     for label, value in found.items():
         if not isinstance(value, str) or not value:
             raise EventError(f"event {number}: {label} is missing or not a string")
     region, size, etag = field("region"), field("oss", "object", "size"), field("oss", "object", "eTag")
-    return OssEvent(found["eventName"], found["oss.bucket.name"], found["oss.object.key"],
-                    region if isinstance(region, str) else "", size if isinstance(size, int) else None,
-                    etag if isinstance(etag, str) else None)
+    return OssEvent(
+        found["eventName"],
+        found["oss.bucket.name"],
+        found["oss.object.key"],
+        region if isinstance(region, str) else "",
+        size if isinstance(size, int) else None,
+        etag if isinstance(etag, str) else None,
+    )
 
 
 def internal_endpoint(region: str) -> str:
@@ -130,8 +138,14 @@ def ignore_reason(event: OssEvent, oss_prefix: str, export_prefix: str) -> str |
     return None
 
 
-def replicate(events: list[OssEvent], source_for: Callable[[OssEvent], Bucket], target: Bucket,
-              export_prefix: str, oss_prefix: str = "", log: logging.Logger = logger) -> dict:
+def replicate(
+    events: list[OssEvent],
+    source_for: Callable[[OssEvent], Bucket],
+    target: Bucket,
+    export_prefix: str,
+    oss_prefix: str = "",
+    log: logging.Logger = logger,
+) -> dict:
     """Copy each event's object from its OSS bucket (`source_for(event)`, keys relative to
     `oss_prefix`) to `target` under the same relative key, one by one, one log line each.
     Returns {"copied": [keys], "skipped": [keys already there], "ignored": [{"key", "reason"}]};
@@ -158,9 +172,10 @@ def replicate(events: list[OssEvent], source_for: Callable[[OssEvent], Bucket], 
     return summary
 
 
-def _copy(event: OssEvent, source: Bucket, target: Bucket, oss_prefix: str, export_prefix: str,
-          log: logging.Logger) -> bool:
-    key = object_key(event.key[len(oss_prefix):])  # refused: a key that would lead out of a folder
+def _copy(
+    event: OssEvent, source: Bucket, target: Bucket, oss_prefix: str, export_prefix: str, log: logging.Logger
+) -> bool:
+    key = object_key(event.key[len(oss_prefix) :])  # refused: a key that would lead out of a folder
     read_from = key
     if ACTIONS[event.name] == SYMLINK:
         # The symlink's key is the name the subscription gave; its bytes are the target's.
@@ -173,8 +188,9 @@ def _copy(event: OssEvent, source: Bucket, target: Bucket, oss_prefix: str, expo
     copied = copy_if_changed(source, target, read_from, found, target_key=key)
     via = f" (symlink to {read_from})" if read_from != key else ""
     if copied:
-        log.info("copied %s%s -> %s%s (%d bytes, ETag %s)", event.uri(), via, target.describe(), key,
-                 found.size, found.etag)
+        log.info(
+            "copied %s%s -> %s%s (%d bytes, ETag %s)", event.uri(), via, target.describe(), key, found.size, found.etag
+        )
     else:
         log.info("skipped %s%s: %s%s already has it (same size and ETag)", event.uri(), via, target.describe(), key)
     return copied

@@ -12,8 +12,9 @@ from .base import Bucket, StoredObject
 SOURCE_ETAG, SOURCE_SIZE = "source-etag", "source-size"
 
 
-def copy_if_changed(source: Bucket, target: Bucket, key: str, found: StoredObject | None = None,
-                    target_key: str | None = None) -> bool:
+def copy_if_changed(
+    source: Bucket, target: Bucket, key: str, found: StoredObject | None = None, target_key: str | None = None
+) -> bool:
     """Copy `key` from `source` to `target` (under `target_key`, default the same key) unless the
     target already holds it with the same size and source ETag. Streamed through a local file;
     the copy is checked against the source's ETag. Returns whether it copied."""
@@ -22,14 +23,18 @@ def copy_if_changed(source: Bucket, target: Bucket, key: str, found: StoredObjec
         raise FileNotFoundError(f"{source.describe()}{key}: no such object")
     target_key = target_key or key
     existing = target.head(target_key)
-    if existing is not None and existing.size == found.size and (
-            existing.etag == found.etag or target.metadata(target_key).get(SOURCE_ETAG) == found.etag):
+    if (
+        existing is not None
+        and existing.size == found.size
+        and (existing.etag == found.etag or target.metadata(target_key).get(SOURCE_ETAG) == found.etag)
+    ):
         return False  # the metadata (another request on S3) only when the ETags differ: multipart copies
     # A multipart upload's ETag ("<md5 of md5s>-<parts>") is no content MD5: then size alone is checked.
     content_md5 = found.etag if re.fullmatch(r"[0-9a-f]{32}", found.etag) else None
     with source.local_copy(key) as path:
-        copied = target.upload(path, target_key, etag=content_md5,
-                               metadata={SOURCE_ETAG: found.etag, SOURCE_SIZE: str(found.size)})
+        copied = target.upload(
+            path, target_key, etag=content_md5, metadata={SOURCE_ETAG: found.etag, SOURCE_SIZE: str(found.size)}
+        )
     if copied.size != found.size:
         raise OSError(f"{target.describe()}{target_key}: copy has {copied.size} bytes, the source had {found.size}")
     return True

@@ -26,8 +26,14 @@ def aws_errors(what: str, error: type[Exception] = StorageError) -> Iterator[Non
     code and message."""
     try:
         yield
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
-        cause = exc.__context__ if isinstance(exc.__context__, botocore.exceptions.ClientError) else exc  # upload_file wraps
+    except (
+        botocore.exceptions.ClientError,
+        botocore.exceptions.BotoCoreError,
+        boto3.exceptions.S3UploadFailedError,
+    ) as exc:
+        cause = (
+            exc.__context__ if isinstance(exc.__context__, botocore.exceptions.ClientError) else exc
+        )  # upload_file wraps
         if isinstance(cause, botocore.exceptions.ClientError):
             detail = cause.response.get("Error", {})
             raise error(f"{what} failed: {detail.get('Code', '?')}: {detail.get('Message') or 'no message'}") from None
@@ -49,18 +55,31 @@ class S3Bucket(Bucket):
     def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:  # ETags come with the listing
         found = []
         with aws_errors(f"S3 listing {self.describe()}{prefix}"):
-            for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for page in (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            ):
                 for item in page.get("Contents", []):
-                    found.append(StoredObject(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"').lower(),
-                                              item["LastModified"]))
+                    found.append(
+                        StoredObject(
+                            item["Key"][len(self.prefix) :],
+                            item["Size"],
+                            item["ETag"].strip('"').lower(),
+                            item["LastModified"],
+                        )
+                    )
         return found
 
     def list_folders(self, prefix: str = "") -> list[str]:
         folders = []
         with aws_errors(f"S3 listing folders of {self.describe()}{prefix}"):
-            for page in self._client().get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
-                folders.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []))
+            for page in (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/")
+            ):
+                folders.extend(p["Prefix"][len(self.prefix) :] for p in page.get("CommonPrefixes", []))
         return sorted(folders)
 
     def _head(self, key: str) -> dict | None:
@@ -94,14 +113,17 @@ class S3Bucket(Bucket):
         with aws_errors(f"S3 deleting {self.describe()}{object_key(key)}"):
             self._client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def upload(self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
-               ) -> StoredObject:
+    def upload(
+        self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
+    ) -> StoredObject:
         config = boto3.s3.transfer.TransferConfig(multipart_threshold=SINGLE_PART_BYTES)
         extra = {"Metadata": metadata} if metadata else {}
         if content_type := _CONTENT_TYPES.get(Path(key).suffix):
             extra["ContentType"] = content_type
         with aws_errors(f"S3 writing {self.describe()}{object_key(key)}"):
-            self._client().upload_file(str(source), self.bucket, self.prefix + key, Config=config, ExtraArgs=extra or None)
+            self._client().upload_file(
+                str(source), self.bucket, self.prefix + key, Config=config, ExtraArgs=extra or None
+            )
         copied = self.head(key)
         if etag is not None and copied.size < SINGLE_PART_BYTES and copied.etag != etag:
             raise OSError(f"{key}: copy has ETag {copied.etag}, source had {etag}")

@@ -14,7 +14,7 @@ def staging_path(path: Path) -> Path:
     removed here, so a re-run cleans up after the run it replaces."""
     path = Path(path)
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.staging"):
-        pid = leftover.name[len(path.name) + 2:-len(".staging")]
+        pid = leftover.name[len(path.name) + 2 : -len(".staging")]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.staging")
