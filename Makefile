@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 VALIDATOR_VENV  := .venv-validator
 VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed-stamp
 
-.PHONY: demo demo-push test bench ui install clean function-zip conformance screenshots stack wheel
+.PHONY: demo demo-push test lint format bench ui install clean function-zip conformance screenshots stack wheel
 
 # setup.py compiles the C reader (focus_assets/focus/_records.c): editing it reinstalls.
 $(STAMP): pyproject.toml setup.py focus_assets/focus/_records.c
@@ -33,8 +33,17 @@ demo-push: $(STAMP)
 	FOCUS_INGESTION_MODE=push $(BIN)/python -m focus_assets.demo
 
 # The suite runs the FOCUS validator too (focus_assets_tests/test_conformance.py), hence its venv.
-test: $(STAMP) $(VALIDATOR_STAMP)
+test: lint $(VALIDATOR_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# ruff's lint and format in check mode (settings in pyproject.toml); `make format` applies both.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
