@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .alibaba.assets import ASSETS
+from .alibaba.assets import ASSETS, athena_table, provider_views, unified_focus_view
 from .alibaba.conformance import conformance_checks
 from .alibaba.freshness import delivery_freshness
 from .alibaba.maintenance import maintenance, weekly_maintenance
@@ -10,6 +10,20 @@ from .alibaba.partitions import SCHEDULE
 from .alibaba.sensors import alibaba_sensor
 from .deployment import resources_for
 from .reporting.assets import REPORT_ASSETS
+from .resources.warehouse import Warehouse
+
+
+def with_engine_kinds(assets: list[dg.AssetsDefinition], warehouse: Warehouse) -> list[dg.AssetsDefinition]:
+    """The table and view assets tagged with the deployment's engine (duckdb, or athena/glue/s3)."""
+    kinds = {athena_table.key: warehouse.TABLE_KINDS, provider_views.key: warehouse.VIEW_KINDS}
+    kinds[unified_focus_view.key] = warehouse.VIEW_KINDS
+    return [
+        asset.map_asset_specs(lambda spec: spec.replace_attributes(kinds=set(kinds[spec.key])))
+        if asset.key in kinds
+        else asset
+        for asset in assets
+    ]
+
 
 delivery_freshness_checks, delivery_freshness_sensor = delivery_freshness(SCHEDULE)
 
@@ -25,7 +39,7 @@ alibaba_daily = dg.define_asset_job(
 resources = resources_for()
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *REPORT_ASSETS],
+    assets=[*with_engine_kinds(ASSETS, resources["warehouse"]), *REPORT_ASSETS],
     # focus_conformance (FOCUS validator) only when FOCUS_VALIDATOR is set: see alibaba/conformance.py
     asset_checks=[*delivery_freshness_checks, *conformance_checks(resources["warehouse"])],
     jobs=[alibaba_daily, maintenance],

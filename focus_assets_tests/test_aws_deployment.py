@@ -109,6 +109,19 @@ def test_a_catalog_table_that_drifted_from_the_schema_fails_its_check(aws):
     assert not check.passed and check.metadata["missing"].value == ["x_SourceChanges"]
 
 
+def test_the_table_and_views_are_tagged_with_athena(aws):
+    from focus_assets.definitions import with_engine_kinds
+
+    kinds = {
+        key.to_user_string(): spec.kinds
+        for asset in with_engine_kinds(ASSETS, resources_for()["warehouse"])
+        for key, spec in asset.specs_by_key.items()
+    }
+    assert kinds["athena_table"] == {"athena", "glue", "s3"}
+    assert kinds["provider_views"] == kinds["unified_focus_view"] == {"sql", "athena"}
+    assert kinds["typed_focus_parquet"] == {"polars", "parquet"}
+
+
 def test_a_missing_setting_is_named(monkeypatch):
     for name in ("FOCUS_RAW_BUCKET", "OSS_ACCESS_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)

@@ -3,7 +3,9 @@ catalog) on AWS. Either creates the objects of `sql/` over the lake and register
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 
@@ -17,29 +19,39 @@ from .stores import S3Store
 
 
 class Warehouse(dg.ConfigurableResource):
-    """Where the SQL layer lives."""
+    """Where the SQL layer lives. (pydantic's model metaclass is an ABCMeta: abstract methods hold.)"""
 
+    # Dagster kinds of the assets that build the table and the views on this engine.
+    TABLE_KINDS: ClassVar[frozenset[str]]
+    VIEW_KINDS: ClassVar[frozenset[str]]
+
+    @abstractmethod
     def create(self, names: set[str]) -> list[str]:
-        raise NotImplementedError
+        """Create (or replace) these SQL objects of sql/; their names, in order."""
 
+    @abstractmethod
     def register(self, partitions: list[tuple[str, str]]) -> None:
-        raise NotImplementedError
+        """Make these (yearmonth, batch_ts) partitions of the typed table visible to queries."""
 
+    @abstractmethod
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         """The rows of one statement in Athena (Trino) SQL, the text both engines take: Athena runs
         it as it is, DuckDB transpiled (never the other way)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(name, type) of a table's columns as the engine sees them, partition columns last."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """Where the warehouse is, for metadata and messages (no secrets)."""
 
 
 class DuckDBWarehouse(Warehouse):
     """A DuckDB database file over the local lake; open it with any DuckDB client or BI tool."""
+
+    TABLE_KINDS: ClassVar[frozenset[str]] = frozenset({"duckdb"})
+    VIEW_KINDS: ClassVar[frozenset[str]] = frozenset({"sql", "duckdb"})
 
     database: str
     lake_root: str
@@ -83,6 +95,9 @@ def objects_of(kind: str, prefix: str = "") -> set[str]:
 
 class AthenaWarehouse(Warehouse):
     """Athena over the S3 lake: tables and partitions through the Glue API, views through Athena."""
+
+    TABLE_KINDS: ClassVar[frozenset[str]] = frozenset({"athena", "glue", "s3"})
+    VIEW_KINDS: ClassVar[frozenset[str]] = frozenset({"sql", "athena"})
 
     athena: AthenaQueries
     glue: GlueCatalog
