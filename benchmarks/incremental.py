@@ -54,7 +54,7 @@ from dagster_aws.s3 import S3Resource  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
 
-from focus_assets.alibaba.assets import ExportSettings  # noqa: E402
+from focus_assets.alibaba.export_settings import ExportSettings  # noqa: E402
 from focus_assets.alibaba.sensors import plan_runs  # noqa: E402
 from focus_assets.focus.writer import OUTPUT_TABLE  # noqa: E402
 from focus_assets.resources.athena import GlueCatalog  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from .alibaba.assets import ExportSettings
+from .alibaba.export_settings import ExportSettings
 from .deployment_settings import delivery_schedule
 from .focus import names
 from .resources.athena import AthenaQueries, GlueCatalog

@@ -9,7 +9,8 @@ import oss2
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from focus_assets.alibaba.assets import ExportSettings, raw_oss_export, raw_s3_csv
+from focus_assets.alibaba.assets import raw_oss_export, raw_s3_csv
+from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.resources.stores import LocalFolderStore, OssStore, S3Store
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery

@@ -1,18 +1,21 @@
 """The asset checks, on the local deployment: reconciliation (blocking), schema stability, FOCUS
 rules and snapshot sanity."""
 
+import csv
 import gzip
+import io
 
 import dagster as dg
 import pytest
 
-from focus_assets.alibaba.assets import ASSETS, ExportSettings
+from focus_assets.alibaba.assets import ASSETS
+from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.deployment import local_resources
 from focus_assets.samples.alibaba import SampleDelivery, sample_deliveries, write_delivery
 
 
-def run_day(resources, day):
-    result = dg.materialize(ASSETS, partition_key=day, resources=resources, raise_on_error=False)
+def run_day(resources, day, instance=None):
+    result = dg.materialize(ASSETS, partition_key=day, resources=resources, raise_on_error=False, instance=instance)
     checks = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
         for e in result.all_events
@@ -33,7 +36,8 @@ def test_checks_on_the_sample_deliveries(home):
     _, checks, done = run_day(local_resources(home), "2026-01-03")
     assert checks["reconciliation"].passed
     schema = checks["schema_stability"]
-    assert not schema.passed and schema.severity == dg.AssetCheckSeverity.WARN  # reported, not failed hard
+    # the first delivery: every gap is one Alibaba documents, so it passes with the gaps as metadata
+    assert schema.passed and schema.metadata["changes since the delivery typed before"].value == []
     assert schema.metadata["columns missing upstream (typed nulls)"].value == [
         "ChargeDescription",
         "ConsumedQuantity",
@@ -47,6 +51,45 @@ def test_checks_on_the_sample_deliveries(home):
     )
     assert checks["snapshot_sanity"].passed and "unified_focus_view" in done
     assert checks["table_schema"].passed
+
+
+def drop_column(path, column):
+    rows = list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
+    index = rows[0].index(column)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([row[:index] + row[index + 1 :] for row in rows])
+    path.write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
+
+
+def test_schema_stability_warns_when_the_header_changes_and_passes_once_steady(tmp_path):
+    deliveries = [  # January month-to-date, delivered on the 2nd to the 5th
+        SampleDelivery(
+            f"focus-export/202601/2026010{day}T050000/1234567890123456_26842_BillingItemDetail_202601.csv.gz",
+            "202601",
+            f"2026010{day}T050000",
+            day - 1,
+        )
+        for day in (2, 3, 4, 5)
+    ]
+    for n, delivery in enumerate(deliveries):
+        path = write_delivery(tmp_path / "oss", delivery)
+        if n >= 1:
+            drop_column(path, "x_ResourceGroup")
+        if n >= 2:
+            drop_column(path, "SkuId")
+    resources, instance = local_resources(tmp_path), dg.DagsterInstance.ephemeral()
+    states = []
+    for day in ("2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"):
+        schema = run_day(resources, day, instance)[1]["schema_stability"]
+        states.append((schema.passed, schema.metadata["changes since the delivery typed before"].value))
+    assert schema.severity == dg.AssetCheckSeverity.WARN
+    assert states == [
+        (True, []),  # the first delivery: documented gaps only
+        (False, ["x_ResourceGroup: no longer delivered"]),
+        (False, ["SkuId: newly missing"]),  # and SkuId is not a documented omission
+        (False, []),  # no change, but SkuId missing is still wrong: not documented as omitted
+    ]
+    assert schema.metadata["missing, not documented as omitted by Alibaba"].value == ["SkuId"]
 
 
 def test_a_focus_rule_violation_is_reported(home):

@@ -126,7 +126,7 @@ def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from focus_assets.alibaba.assets import ExportSettings
+    from focus_assets.alibaba.export_settings import ExportSettings
     from focus_assets.alibaba.sensors import plan_runs
     from focus_assets.resources.stores import LocalFolderStore
 

@@ -439,9 +439,12 @@ def test_the_check_result_severity_follows_the_attributions():
         )
         return check_result(ConformanceResult("2.2.1", "model-1.2.0.1.json, FOCUS 1.2", [report]))
 
-    ok, warn, error = result(), result(UPSTREAM_GAP, SOURCE_LACKS), result(SOURCE_LACKS, PIPELINE)
-    assert ok.passed and not warn.passed and not error.passed
-    assert warn.severity == dg.AssetCheckSeverity.WARN and error.severity == dg.AssetCheckSeverity.ERROR
+    ok, explained, error = result(), result(UPSTREAM_GAP, SOURCE_LACKS), result(SOURCE_LACKS, PIPELINE)
+    # failures all explained otherwise pass (counted in the metadata); one of the pipeline's fails
+    assert ok.passed and explained.passed and not error.passed
+    assert error.severity == dg.AssetCheckSeverity.ERROR
+    assert explained.metadata["failures explained (not the pipeline's)"].value == 2
+    assert error.metadata["failures explained (not the pipeline's)"].value == 1
     assert error.metadata["failures attributed to the pipeline"].value == 1
     assert error.metadata["focus_unified: failures by attribution"].value[PIPELINE] == 1
     assert "R-1" in error.metadata["report"].value

@@ -3,6 +3,7 @@ materialize partition by partition, with the same result when run again."""
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +32,9 @@ def test_the_definitions_load():
         "unified_focus_view",
         "cost_report",
     }
+    # the local deployment's engine is DuckDB (test_aws_deployment: athena, glue and s3 on aws)
+    assert graph.get(dg.AssetKey("athena_table")).kinds == {"duckdb"}
+    assert graph.get(dg.AssetKey("provider_views")).kinds == {"sql", "duckdb"}
 
 
 def test_a_days_run_is_one_chain_of_steps_in_one_process():
@@ -107,6 +111,16 @@ def test_two_delivery_days_materialize_and_a_rerun_gives_the_same_result(home):
     assert first["2026-01-05"]["typed_focus_parquet"]["dagster/row_count"] == 240
     current = first["2026-01-05"]["provider_views"]["current BilledCost per month and currency"]
     assert sorted(current) == ["202512 CNY", "202512 USD", "202601 CNY", "202601 USD"]
+    # the figures a person follows are numbers too (the UI's Plots), equal to the exact text beside them
+    typed = first["2026-01-05"]["typed_focus_parquet"]
+    for currency, text in typed["BilledCost per currency"].items():
+        assert isinstance(typed[f"BilledCost {currency}"], float)
+        assert typed[f"BilledCost {currency}"] == float(Decimal(text))
+    assert isinstance(typed["rows quarantined"], int) and typed["rows read"] == typed["dagster/row_count"]
+    views = first["2026-01-05"]["provider_views"]
+    for currency in ("CNY", "USD"):
+        months = [Decimal(v) for k, v in current.items() if k.endswith(currency)]
+        assert views[f"current BilledCost {currency}"] == float(sum(months))
     lake = digests(home / "lake", "*.parquet")
 
     again = {day: materialize_day(resources, day) for day in ("2026-01-03", "2026-01-05")}

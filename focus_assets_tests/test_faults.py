@@ -8,7 +8,8 @@ import os
 import dagster as dg
 import pytest
 
-from focus_assets.alibaba.assets import ASSETS, ExportSettings
+from focus_assets.alibaba.assets import ASSETS
+from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.deployment import resources_for
 from focus_assets.resources.stores import OssStore

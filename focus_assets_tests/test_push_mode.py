@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import dagster as dg
 
-from focus_assets.alibaba.assets import ASSETS, ExportSettings
+from focus_assets.alibaba.assets import ASSETS
+from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.definitions import defs
 from focus_assets.demo import push_deliveries

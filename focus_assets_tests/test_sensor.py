@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from focus_assets.alibaba.assets import ExportSettings
+from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.alibaba.partitions import delivery_days
 from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.resources.stores import LocalFolderStore

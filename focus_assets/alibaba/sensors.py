@@ -13,7 +13,9 @@ import dagster as dg
 
 from ..focus.delivery_watch import TickPlan, plan_tick, utc_now
 from ..resources.stores import ObjectStore
-from .assets import OBJECTS_READ, ExportSettings, raw_oss_export
+from .asset_options import OBJECTS_READ
+from .assets import raw_oss_export
+from .export_settings import ExportSettings
 from .partitions import SCHEDULE, delivery_days
 
 

@@ -3,6 +3,8 @@
 - `focus_rule_violations`: FOCUS rules on the typed rows (mandatory columns not null, allowed
   values, charge periods inside their billing period); Alibaba's documented gaps are reported
   apart, not counted as violations.
+- `header_report`: the columns a delivery's header lacks or adds, against Alibaba's documented
+  omissions and against the previous delivery: a change is worth a look, a steady gap is not.
 - `snapshot_problems`: whether a new month-to-date snapshot looks like a regression of the one it
   would replace (fewer days, much less money), so that it is not promoted blindly.
 """
@@ -15,7 +17,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from .schema import ALLOWED_VALUES, FOCUS_COLUMNS, AlibabaNulls
+from .schema import ALLOWED_VALUES, FOCUS_COLUMNS, INPUT_COLUMNS, AlibabaNulls
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,39 @@ def focus_rule_violations(rows: pl.LazyFrame) -> RuleReport:
     return RuleReport(
         violations={rule: n for rule, n in counts.items() if n and rule not in gaps},
         documented_gaps={rule: n for rule, n in counts.items() if n and rule in gaps},
+    )
+
+
+@dataclass(frozen=True)
+class HeaderReport:
+    missing: list[str]  # schema columns the header lacks (typed nulls)
+    added: list[str]  # delivered columns the schema does not know (kept in x_ExtraColumns)
+    undocumented_missing: list[str]  # missing columns Alibaba is not documented to omit
+    changes: list[str]  # what differs from the previous delivery's header, in words
+
+    @property
+    def steady(self) -> bool:
+        """Nothing changed since the previous delivery, and every gap is a documented one."""
+        return not self.changes and not self.undocumented_missing
+
+
+DOCUMENTED_OMISSIONS = frozenset(c.name for c in INPUT_COLUMNS if c.alibaba_may_omit)
+
+
+def header_report(missing: list[str], added: list[str], previous: tuple[list[str], list[str]] | None) -> HeaderReport:
+    """`previous`: the (missing, added) columns of the delivery typed before, None for the first."""
+    changes = []
+    if previous is not None:
+        was_missing, was_added = set(previous[0]), set(previous[1])
+        changes += [f"{name}: newly missing" for name in missing if name not in was_missing]
+        changes += [f"{name}: delivered again" for name in sorted(was_missing - set(missing))]
+        changes += [f"{name}: new column" for name in added if name not in was_added]
+        changes += [f"{name}: no longer delivered" for name in sorted(was_added - set(added))]
+    return HeaderReport(
+        missing=list(missing),
+        added=list(added),
+        undocumented_missing=[name for name in missing if name not in DOCUMENTED_OMISSIONS],
+        changes=changes,
     )
 
 

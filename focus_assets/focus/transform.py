@@ -1,6 +1,7 @@
 """The transform: export objects in, typed Parquet + quarantine + reconciliation out.
 
     convert_object(file, key, out_root, settings) -> ObjectReport
+    convert_objects(bucket, objects, out_root, settings) -> ObjectsReport   (a day's run: many objects)
 
 For each CSV member of an object: read it as pieces of whole records, type each piece with
 `normalize_batch`, stream the typed rows to
@@ -12,16 +13,19 @@ with what the published file holds.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from .delivery import Delivery, resolve_delivery
+from .export_layout import ExportObject
 from .normalize import BatchSource, TypedBatch, normalize_batch, typed_schema
 from .reconcile import Reconciliation
 from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
@@ -103,10 +107,82 @@ class ObjectReport:
 
     @property
     def reconciliation(self) -> Reconciliation:
-        total = Reconciliation()
+        return _summed(self.members)
+
+
+def _summed(members: list[MemberReport]) -> Reconciliation:
+    total = Reconciliation()
+    for member in members:
+        total.merge(member.reconciliation)
+    return total
+
+
+class Downloads(Protocol):
+    """What convert_objects needs of a bucket: an object as a local file."""
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]: ...
+
+
+@dataclass
+class ObjectsReport:
+    """What converting several export objects gave, summed over their CSV members."""
+
+    members: list[MemberReport] = field(default_factory=list)
+
+    @property
+    def reconciliation(self) -> Reconciliation:
+        return _summed(self.members)
+
+    @property
+    def billing_months(self) -> list[str]:
+        return sorted({m.yearmonth for m in self.members if m.yearmonth})
+
+    @property
+    def typed_files(self) -> list[Path]:
+        """The typed Parquet files written (not the quarantine's)."""
+        return [m.output for m in self.members if m.output]
+
+    @property
+    def written_files(self) -> list[Path]:
+        """Every file written: typed and quarantine."""
+        return [p for m in self.members for p in (m.output, m.quarantine_output) if p]
+
+    @property
+    def unwritten_keys(self) -> list[str]:
+        """Keys of files an earlier run of these objects left and this run did not write (stale)."""
+        return [key for m in self.members for key in m.unwritten_keys()]
+
+    @property
+    def columns_missing(self) -> list[str]:
+        """Schema columns absent from a header (typed as nulls)."""
+        return sorted({name for m in self.members for name in m.header.missing})
+
+    @property
+    def columns_added(self) -> list[str]:
+        """Delivered columns the schema does not know (kept in x_ExtraColumns)."""
+        return sorted({name for m in self.members for name in m.header.extra})
+
+    @property
+    def repairs(self) -> dict[str, int]:
+        """Rows changed by each repair."""
+        total: Counter = Counter()
         for member in self.members:
-            total.merge(member.reconciliation)
-        return total
+            total.update(member.repairs)
+        return dict(sorted(total.items()))
+
+
+def convert_objects(
+    bucket: Downloads, objects: Iterable[ExportObject], out_root: Path, settings: TransformSettings
+) -> ObjectsReport:
+    """Convert each object of `bucket` (fetched as a local copy, one at a time) into `out_root`."""
+    report = ObjectsReport()
+    for item in objects:
+        with bucket.local_copy(item.stored.key) as path:
+            converted = convert_object(
+                path, item.stored.key, out_root, settings, last_modified=item.stored.last_modified
+            )
+        report.members += converted.members
+    return report
 
 
 def convert_object(

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
 from ..storage.staging import staging_path
-from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS
+from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS, arrow_schema
 
 OUTPUT_TABLE = "focus_alibaba_normalized"
 QUARANTINE_TABLE = "focus_alibaba_quarantine"
@@ -34,6 +34,12 @@ COMPRESSION_LEVEL = 1
 def partition_dir(root: Path, table: str, yearmonth: str, batch_ts: str) -> Path:
     (month_key, _), (batch_key, _) = PARTITION_COLUMNS
     return Path(root) / table / f"{month_key}={yearmonth}" / f"{batch_key}={batch_ts}"
+
+
+def files_not_matching_schema(files: list[Path]) -> list[str]:
+    """The typed Parquet files whose schema is not exactly the schema module's (none, unless a bug)."""
+    expected = arrow_schema()
+    return [str(f) for f in files if not pq.read_schema(f).remove_metadata().equals(expected)]
 
 
 def write_frames(frames: Iterator[pl.DataFrame], path: Path, schema: pl.Schema, row_group_rows: int) -> int:

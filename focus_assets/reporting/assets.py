@@ -10,7 +10,8 @@ bucket's `reports/` folder on AWS.
 import dagster as dg
 import duckdb
 
-from ..alibaba.assets import GROUP, OWNERS, fails_clearly, unified_focus_view
+from ..alibaba.asset_options import GROUP, OWNERS, fails_clearly
+from ..alibaba.assets import unified_focus_view
 from ..resources.stores import ObjectStore
 from ..resources.warehouse import Warehouse
 from .figures import ReportFigures, collect, currencies
