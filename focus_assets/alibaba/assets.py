@@ -123,7 +123,8 @@ OBJECTS_READ = "object list"  # raw_oss_export's metadata: key, bytes, ETag, bil
 def raw_oss_export(
     context: dg.AssetExecutionContext, export_bucket: ObjectStore, export_settings: ExportSettings
 ) -> dg.MaterializeResult:
-    objects, unplaced = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
+    export = export_bucket.get_bucket()
+    objects, unplaced = objects_of_days(export, export_settings.layout(), context.partition_keys)
     for note in unplaced:
         context.log.warning(f"not placed in any delivery day: {note}")
     return dg.MaterializeResult(
@@ -132,7 +133,7 @@ def raw_oss_export(
             "objects not placed (no delivery stamp, or key refused)": [str(note) for note in unplaced],
             "bytes": sum(o.stored.size for o in objects),
             "deliveries": delivery_ids(objects),
-            "bucket": export_bucket.describe(),
+            "bucket": export.describe(),
             "ingestion": export_settings.ingestion_mode,
             # The sensor reads this list back: an object a backfill already read is not run again.
             OBJECTS_READ: dg.MetadataValue.json(
@@ -166,13 +167,13 @@ def raw_s3_csv(
     raw_bucket: ObjectStore,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    objects, _ = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
+    export, raw = export_bucket.get_bucket(), raw_bucket.get_bucket()
+    objects, _ = objects_of_days(export, export_settings.layout(), context.partition_keys)
     if export_settings.ingestion_mode == "push":
-        target = raw_bucket.open()
-        problems = [p for item in objects if (p := verify_copy(target, item.stored.key, item.stored))]
+        problems = [p for item in objects if (p := verify_copy(raw, item.stored.key, item.stored))]
         if problems:
             raise dg.Failure(
-                description=f"{len(problems)} copies in {raw_bucket.describe()} do not match their "
+                description=f"{len(problems)} copies in {raw.describe()} do not match their "
                 f"source: {'; '.join(problems)}",
                 metadata={"problems": problems},
             )
@@ -181,13 +182,12 @@ def raw_s3_csv(
                 "ingestion": "push (copied by Function Compute)",
                 "verified": len(objects),
                 "bytes": sum(o.stored.size for o in objects),
-                "bucket": raw_bucket.describe(),
+                "bucket": raw.describe(),
             }
         )
     copied = skipped = copied_bytes = 0
-    source, target = export_bucket.open(), raw_bucket.open()
     for item in objects:
-        if copy_if_changed(source, target, item.stored.key, item.stored):
+        if copy_if_changed(export, raw, item.stored.key, item.stored):
             copied += 1
             copied_bytes += item.stored.size
         else:
@@ -198,7 +198,7 @@ def raw_s3_csv(
             "copied": copied,
             "skipped (same size and ETag)": skipped,
             "bytes copied": copied_bytes,
-            "bucket": raw_bucket.describe(),
+            "bucket": raw.describe(),
         }
     )
 
@@ -255,11 +255,12 @@ def typed_focus_parquet(
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
     settings = export_settings.transform_settings()
-    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys, etags=False)
+    export, raw, lake_bucket = export_bucket.get_bucket(), raw_bucket.get_bucket(), lake.get_bucket()
+    objects, _ = objects_of_days(raw, export_settings.layout(), context.partition_keys, etags=False)
     skipped = []
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
         months = {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
-        objects, skipped = superseded(objects, newest_deliveries(export_bucket, export_settings.layout(), months))
+        objects, skipped = superseded(objects, newest_deliveries(export, export_settings.layout(), months))
     elif len(context.partition_keys) > 1:  # a backfill in one run: each month's newest delivery in the range
         objects, skipped = superseded(objects, newest_of(objects))
     total = Reconciliation()
@@ -267,10 +268,10 @@ def typed_focus_parquet(
     missing, unknown, unwritten = set(), set(), []
     # Written to a staging folder, stored in the lake only when every object converted: a failing
     # day leaves the lake (and what the views show) as it was.
-    with lake.writable_root() as root:
+    with lake_bucket.writable_root() as root:
         files = []
         for item in objects:
-            with raw_bucket.local_copy(item.stored.key) as path:
+            with raw.local_copy(item.stored.key) as path:
                 report = convert_object(path, item.stored.key, root, settings, last_modified=item.stored.last_modified)
             for member in report.members:
                 unwritten += member.unwritten_keys()
@@ -279,7 +280,7 @@ def typed_focus_parquet(
                 missing.update(member.header.missing)
                 unknown.update(member.header.extra)
                 outputs.extend(
-                    lake.location(p.relative_to(root).as_posix())
+                    lake_bucket.location(p.relative_to(root).as_posix())
                     for p in (member.output, member.quarantine_output)
                     if p
                 )
@@ -289,7 +290,7 @@ def typed_focus_parquet(
         checks = [_schema_check(files, sorted(missing), sorted(unknown)), _rules_check(files)]
         preview = _preview(files)
     for key in unwritten:  # e.g. a re-delivery that now has no quarantined rows: none left from before
-        lake.delete(key)
+        lake_bucket.delete(key)
     summary = total.to_dict()
     return dg.MaterializeResult(
         metadata={
@@ -401,20 +402,22 @@ def athena_table(
     warehouse: Warehouse,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys, etags=False)
+    lake_bucket = lake.get_bucket()
+    objects, _ = objects_of_days(raw_bucket.get_bucket(), export_settings.layout(), context.partition_keys, etags=False)
     candidates = candidate_deliveries(objects)
     # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
     # lake grows (a delivery superseded in a backfill has no files, and is left out).
     deliveries = [
-        files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake, month, batch_ts)).typed
+        files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake_bucket, month, batch_ts)).typed
     ]
     warehouse.register([(d.yearmonth, d.batch_ts) for d in deliveries])  # the table, and these partitions in it
     report = publish(
-        lake,
+        lake_bucket,
         deliveries,
         candidates,
         min_money_ratio=export_settings.snapshot_min_money_ratio,
         promote_suspicious=export_settings.promote_suspicious_snapshots,
+        storage_options=lake.storage_options(),
     )
     published, withheld = report.published, report.withheld
     warehouse.create({LEDGER_TABLE})
