@@ -160,7 +160,7 @@ def test_an_object_key_that_leads_out_of_its_folder_is_refused_and_reported(aws,
     assert meta["objects"].value == 1  # the day's good object, still processed
     raw = [o["Key"] for o in s3.list_objects_v2(Bucket="focus-raw")["Contents"]]
     assert not [k for k in raw if "escape" in k]
-    lake = S3Store(s3=S3Resource(region_name="us-east-1", endpoint_url=endpoint), bucket="focus-lake")
+    lake = S3Store(s3=S3Resource(region_name="us-east-1", endpoint_url=endpoint), bucket="focus-lake").get_bucket()
     with pytest.raises(UnsafeNameError, match="is refused"):
         lake.upload(tmp_path, "lake/../../outside.parquet")
     with pytest.raises(UnsafeNameError, match="is refused"), lake.local_copy("lake/.."):

@@ -51,7 +51,7 @@ def stores(endpoints):
 
 
 def test_oss_listing_folders_and_head_through_oss2(endpoints):
-    oss, _ = stores(endpoints)
+    oss = stores(endpoints)[0].get_bucket()
     assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]
     keys = [o.key for o in oss.list_objects("focus-export/202601/")]
     assert keys == [d.key for d in sample_deliveries()[1:]]
@@ -97,8 +97,9 @@ def test_temporary_oss_credentials_with_a_security_token(endpoints):
         access_key_secret="not-a-secret",
         security_token="sts-token",
     )
-    assert isinstance(oss.open().client.auth, oss2.StsAuth)
-    assert oss.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]
+    bucket = oss.get_bucket()
+    assert isinstance(bucket.client.auth, oss2.StsAuth)
+    assert bucket.list_folders("focus-export/") == ["focus-export/202512/", "focus-export/202601/"]
 
 
 def test_an_oss_signature_that_splits_like_a_sigv4_scope_still_reaches_s3(endpoints):
@@ -129,9 +130,10 @@ def test_a_key_prefix_lists_the_same_on_every_store(endpoints, tmp_path):
     ]
     source = tmp_path / "one-object"
     source.write_bytes(b"x")
-    for store in (local, oss, raw):
+    buckets = [store.get_bucket() for store in (local, oss, raw)]
+    for bucket in buckets:
         for key in keys:
-            store.upload(source, key)
+            bucket.upload(source, key)
     for prefix in ("alibaba_deliveries/202601_", "alibaba_deliveries/", "alibaba_deliveries"):
-        listed = [sorted(o.key for o in store.list_objects(prefix)) for store in (local, oss, raw)]
+        listed = [sorted(o.key for o in bucket.list_objects(prefix)) for bucket in buckets]
         assert listed[0] == listed[1] == listed[2] == sorted(k for k in keys if k.startswith(prefix)), prefix

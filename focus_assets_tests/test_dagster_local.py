@@ -157,7 +157,7 @@ def test_an_object_that_cannot_be_placed_is_reported_not_dropped(tmp_path):
 
 @pytest.mark.parametrize("key", ["../outside.csv", "a/../../outside.csv", "/etc/passwd", "a/./b.csv", "a\\..\\b.csv"])
 def test_the_local_folder_store_refuses_keys_that_lead_out_of_it(tmp_path, key):
-    store = local_resources(tmp_path)["raw_bucket"]
+    store = local_resources(tmp_path)["raw_bucket"].get_bucket()
     source = tmp_path / "source.csv"
     source.write_text("BilledCost\n1\n")
     with pytest.raises(UnsafeNameError, match="is refused"):

@@ -132,8 +132,6 @@ class _Calls(ast.NodeVisitor):
         if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
             name = node.args[0].value
         where = tuple(self.scope[:2])
-        if where and where[0] == "ObjectStore":  # the Dagster resources only delegate to storage/
-            return self.generic_visit(node)
         if receiver == "self":
             self.self_calls[where].add(name)
         if where and where[0] == "OssBucket":
@@ -165,8 +163,8 @@ def _scan() -> _Calls:
 
 
 def _export_bucket_methods() -> set[str]:
-    """The ObjectStore methods the Dagster code calls on the export bucket (named export_bucket,
-    or `store` in the modules that list it for the assets and the sensor)."""
+    """The methods the Dagster code calls on the export bucket: on the resource (export_bucket), on the
+    bucket it hands out (`export`), and on `store` in the modules that list it for the assets and the sensor."""
     methods = set()
     listing = [PACKAGE / "focus" / "export_layout.py", PACKAGE / "focus" / "delivery_watch.py"]
     for path in sorted((PACKAGE / "alibaba").glob("*.py")) + listing:
@@ -175,7 +173,7 @@ def _export_bucket_methods() -> set[str]:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and isinstance(node.func.value, ast.Name)
-                and node.func.value.id in ("export_bucket", "store")
+                and node.func.value.id in ("export_bucket", "export", "store")
             ):
                 methods.add(node.func.attr)
     return methods
@@ -228,8 +226,8 @@ def test_the_iam_policy_allows_what_the_code_calls_and_nothing_else(rendered):
 
 def test_the_ram_policy_allows_listing_and_reading_the_export_and_nothing_else(rendered):
     methods = _export_bucket_methods()
-    assert {"list_objects", "list_folders", "open"} <= methods  # the scan still finds the assets' calls
-    # the opened bucket is the source of storage.replication.copy_if_changed (in Dagster and in
+    assert {"list_objects", "list_folders", "get_bucket", "describe"} <= methods  # the scan finds the assets' calls
+    # the bucket is the source of storage.replication.copy_if_changed (in Dagster and in
     # the Function Compute handler, which also resolves symlinks)
     methods |= {"head", "local_copy", "symlink_target"}
     scanner = _scan()

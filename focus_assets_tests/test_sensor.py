@@ -24,6 +24,7 @@ from focus_assets.samples.alibaba import (
     write_delivery,
 )
 from focus_assets.storage.base import md5_of
+from focus_assets.storage.local import LocalFolder
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SETTLED = ExportSettings(settle_seconds=0)
@@ -227,7 +228,7 @@ def test_an_object_no_run_reads_is_reported_every_tick_and_never_seen(bucket):
         "20260105T080000",
         31,
     )
-    write_delivery(bucket.open().base, stray)
+    write_delivery(bucket.get_bucket().base, stray)
     plan = plan_runs(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert all(stray.key not in run.keys for run in plan.runs)
@@ -248,13 +249,13 @@ def test_a_redelivered_object_requests_its_day_again(bucket):
         "20260106T090000",
         5,
     )
-    write_delivery(bucket.open().base, new_day)
+    write_delivery(bucket.get_bucket().base, new_day)
     runs, cursor = tick(bucket, cursor)
     assert days(runs) == ["2026-01-06"]
     first_key = runs[0][1]
     assert tick(bucket, cursor)[0] == []
     # Alibaba delivers the same object again with other content: a new ETag, a new run
-    write_delivery(bucket.open().base, new_day, seed=99)
+    write_delivery(bucket.get_bucket().base, new_day, seed=99)
     runs, cursor = tick(bucket, cursor)
     assert days(runs) == ["2026-01-06"] and runs[0][1] != first_key
 
@@ -267,7 +268,7 @@ def test_the_final_delivery_of_the_previous_month_is_seen(bucket):
         "20260104T110000",
         31,
     )
-    write_delivery(bucket.open().base, late_final)
+    write_delivery(bucket.get_bucket().base, late_final)
     runs, _ = tick(bucket, cursor)
     assert days(runs) == ["2026-01-04"]
 
@@ -277,7 +278,7 @@ def test_a_month_leaving_the_watched_months_is_not_run_again(bucket):
     final: its days are not requested again."""
     _, cursor = tick(bucket)
     february = delivery_at(datetime(2026, 2, 2, 8, tzinfo=SHANGHAI))
-    write_at(bucket.open().base, february)
+    write_at(bucket.get_bucket().base, february)
     runs, cursor = tick(bucket, cursor)
     assert days(runs) == ["2026-02-02"]
     state = json.loads(cursor)
@@ -293,11 +294,11 @@ def test_only_the_latest_months_are_listed_again(bucket, monkeypatch):
         "20251203T100000",
         30,
     )
-    write_delivery(bucket.open().base, older)
+    write_delivery(bucket.get_bucket().base, older)
     listed = []
-    original = LocalFolderStore.list_objects
+    original = LocalFolder.list_objects
     monkeypatch.setattr(
-        LocalFolderStore,
+        LocalFolder,
         "list_objects",
         lambda self, prefix="", etags=True: listed.append(prefix) or original(self, prefix, etags),
     )

@@ -54,7 +54,8 @@ def money_metadata(name: str, amounts: dict[str, str]) -> dict[str, float]:
 def raw_oss_export(
     context: dg.AssetExecutionContext, export_bucket: ObjectStore, export_settings: ExportSettings
 ) -> dg.MaterializeResult:
-    objects, unplaced = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
+    export = export_bucket.get_bucket()
+    objects, unplaced = objects_of_days(export, export_settings.layout(), context.partition_keys)
     for note in unplaced:
         context.log.warning(f"not placed in any delivery day: {note}")
     return dg.MaterializeResult(
@@ -63,7 +64,7 @@ def raw_oss_export(
             "objects not placed (no delivery stamp, or key refused)": [str(note) for note in unplaced],
             "bytes": sum(o.stored.size for o in objects),
             "deliveries": delivery_ids(objects),
-            "bucket": export_bucket.describe(),
+            "bucket": export.describe(),
             "ingestion": export_settings.ingestion_mode,
             # The sensor reads this list back: an object a backfill already read is not run again.
             OBJECTS_READ: dg.MetadataValue.json(
@@ -97,13 +98,13 @@ def raw_s3_csv(
     raw_bucket: ObjectStore,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    objects, _ = objects_of_days(export_bucket, export_settings.layout(), context.partition_keys)
+    export, raw = export_bucket.get_bucket(), raw_bucket.get_bucket()
+    objects, _ = objects_of_days(export, export_settings.layout(), context.partition_keys)
     if export_settings.ingestion_mode == "push":
-        target = raw_bucket.open()
-        problems = [p for item in objects if (p := verify_copy(target, item.stored.key, item.stored))]
+        problems = [p for item in objects if (p := verify_copy(raw, item.stored.key, item.stored))]
         if problems:
             raise dg.Failure(
-                description=f"{len(problems)} copies in {raw_bucket.describe()} do not match their "
+                description=f"{len(problems)} copies in {raw.describe()} do not match their "
                 f"source: {'; '.join(problems)}",
                 metadata={"problems": problems},
             )
@@ -112,13 +113,12 @@ def raw_s3_csv(
                 "ingestion": "push (copied by Function Compute)",
                 "verified": len(objects),
                 "bytes": sum(o.stored.size for o in objects),
-                "bucket": raw_bucket.describe(),
+                "bucket": raw.describe(),
             }
         )
     copied = skipped = copied_bytes = 0
-    source, target = export_bucket.open(), raw_bucket.open()
     for item in objects:
-        if copy_if_changed(source, target, item.stored.key, item.stored):
+        if copy_if_changed(export, raw, item.stored.key, item.stored):
             copied += 1
             copied_bytes += item.stored.size
         else:
@@ -129,7 +129,7 @@ def raw_s3_csv(
             "copied": copied,
             "skipped (same size and ETag)": skipped,
             "bytes copied": copied_bytes,
-            "bucket": raw_bucket.describe(),
+            "bucket": raw.describe(),
         }
     )
 
@@ -157,9 +157,10 @@ def typed_focus_parquet(
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
     layout = export_settings.layout()
-    objects, _ = objects_of_days(raw_bucket, layout, context.partition_keys, etags=False)
+    export, raw, lake_bucket = export_bucket.get_bucket(), raw_bucket.get_bucket(), lake.get_bucket()
+    objects, _ = objects_of_days(raw, layout, context.partition_keys, etags=False)
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
-        newest = newest_deliveries(export_bucket, layout, {o.delivery.yearmonth for o in objects})
+        newest = newest_deliveries(export, layout, {o.delivery.yearmonth for o in objects})
     elif len(context.partition_keys) > 1:  # a backfill in one run: each month's newest delivery in the range
         newest = newest_of(objects)
     else:
@@ -167,15 +168,15 @@ def typed_focus_parquet(
     objects, skipped = superseded(objects, newest)
     # Written to a staging folder, stored in the lake only when every object converted: a failing
     # day leaves the lake (and what the views show) as it was.
-    with lake.writable_root() as root:
-        report = convert_objects(raw_bucket, objects, root, export_settings.transform_settings())
+    with lake_bucket.writable_root() as root:
+        report = convert_objects(raw, objects, root, export_settings.transform_settings())
         files = report.typed_files
         header = header_report(report.columns_missing, report.columns_added, previous_header(context))
         checks = [schema_stability_result(files, header), focus_rules_result(files)]
         preview = _preview(files)
-        outputs = [lake.location(p.relative_to(root).as_posix()) for p in report.written_files]
+        outputs = [lake_bucket.location(p.relative_to(root).as_posix()) for p in report.written_files]
     for key in report.unwritten_keys:  # e.g. a re-delivery that now has no quarantined rows: none left from before
-        lake.delete(key)
+        lake_bucket.delete(key)
     summary = report.reconciliation.to_dict()
     billed = {c: m["BilledCost"]["written"] for c, m in summary["money"].items()}
     # The header's gaps are recorded only for a day that typed something: the next delivery compares with them.
@@ -238,20 +239,22 @@ def athena_table(
     warehouse: Warehouse,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    objects, _ = objects_of_days(raw_bucket, export_settings.layout(), context.partition_keys, etags=False)
+    lake_bucket = lake.get_bucket()
+    objects, _ = objects_of_days(raw_bucket.get_bucket(), export_settings.layout(), context.partition_keys, etags=False)
     candidates = candidate_deliveries(objects)
     # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
     # lake grows (a delivery superseded in a backfill has no files, and is left out).
     deliveries = [
-        files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake, month, batch_ts)).typed
+        files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake_bucket, month, batch_ts)).typed
     ]
     warehouse.register([(d.yearmonth, d.batch_ts) for d in deliveries])  # the table, and these partitions in it
     report = publish(
-        lake,
+        lake_bucket,
         deliveries,
         candidates,
         min_money_ratio=export_settings.snapshot_min_money_ratio,
         promote_suspicious=export_settings.promote_suspicious_snapshots,
+        storage_options=lake.storage_options(),
     )
     published, withheld = report.published, report.withheld
     warehouse.create({LEDGER_TABLE})

@@ -11,7 +11,7 @@ from ..resources.warehouse import Warehouse, objects_of
 
 @dg.op(description="Re-registers every partition of the tables from the files in the lake.")
 def register_all_partitions(context: dg.OpExecutionContext, lake: ObjectStore, warehouse: Warehouse) -> None:
-    partitions = sorted(lake_partitions(lake))
+    partitions = sorted(lake_partitions(lake.get_bucket()))
     warehouse.create(objects_of("table"))
     warehouse.register(partitions)
     context.log.info(f"re-registered {len(partitions)} partitions in {warehouse.describe()}")

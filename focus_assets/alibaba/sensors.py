@@ -30,7 +30,7 @@ def plan_runs(
     """The tick's plan for the delivery-day partitions that exist at `now` (default: the clock),
     from `first_day` (default: the partitions' first day)."""
     return plan_tick(
-        export_bucket,
+        export_bucket.get_bucket(),
         export_settings.layout(),
         cursor,
         now=now or utc_now(),

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from .export_layout import ExportLayout, ExportObject, Listing, Unplaced, list_month, month_folders
+from ..storage.base import Bucket
+from .export_layout import ExportLayout, ExportObject, Unplaced, list_month, month_folders
 
 WATCHED_MONTHS = 2  # the month being delivered and the previous one (its final file comes late)
 
@@ -98,7 +99,7 @@ class Cursor:
 
 
 def plan_tick(
-    store: Listing,
+    store: Bucket,
     layout: ExportLayout,
     cursor: str | None,
     *,

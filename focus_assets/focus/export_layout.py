@@ -15,30 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
+from ..storage.base import Bucket, StoredObject
 from .delivery import Delivery, DeliveryError, delivery_day, normalize_yearmonth, resolve_delivery
 from .names import UnsafeNameError, object_key
 from .settings import DEFAULT_KEY_PATTERN
 
 EXPORT_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
 FLAT = ""  # the one "month" of a bucket without month folders: the whole prefix
-
-
-class Listed(Protocol):
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-
-
-class Listing(Protocol):
-    """What this module needs of a bucket (any store of `focus_assets.storage` or its resource)."""
-
-    def list_folders(self, prefix: str = "") -> list[str]: ...
-
-    def list_objects(self, prefix: str = "", etags: bool = True) -> list[Listed]: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +38,7 @@ class ExportLayout:
 class ExportObject:
     """An export object placed in time: its delivery (billing month, batch_ts) and delivery day."""
 
-    stored: Listed
+    stored: StoredObject
     delivery: Delivery
     day: str  # YYYY-MM-DD in the source timezone
     folder_month: str  # YYYYMM of the month folder it was listed in, or FLAT
@@ -96,7 +80,7 @@ def months_read_by_day(day: str) -> tuple[str, str]:
     return previous_month(month), month
 
 
-def month_folders(store: Listing, layout: ExportLayout) -> dict[str, str]:
+def month_folders(store: Bucket, layout: ExportLayout) -> dict[str, str]:
     """{YYYYMM: folder} of the month folders under the prefix (one delimiter listing), or
     {FLAT: prefix} when there are none. Folders that are not months are not read (a month
     folder's objects are all a run ever lists)."""
@@ -108,7 +92,7 @@ def month_folders(store: Listing, layout: ExportLayout) -> dict[str, str]:
     return dict(sorted(found.items())) or {FLAT: layout.prefix}
 
 
-def place(stored: Listed, layout: ExportLayout, folder_month: str) -> ExportObject | Unplaced | None:
+def place(stored: StoredObject, layout: ExportLayout, folder_month: str) -> ExportObject | Unplaced | None:
     """The object in time, an Unplaced with the reason it cannot be, or None for a file that is not
     an export (another suffix)."""
     if not stored.key.lower().endswith(EXPORT_SUFFIXES):
@@ -130,7 +114,7 @@ def place(stored: Listed, layout: ExportLayout, folder_month: str) -> ExportObje
 
 
 def list_month(
-    store: Listing, layout: ExportLayout, month: str, folder: str, etags: bool = True
+    store: Bucket, layout: ExportLayout, month: str, folder: str, etags: bool = True
 ) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects of one month folder (or of the whole prefix, FLAT), placed. etags=False
     where only keys and times matter (a local folder need not hash its files)."""
@@ -145,7 +129,7 @@ def list_month(
 
 
 def objects_of_days(
-    store: Listing, layout: ExportLayout, days: Iterable[str], etags: bool = True
+    store: Bucket, layout: ExportLayout, days: Iterable[str], etags: bool = True
 ) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects delivered on `days` (YYYY-MM-DD, source timezone), and the objects of the
     folders read that no run can place. Each month folder is listed once, however many days a
@@ -161,7 +145,7 @@ def objects_of_days(
     return found, unplaced
 
 
-def objects_of_day(store: Listing, layout: ExportLayout, day: str) -> tuple[list[ExportObject], list[Unplaced]]:
+def objects_of_day(store: Bucket, layout: ExportLayout, day: str) -> tuple[list[ExportObject], list[Unplaced]]:
     """The export objects delivered on `day` (see objects_of_days)."""
     return objects_of_days(store, layout, [day])
 
@@ -175,7 +159,7 @@ def newest_of(objects: Iterable[ExportObject]) -> dict[str, str]:
     return newest
 
 
-def newest_deliveries(store: Listing, layout: ExportLayout, months: Iterable[str]) -> dict[str, str]:
+def newest_deliveries(store: Bucket, layout: ExportLayout, months: Iterable[str]) -> dict[str, str]:
     """The newest delivery stamp (batch_ts) of each of these billing months in `store`."""
     months = set(months)
     placed = []

@@ -9,28 +9,14 @@ deployment makes the requests it made on day 1 (tests/test_incremental_cost.py c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 import polars as pl
 
-from .export_layout import ExportObject, Listed, months_read_by_day
+from ..storage.base import Bucket
+from .export_layout import ExportObject, months_read_by_day
 from .rules import snapshot_problems, snapshot_stats
 from .writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
-
-
-class Lake(Protocol):
-    """What publishing needs of the lake (any store of `focus_assets.storage` or its resource)."""
-
-    def list_objects(self, prefix: str = "", etags: bool = True) -> list[Listed]: ...
-
-    def location(self, key: str = "") -> str: ...
-
-    def storage_options(self) -> dict | None: ...
-
-    def writable_root(self) -> AbstractContextManager[Path]: ...
 
 
 @dataclass(frozen=True)
@@ -57,11 +43,11 @@ def partition_prefix(table: str, yearmonth: str, batch_ts: str) -> str:
     return f"{table}/yearmonth={yearmonth}/batch_ts={batch_ts}/"
 
 
-def _parquet_files(lake: Lake, prefix: str) -> list[str]:
+def _parquet_files(lake: Bucket, prefix: str) -> list[str]:
     return [lake.location(o.key) for o in lake.list_objects(prefix, etags=False) if o.key.endswith(".parquet")]
 
 
-def delivery_files(lake: Lake, yearmonth: str, batch_ts: str) -> DeliveryFiles:
+def delivery_files(lake: Bucket, yearmonth: str, batch_ts: str) -> DeliveryFiles:
     """Two listings: the delivery's folder in the typed table and in the quarantine."""
     return DeliveryFiles(
         yearmonth,
@@ -83,31 +69,29 @@ def candidate_deliveries(objects: Iterable[ExportObject]) -> dict[tuple[str, str
     return counts
 
 
-def published_batches(lake: Lake, months: Iterable[str]) -> dict[str, list[str]]:
+def published_batches(lake: Bucket, months: Iterable[str], storage_options: dict | None = None) -> dict[str, list[str]]:
     """Per billing month, the delivery stamps already published: the ledger rows of these months
-    only (a listing of `alibaba_deliveries/<yearmonth>_` each)."""
+    only (a listing of `alibaba_deliveries/<yearmonth>_` each). `storage_options`: polars's, for the lake."""
     published: dict[str, list[str]] = {month: [] for month in months}
     files = [file for month in published for file in _parquet_files(lake, f"{LEDGER_TABLE}/{month}_")]
     if files:
-        ledger = (
-            pl.scan_parquet(files, storage_options=lake.storage_options()).select("yearmonth", "batch_ts").collect()
-        )
+        ledger = pl.scan_parquet(files, storage_options=storage_options).select("yearmonth", "batch_ts").collect()
         for yearmonth, batch_ts in ledger.iter_rows():
             published.setdefault(yearmonth, []).append(batch_ts)
     return published
 
 
-def _rows(lake: Lake, files: list[str]) -> int:
+def _rows(files: list[str], storage_options: dict | None) -> int:
     if not files:
         return 0
-    return pl.scan_parquet(files, storage_options=lake.storage_options()).select(pl.len()).collect().item()
+    return pl.scan_parquet(files, storage_options=storage_options).select(pl.len()).collect().item()
 
 
-def _stats(lake: Lake, files: DeliveryFiles):
-    return snapshot_stats(pl.scan_parquet(files.typed, storage_options=lake.storage_options()), files.batch_ts)
+def _stats(files: DeliveryFiles, storage_options: dict | None):
+    return snapshot_stats(pl.scan_parquet(files.typed, storage_options=storage_options), files.batch_ts)
 
 
-def lake_partitions(lake: Lake, table: str = OUTPUT_TABLE) -> dict[tuple[str, str], list[str]]:
+def lake_partitions(lake: Bucket, table: str = OUTPUT_TABLE) -> dict[tuple[str, str], list[str]]:
     """Every file of a table, by (yearmonth, batch_ts): a listing of the whole table, for the
     maintenance job that re-registers everything, never for a day's run."""
     files: dict[tuple[str, str], list[str]] = {}
@@ -119,27 +103,29 @@ def lake_partitions(lake: Lake, table: str = OUTPUT_TABLE) -> dict[tuple[str, st
 
 
 def publish(
-    lake: Lake,
+    lake: Bucket,
     deliveries: list[DeliveryFiles],
     objects: dict[tuple[str, str], int],
     *,
     min_money_ratio: float,
     promote_suspicious: bool,
+    storage_options: dict | None = None,
 ) -> PublishReport:
     """Write the ledger row of each delivery, oldest first, unless it looks like a regression of the
     snapshot it would replace (less time or much less money: `rules.snapshot_problems`), in which
-    case it is withheld unless `promote_suspicious`."""
+    case it is withheld unless `promote_suspicious`. `storage_options`: what polars needs to read the lake."""
     report = PublishReport()
-    already = published_batches(lake, {d.yearmonth for d in deliveries})
+    already = published_batches(lake, {d.yearmonth for d in deliveries}, storage_options)
     for delivery in sorted(deliveries, key=lambda d: (d.yearmonth, d.batch_ts)):
         earlier = [b for b in already[delivery.yearmonth] if b < delivery.batch_ts]
         replaced = delivery_files(lake, delivery.yearmonth, max(earlier)) if earlier else None
-        current = _stats(lake, replaced) if replaced and replaced.typed else None
-        problems = snapshot_problems(_stats(lake, delivery), current, min_money_ratio)
+        current = _stats(replaced, storage_options) if replaced and replaced.typed else None
+        problems = snapshot_problems(_stats(delivery, storage_options), current, min_money_ratio)
         if problems and not promote_suspicious:
             report.withheld[delivery.name] = problems
             continue
-        written, quarantined = _rows(lake, delivery.typed), _rows(lake, delivery.quarantine)
+        written = _rows(delivery.typed, storage_options)
+        quarantined = _rows(delivery.quarantine, storage_options)
         with lake.writable_root() as root:
             record_delivery(
                 root,

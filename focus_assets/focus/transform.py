@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from ..storage.base import Bucket
 from .delivery import Delivery, resolve_delivery
 from .export_layout import ExportObject
 from .normalize import BatchSource, TypedBatch, normalize_batch, typed_schema
@@ -117,12 +116,6 @@ def _summed(members: list[MemberReport]) -> Reconciliation:
     return total
 
 
-class Downloads(Protocol):
-    """What convert_objects needs of a bucket: an object as a local file."""
-
-    def local_copy(self, key: str) -> AbstractContextManager[Path]: ...
-
-
 @dataclass
 class ObjectsReport:
     """What converting several export objects gave, summed over their CSV members."""
@@ -172,7 +165,7 @@ class ObjectsReport:
 
 
 def convert_objects(
-    bucket: Downloads, objects: Iterable[ExportObject], out_root: Path, settings: TransformSettings
+    bucket: Bucket, objects: Iterable[ExportObject], out_root: Path, settings: TransformSettings
 ) -> ObjectsReport:
     """Convert each object of `bucket` (fetched as a local copy, one at a time) into `out_root`."""
     report = ObjectsReport()

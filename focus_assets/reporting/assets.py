@@ -68,9 +68,10 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: Warehouse, reports
             "materialize unified_focus_view (any delivery day) first"
         ) from None
     page = render(figures)
-    with reports.writable_root() as root:
+    bucket = reports.get_bucket()
+    with bucket.writable_root() as root:
         (root / REPORT_KEY).write_text(page, encoding="utf-8")
-    location = reports.location(REPORT_KEY)
+    location = bucket.location(REPORT_KEY)
     charts = sections_with_data(figures)
     context.log.info(f"cost report: {location} ({len(charts)} of {len(SECTIONS)} charts with data)")
     return dg.MaterializeResult(

@@ -1,7 +1,8 @@
 """Object stores as Dagster resources: the OSS export bucket, the raw S3 bucket and the lake.
 
-Each resource holds a deployment's settings and opens a plain bucket of `focus_assets/storage/`
-(no Dagster there, so the Function Compute handler copies with the same code). Which resource
+Each resource holds a deployment's settings and hands out, with `get_bucket()`, a plain bucket of
+`focus_assets/storage/` that does the work (no Dagster there, so the Function Compute handler and
+the Dagster-free modules of `focus/` use the same code). Which resource
 each deployment gets is chosen in `focus_assets/deployment.py`: `LocalFolderStore` (the embedded
 default) keeps each bucket as a folder; `OssStore` reads Alibaba's bucket with oss2 and `S3Store`
 uses S3 through dagster-aws. Copies go through a local temporary file, streamed.
@@ -9,9 +10,7 @@ uses S3 through dagster-aws. Copies go through a local temporary file, streamed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from abc import abstractmethod
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -26,49 +25,15 @@ __all__ = ["ObjectStore", "LocalFolderStore", "OssStore", "S3Store", "StorageErr
 
 
 class ObjectStore(dg.ConfigurableResource):
-    """A bucket (or a prefix in one); the methods are those of `storage.base.Bucket`."""
+    """A bucket's settings; `get_bucket()` hands out the plain `storage.base.Bucket` that does the work."""
 
-    def open(self) -> Bucket:
-        raise NotImplementedError
-
-    def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
-        return self.open().list_objects(prefix, etags)
-
-    def list_folders(self, prefix: str = "") -> list[str]:
-        return self.open().list_folders(prefix)
-
-    def head(self, key: str) -> StoredObject | None:
-        return self.open().head(key)
-
-    def metadata(self, key: str) -> dict[str, str]:
-        return self.open().metadata(key)
-
-    @contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        with self.open().local_copy(key) as path:
-            yield path
-
-    def upload(
-        self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
-    ) -> StoredObject:
-        return self.open().upload(source, key, etag, metadata)
-
-    def delete(self, key: str) -> None:
-        self.open().delete(key)
-
-    @contextmanager
-    def writable_root(self) -> Iterator[Path]:
-        with self.open().writable_root() as root:
-            yield root
-
-    def describe(self) -> str:
-        return self.open().describe()
-
-    def location(self, key: str = "") -> str:
-        return self.open().location(key)
+    # Enforced: Dagster's resource metaclass derives from pydantic's, which derives from ABCMeta.
+    @abstractmethod
+    def get_bucket(self) -> Bucket:
+        """The bucket these settings describe."""
 
     def storage_options(self) -> dict[str, str | int] | None:
-        """What polars needs to read `location()`s (None for local files)."""
+        """What polars needs to read the bucket's `location()`s (None for local files)."""
         return None
 
 
@@ -78,7 +43,7 @@ class LocalFolderStore(ObjectStore):
     root: str
     prefix: str = ""
 
-    def open(self) -> LocalFolder:
+    def get_bucket(self) -> LocalFolder:
         return LocalFolder(self.root, self.prefix)
 
 
@@ -94,7 +59,7 @@ class OssStore(ObjectStore):
     # Temporary credentials (STS, e.g. from RAM OIDC federation) come with a token.
     security_token: str | None = None
 
-    def open(self) -> OssBucket:
+    def get_bucket(self) -> OssBucket:
         return OssBucket(
             self.endpoint, self.bucket, self.access_key_id, self.access_key_secret, self.prefix, self.security_token
         )
@@ -108,13 +73,13 @@ class S3Store(ObjectStore):
     prefix: str = ""
     # One client for the resource's life: S3Resource.get_client() builds a new boto3 session each
     # time, which would dominate a sensor tick or a day of small calls (benchmarks/incremental.py).
-    _opened: S3Bucket | None = PrivateAttr(default=None)
+    _cached: S3Bucket | None = PrivateAttr(default=None)
 
-    def open(self) -> S3Bucket:
-        if self._opened is None:
+    def get_bucket(self) -> S3Bucket:
+        if self._cached is None:
             client = self.s3.get_client()  # boto3 clients are thread-safe
-            self._opened = S3Bucket(lambda: client, self.bucket, self.prefix)
-        return self._opened
+            self._cached = S3Bucket(lambda: client, self.bucket, self.prefix)
+        return self._cached
 
     def storage_options(self) -> dict[str, str | int] | None:
         # polars retries 5xx, throttling and dropped connections itself, with backoff

@@ -106,7 +106,7 @@ class AthenaWarehouse(Warehouse):
 
     @property
     def lake_location(self) -> str:
-        return self.lake.location().rstrip("/")
+        return self.lake.get_bucket().location().rstrip("/")
 
     def _location(self, table: str) -> str:
         return f"{self.lake_location}/{table}/"

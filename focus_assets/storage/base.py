@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,48 +26,48 @@ class StorageError(OSError):
     """A storage call that failed for good: one line with the service's own code and message."""
 
 
-class Bucket:
+class Bucket(ABC):
     """A bucket, or a prefix in one. Keys are relative to the prefix."""
 
+    @abstractmethod
     def list_objects(self, prefix: str = "", etags: bool = True) -> list[StoredObject]:
         """The objects under `prefix`. etags=False: the ETag may be left empty where it costs
         reading the object (a local folder hashes each file), for listings that need only keys."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_folders(self, prefix: str = "") -> list[str]:
         """The immediate sub-folders under `prefix` (a delimiter listing), as 'prefix/name/'."""
-        raise NotImplementedError
 
+    @abstractmethod
     def head(self, key: str) -> StoredObject | None:
-        raise NotImplementedError
+        """The object's listing entry, or None when `key` is not there."""
 
-    @contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        """The object as a local file, for as long as the context lasts."""
-        raise NotImplementedError
-        yield Path()  # pragma: no cover
+    @abstractmethod
+    def local_copy(self, key: str) -> AbstractContextManager[Path]:
+        """The object as a local file, for as long as the context lasts (a `@contextmanager`)."""
 
+    @abstractmethod
     def upload(
         self, source: Path, key: str, etag: str | None = None, metadata: dict[str, str] | None = None
     ) -> StoredObject:
         """Store a local file under `key`; with `etag`, check that the copy has it (when the
         service's ETag is the content's MD5). `metadata`: user metadata to keep with it."""
-        raise NotImplementedError
 
     def metadata(self, key: str) -> dict[str, str]:
         """The user metadata stored with `key` ({} when none)."""
         return {}
 
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove `key` if it is there."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """Where the bucket is, for logs and metadata (never a credential)."""
 
+    @abstractmethod
     def location(self, key: str = "") -> str:
         """A URI of `key` that polars and the query engines read (a path, or s3://...)."""
-        raise NotImplementedError
 
     @contextmanager
     def writable_root(self) -> Iterator[Path]:

@@ -70,6 +70,9 @@ class OssBucket(Bucket):
     def describe(self) -> str:
         return f"oss://{self.bucket}/{self.prefix}"
 
+    def location(self, key: str = "") -> str:
+        return f"oss://{self.bucket}/{self.prefix}{key}"
+
     def _stored(self, key: str, size: int, etag: str, last_modified: int) -> StoredObject:
         return StoredObject(
             key[len(self.prefix) :],
@@ -136,3 +139,7 @@ class OssBucket(Bucket):
             f"writing {self.describe()}{key}",
         )
         return self.head(key)
+
+    def delete(self, key: str) -> None:
+        # The export bucket is Alibaba's and only read (the RAM policy grants list and get): never deleted from.
+        raise StorageError(f"OSS {self.describe()}{key}: nothing is deleted from the export bucket, it is only read")
