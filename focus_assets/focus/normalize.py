@@ -24,6 +24,7 @@ from .schema import (
     MAPPED_NAME_COLUMNS,
     QUARANTINE_COLUMNS,
     RECONCILED_COLUMNS,
+    Column,
     Kind,
     polars_schema,
     promoted_tag_column,
@@ -485,13 +486,70 @@ def normalize_batch(
     reader already typed (by delivered name; plain numbers only, whose value the casts and rules
     here would give as well); `dictionaries` the distinct values the reader found of some columns
     (by delivered name), which spare the typing finding and matching them again."""
-    header = source.header
+    lines = _line_numbers(raw, first_line, embedded_line_breaks, line_breaks)
+    items = _line_items(raw, source.header, lines, typed_decimals or {}, dictionaries or {})
+    facts = _gather_facts(items)
+    # The plans are expressions: every output column is computed in _type_rows' one select.
+    plans = _plan_columns(items, facts, source, settings)
+    typed, labels = _type_rows(items.frame, facts, plans, settings)
+    typed, repairs = _with_source_changes(typed, labels, settings.source_timezone)
+    good, quarantine, money, money_extra = _split_quarantine(items.raw, typed, plans.exact_extra)
+    return TypedBatch(good, quarantine, money, money_extra, repairs, items.empty_records)
+
+
+@dataclass
+class _LineItems:
+    """A batch's records less the empty ones, with what the reader already typed or found of them."""
+
+    raw: pl.DataFrame  # under the delivered names, for the quarantine's raw values
+    frame: pl.DataFrame  # the same rows, known columns under their schema names
+    lines: pl.Series  # per row, the line its record starts on
+    typed_money: dict[str, pl.Series]  # by schema name: typed_decimals
+    found: dict[str, Dictionary]  # by schema name: dictionaries
+    empty_records: int
+
+
+@dataclass
+class _Facts:
+    """What the plans need to know of a batch: its columns, its money typed, and facts of one pass."""
+
+    present: dict[str, Column]  # the input columns in the header, in schema order
+    decimals: list[str]  # the money columns among them
+    casts: pl.DataFrame  # each money column typed, by the cast or by the C reader
+    distinct: dict[str, list[str]]  # the distinct values of each timestamp and name column
+    may_round: set[str]  # money columns with values the cast may have rounded (more decimals than kept)
+    undecided: set[str]  # money columns whose typed values leave rows to `type_decimal`
+
+
+@dataclass
+class _Plans:
+    """A plan per output column, and what the plans refer to."""
+
+    columns: dict[str, Typed | pl.Expr] = field(default_factory=dict)
+    # Columns computed eagerly, under names with a colon (FOCUS and Alibaba column names have none).
+    series: dict[str, pl.Series] = field(default_factory=dict)
+    exact_extra: dict[str, dict[int, Decimal]] = field(default_factory=dict)  # by money column: type_decimal's
+
+
+def _line_numbers(
+    raw: pl.DataFrame, first_line: int, embedded_line_breaks: bool, line_breaks: pl.Series | None
+) -> pl.Series:
+    """Per record, the line it starts on, counting the line breaks inside the fields before it."""
     lines = pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64, eager=True)
     if embedded_line_breaks:
         breaks = line_breaks if line_breaks is not None else embedded_newlines(raw)
         lines = lines + breaks.cast(pl.Int64).cum_sum() - breaks
-    typed_money = dict(typed_decimals or {})
-    found = dict(dictionaries or {})
+    return lines
+
+
+def _line_items(
+    raw: pl.DataFrame,
+    header: Header,
+    lines: pl.Series,
+    typed_money: dict[str, pl.Series],
+    found: dict[str, Dictionary],
+) -> _LineItems:
+    """The batch without its empty records, its known columns under their schema names."""
     # A blank line (or a record of empty fields) is no line item: skipped, and counted.
     empty = raw.select(pl.all_horizontal(pl.all().is_null())).to_series()
     empty_records = int(empty.sum())
@@ -499,126 +557,152 @@ def normalize_batch(
         raw, lines = raw.filter(~empty), lines.filter(~empty)
         typed_money = {name: values.filter(~empty) for name, values in typed_money.items()}
         found = {name: Dictionary(d.keys.filter(~empty), d.values) for name, d in found.items()}
-    n = raw.height
-    frame = raw.rename(header.rename)  # known columns under their schema names
-    typed_money = {header.rename[name]: values for name, values in typed_money.items()}
-    found = {header.rename[name]: d for name, d in found.items()}
+    return _LineItems(
+        raw,
+        raw.rename(header.rename),
+        lines,
+        {header.rename[name]: values for name, values in typed_money.items()},
+        {header.rename[name]: d for name, d in found.items()},
+        empty_records,
+    )
+
+
+def _gather_facts(items: _LineItems) -> _Facts:
+    """The money columns typed, and one pass of facts: the distinct values of timestamps and
+    names (unless the reader found them) and which money values the cast may round."""
+    frame, typed_money, found = items.frame, items.typed_money, items.found
     present = {c.name: c for c in INPUT_COLUMNS if c.name in frame.columns}
     decimals = [name for name, c in present.items() if c.kind is Kind.DECIMAL]
     to_cast = [name for name in decimals if name not in typed_money]
     few_distinct = [name for name, c in present.items() if c.kind is Kind.TIMESTAMP or name in _NAME_COLUMNS]
 
-    # One pass of facts: the distinct values of timestamps, names and tags, and the number of
-    # money values that the cast may round.
     casts = frame.select(
         *(pl.col(name).cast(_DECIMAL, strict=False) for name in to_cast),
         *(pl.lit(values).alias(name) for name, values in typed_money.items()),
     )
-    gathered = [
-        *(pl.col(name).drop_nulls().unique().implode().alias(name) for name in few_distinct if name not in found),
-        *(pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast),
-    ]
-    facts = frame.select(gathered).row(0, named=True) if gathered else {}
-    facts.update({name: found[name].values.to_list() for name in few_distinct if name in found})
+    to_find = [name for name in few_distinct if name not in found]
+    distinct_values = [pl.col(name).drop_nulls().unique().implode().alias(name) for name in to_find]
+    suspects = [pl.col(name).str.contains(_MAYBE_EXCESS_DECIMALS).sum().alias(f"suspect:{name}") for name in to_cast]
+    gathered = frame.select(*distinct_values, *suspects).row(0, named=True) if to_find or to_cast else {}
+    distinct = {name: gathered[name] for name in to_find}
+    distinct.update({name: found[name].values.to_list() for name in few_distinct if name in found})
+    may_round = {name for name in to_cast if gathered[f"suspect:{name}"] > 0}
     # Money values that neither the cast nor the C reader typed (spaces, bad values, and for the
     # reader, excess decimals).
-    untyped = {name: casts[name].null_count() - frame[name].null_count() for name in decimals}
+    untyped = {name for name in decimals if casts[name].null_count() != frame[name].null_count()}
+    return _Facts(present, decimals, casts, distinct, may_round, untyped | may_round)
 
-    # A plan per output column; the few columns computed eagerly go into `slow` under names with a
-    # colon (FOCUS and Alibaba column names have none) and the plans refer to them.
-    plans: dict[str, Typed | pl.Expr] = {}
-    slow: dict[str, pl.Series] = {}
-    exact_extra: dict[str, dict[int, Decimal]] = {}
-    for name, column in present.items():
+
+def _plan_columns(items: _LineItems, facts: _Facts, source: BatchSource, settings: TransformSettings) -> _Plans:
+    """A plan per output column: the input columns by kind, then the columns saying where rows come from."""
+    plans = _Plans()
+
+    def key(name: str) -> str | None:
+        """Where the reader found the distinct values of `name`: the column (added to the plans'
+        series) of each row's key into them, by which rows map to their typed values."""
+        if name not in items.found:
+            return None
+        plans.series[f"key:{name}"] = items.found[name].keys
+        return f"key:{name}"
+
+    for name, column in facts.present.items():
         if column.kind is Kind.DECIMAL:
-            maybe_excess = name in to_cast and facts[f"suspect:{name}"] > 0
-            if untyped[name] == 0 and not maybe_excess:
-                plans[name] = Typed(pl.col(f"cast:{name}"))
+            if name not in facts.undecided:
+                plans.columns[name] = Typed(pl.col(f"cast:{name}"))
             else:
-                plans[name], exact_extra[name] = _plan_decimal(
-                    name, frame[name], casts[name], settings, slow, maybe_excess=maybe_excess
+                plans.columns[name], plans.exact_extra[name] = _plan_decimal(
+                    name,
+                    items.frame[name],
+                    facts.casts[name],
+                    settings,
+                    plans.series,
+                    maybe_excess=name in facts.may_round,
                 )
         elif column.kind is Kind.TIMESTAMP:
-            key = None
-            if name in found:  # rows map to the parsed values by their key
-                key = f"key:{name}"
-                slow[key] = found[name].keys
-            plans[name] = type_timestamp(name, facts[name], settings, key)
+            plans.columns[name] = type_timestamp(name, facts.distinct[name], settings, key(name))
         elif column.kind is Kind.STRING_MAP:  # Tags
-            distinct, slow[TAGS_POSITION] = tags_by_row(frame["Tags"], found.get("Tags"))
-            plans.update(type_tags(distinct, settings))
+            distinct, plans.series[TAGS_POSITION] = tags_by_row(items.frame["Tags"], items.found.get("Tags"))
+            plans.columns.update(type_tags(distinct, settings))
         elif name in _NAME_COLUMNS:
-            key = None
-            if name in found:
-                key = f"key:{name}"
-                slow[key] = found[name].keys
-            plans[name], plans[f"x_{name}Raw"] = type_name(name, facts[name], settings, key)
+            plans.columns[name], plans.columns[f"x_{name}Raw"] = type_name(
+                name, facts.distinct[name], settings, key(name)
+            )
         else:
-            plans[name] = pl.col(name)
+            plans.columns[name] = pl.col(name)
 
-    slow["line:"] = lines
-    plans.update(
+    plans.series["line:"] = items.lines
+    plans.columns.update(
         {
             "HostProviderName": pl.lit(settings.host_provider_name, _TEXT),
-            "x_ExtraColumns": _extra_columns(header.extra),
+            "x_ExtraColumns": _extra_columns(source.header.extra),
             "x_SourceObject": pl.lit(source.object_key, _TEXT),
             "x_SourceMember": pl.lit(source.member, _TEXT),
             "x_SourceLine": pl.col("line:"),
             "x_BatchTs": pl.lit(source.batch_ts, _TEXT),
         }
     )
+    # FOCUS 1.3: the provider, as mapped.
+    plans.columns["ServiceProviderName"] = _values(plans.columns.get("ProviderName"))
+    return plans
 
-    def expression(name: str) -> pl.Expr:
-        plan = plans.get(name, pl.lit(None))  # absent from the header: a typed null
-        return plan.values if isinstance(plan, Typed) else plan
 
-    plans["ServiceProviderName"] = expression("ProviderName")  # FOCUS 1.3: the mapped provider
+def _values(plan: Typed | pl.Expr | None) -> pl.Expr:
+    """A plan's values; a null for a column absent from the header (typed by the output's cast)."""
+    if plan is None:
+        return pl.lit(None)
+    return plan.values if isinstance(plan, Typed) else plan
 
-    # One select builds every output column, the per-row repair flags and the problems.
-    typed_plans = [p for p in plans.values() if isinstance(p, Typed)]
+
+def _type_rows(
+    frame: pl.DataFrame, facts: _Facts, plans: _Plans, settings: TransformSettings
+) -> tuple[pl.DataFrame, list[str]]:
+    """Every output column, per row its repair code (`_repair_code`) and problems (`_problem_text`),
+    in one select; and the repair labels, by bit of the code."""
+    typed_plans = [p for p in plans.columns.values() if isinstance(p, Typed)]
     changes = [change for p in typed_plans for change in p.changes]
-    assert len(changes) <= 64, "repair flags are packed into one 64-bit code per row"
     problems = [p.problem for p in typed_plans if p.problem is not None]
-    schema = typed_schema(settings)
-    wide = frame.hstack(casts.rename({c: f"cast:{c}" for c in decimals}))
-    if slow:
-        wide = wide.with_columns(series.alias(name) for name, series in slow.items())
-    typed_frame = wide.select(
-        *(expression(name).cast(dtype).alias(name) for name, dtype in schema.items()),
-        *(
-            [
-                pl.sum_horizontal(
-                    rows.fill_null(False).cast(pl.UInt64) * (1 << bit) for bit, (_, rows) in enumerate(changes)
-                ).alias("_changes")
-            ]
-            if changes
-            else []
-        ),
-        *([pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")] if problems else []),
-    )
-    changes_lists, repairs = _row_lists(
-        typed_frame["_changes"] if changes else None,
-        [label for label, _ in changes],
-        n,
-        changes_dtype(settings.source_timezone),
-    )
-    typed_frame = typed_frame.with_columns(changes_lists.alias("x_SourceChanges")).drop("_changes", strict=False)
+    wide = frame.hstack(facts.casts.rename({c: f"cast:{c}" for c in facts.decimals}))
+    wide = wide.with_columns(series.alias(name) for name, series in plans.series.items())
+    output = [
+        _values(plans.columns.get(name)).cast(dtype).alias(name) for name, dtype in typed_schema(settings).items()
+    ]
+    typed = wide.select(*output, *_repair_code(changes), *_problem_text(problems))
+    return typed, [label for label, _ in changes]
 
-    bad = (typed_frame["_problems"] != "") if problems else None
+
+def _repair_code(changes: list[tuple[str, pl.Expr]]) -> list[pl.Expr]:
+    """Column `_changes`, per row bit i set where changes[i] applies; none when no repair can apply."""
+    if not changes:
+        return []
+    assert len(changes) <= 64, "repair flags are packed into one 64-bit code per row"
+    bits = (rows.fill_null(False).cast(pl.UInt64) * (1 << bit) for bit, (_, rows) in enumerate(changes))
+    return [pl.sum_horizontal(bits).alias("_changes")]
+
+
+def _problem_text(problems: list[pl.Expr]) -> list[pl.Expr]:
+    """Column `_problems`, per row its problems joined ("" for none); none when no column has problems."""
+    if not problems:
+        return []
+    return [pl.concat_str(problems, separator=_SEPARATOR, ignore_nulls=True).alias("_problems")]
+
+
+def _with_source_changes(typed: pl.DataFrame, labels: list[str], source_timezone: str) -> tuple[pl.DataFrame, Counter]:
+    """x_SourceChanges in place of the repair codes, and how many rows each repair applies to."""
+    codes = typed["_changes"] if labels else None
+    lists, repairs = _row_lists(codes, labels, typed.height, changes_dtype(source_timezone))
+    return typed.with_columns(lists.alias("x_SourceChanges")).drop("_changes", strict=False), repairs
+
+
+def _split_quarantine(
+    raw: pl.DataFrame, typed: pl.DataFrame, exact_extra: dict[str, dict[int, Decimal]]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[tuple[str | None, bool, str, Decimal]]]:
+    """The rows kept, the rows with problems as quarantine rows, and the money per row (`_money`)."""
+    bad = (typed["_problems"] != "") if "_problems" in typed.columns else None
     if bad is None or not bad.any():
-        money, money_extra = _money(typed_frame, None, exact_extra)
-        return TypedBatch(
-            typed_frame.drop("_problems", strict=False), _empty_quarantine(), money, money_extra, repairs, empty_records
-        )
-    money, money_extra = _money(typed_frame, bad, exact_extra)
-    return TypedBatch(
-        typed_frame.filter(~bad).drop("_problems"),
-        _quarantine_rows(raw, typed_frame, bad),
-        money,
-        money_extra,
-        repairs,
-        empty_records,
-    )
+        money, money_extra = _money(typed, None, exact_extra)
+        return typed.drop("_problems", strict=False), _empty_quarantine(), money, money_extra
+    money, money_extra = _money(typed, bad, exact_extra)
+    return typed.filter(~bad).drop("_problems"), _quarantine_rows(raw, typed, bad), money, money_extra
 
 
 def _plan_decimal(
@@ -626,19 +710,19 @@ def _plan_decimal(
     raw: pl.Series,
     typed: pl.Series,
     settings: TransformSettings,
-    slow: dict[str, pl.Series],
+    series: dict[str, pl.Series],
     *,
     maybe_excess: bool,
 ) -> tuple[Typed, dict[int, Decimal]]:
-    """The plan of a money column with undecided values (type_decimal); its series go into `slow`."""
+    """The plan of a money column with undecided values (type_decimal); its series go into `series`."""
     typed, problem, repairs, exact_extra = type_decimal(name, raw, typed, settings, maybe_excess=maybe_excess)
-    slow[f"cast:{name}"] = typed
+    series[f"cast:{name}"] = typed
     plan = Typed(pl.col(f"cast:{name}"))
     if problem is not None:
-        slow[f"problem:{name}"] = problem
+        series[f"problem:{name}"] = problem
         plan.problem = pl.col(f"problem:{name}")
     for label, rows in repairs:
-        slow[f"change:{label}"] = rows
+        series[f"change:{label}"] = rows
         plan.changes.append((label, pl.col(f"change:{label}")))
     return plan, exact_extra
 
