@@ -48,10 +48,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
 
-# The Dagster UI on the same data as the demo (FOCUS_HOME, default .focus/): http://127.0.0.1:3000
+# The Dagster UI on the demo's data and runs (FOCUS_HOME, default .focus/): http://127.0.0.1:3000. Its
+# instance is FOCUS_HOME/dagster, where `make demo` records its runs (focus_assets/deployment.py prints
+# it, creating it if absent). `exec`: dagster dev takes the shell's place, so no shell sits between
+# make and it when Ctrl-C stops it.
 ui: $(STAMP)
-	mkdir -p .focus/dagster
-	DAGSTER_HOME=$(abspath .focus/dagster) $(if $(wildcard $(VALIDATOR_VENV)/bin/focus-validator),FOCUS_VALIDATOR=$(abspath $(VALIDATOR_VENV))/bin/focus-validator) $(BIN)/dagster dev -w workspace.yaml
+	@dagster_home=$$($(BIN)/python -m focus_assets.deployment) && echo "DAGSTER_HOME=$$dagster_home" && \
+		DAGSTER_HOME=$$dagster_home $(if $(wildcard $(VALIDATOR_VENV)/bin/focus-validator),FOCUS_VALIDATOR=$(abspath $(VALIDATOR_VENV))/bin/focus-validator) \
+		exec $(BIN)/dagster dev -w workspace.yaml
 
 # The production topology of docs/deploy.md on this machine (deploy/dagster/stack.py): PostgreSQL
 # (Debian: apt-get install postgresql; its cluster in FOCUS_HOME/stack, default .focus/), the code

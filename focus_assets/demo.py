@@ -2,16 +2,18 @@
 the embedded deployment, and show what came out.
 
 Everything lives under FOCUS_HOME (default `.focus/` in the project): `oss/` plays the export
-bucket, `raw/` the raw bucket, `lake/` the data lake, `warehouse.duckdb` the query engine. Safe to
-run again: the same input gives the same files.
+bucket, `raw/` the raw bucket, `lake/` the data lake, `warehouse.duckdb` the query engine,
+`sources.json` the other providers' samples in `sources/`, and `dagster/` the Dagster instance
+the runs are recorded in, which `make ui` opens. Safe to run again: the same input gives the same
+files, and the instance's run history starts over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
-import os
 import shutil
 import sys
 import zipfile
@@ -24,12 +26,11 @@ import duckdb
 import polars as pl
 
 from .alibaba.assets import ASSETS
-from .deployment import ingestion_mode, local_resources
+from .deployment import ingestion_mode, local_dagster_home, local_home, local_resources, write_local_sources
 from .focus.settings import TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
 from .reporting.assets import REPORT_ASSETS
-from .resources.warehouse import DuckDBWarehouse
 from .samples.alibaba import sample_deliveries, write_delivery
 from .samples.providers import write_sample_sources
 from .storage.local import LocalFolder
@@ -81,35 +82,74 @@ def push_deliveries(oss: Path, raw: Path, prefix: str = "focus-export/") -> int:
 
 
 def main(instance: dg.DagsterInstance | None = None) -> int:
-    """`instance`: where the runs are recorded (docs/screenshots.py passes the UI's); else a
-    temporary one."""
-    home = Path(os.environ.get("FOCUS_HOME", ".focus")).resolve()
-    oss, lake = home / "oss", home / "lake"
-    for folder in (oss, home / "raw", lake, home / "sources", home / "damaged", home / "reports"):
-        shutil.rmtree(folder, ignore_errors=True)
+    """`make demo`, step by step. `instance`: where the runs are recorded (docs/screenshots.py
+    passes its own); else FOCUS_HOME's, the one `make ui` opens."""
+    home = local_home()
+    clear(home)
+    deliveries = write_sample_export(home)
+    mode = ingestion_mode()
+    if mode == "push":
+        push_into_raw(home)
+    with recording_instance(home, instance) as recorded:
+        runs_ok, report = run_the_days(deliveries, local_resources(home, mode), recorded)
+    print_the_views(home)
+    reconciled = reconcile(home, deliveries)
+    print_every_provider(home)
+    show_bad_input(home / "damaged", TransformSettings())
+    print_the_report(report)
+    print(
+        f"\nBrowse these runs, the lineage and re-run partitions: make ui   |   convert files directly: "
+        f".venv/bin/focus-assets convert {home / 'oss'} --out /tmp/focus-out"
+    )
+    return 0 if runs_ok and reconciled else 1
+
+
+def clear(home: Path) -> None:
+    """Remove what an earlier run left, so the same input gives the same files."""
+    for folder in ("oss", "raw", "lake", "sources", "damaged", "reports"):
+        shutil.rmtree(home / folder, ignore_errors=True)
     (home / "warehouse.duckdb").unlink(missing_ok=True)
 
+
+def write_sample_export(home: Path) -> list:
+    """The sample Alibaba deliveries in oss/, and the other providers' samples in sources/,
+    configured in sources.json, which every process of the local deployment reads."""
+    oss = home / "oss"
     print(f"Sample Alibaba FOCUS export (Bill Subscription deliveries) -> {oss}")
     deliveries = sample_deliveries()
     for delivery in deliveries:
         write_delivery(oss, delivery)
         print(f"  {delivery.key}")
     sources = write_sample_sources(home / "sources")  # AWS, Azure, OCI and datacenter sample data
-    mode = ingestion_mode()
-    if mode == "push":
-        copied = push_deliveries(oss, home / "raw")
-        print(
-            f"\nPush mode: {copied} objects copied into {home / 'raw'} the way the Function Compute function "
-            "(deploy/function_compute) does on each OSS trigger, with the same copy routine; Dagster reads only there."
-        )
-    resources = local_resources(home, mode)
-    resources["warehouse"] = DuckDBWarehouse(
-        database=str(home / "warehouse.duckdb"),
-        lake_root=str(lake),
-        source_tables={name: s.table for name, s in sources.items()},
-        source_paths={name: str(s.path) for name, s in sources.items()},
+    print(f"Other providers' sample sources (AWS, Azure, OCI, datacenter) -> {write_local_sources(home, sources)}")
+    return deliveries
+
+
+def push_into_raw(home: Path) -> None:
+    copied = push_deliveries(home / "oss", home / "raw")
+    print(
+        f"\nPush mode: {copied} objects copied into {home / 'raw'} the way the Function Compute function "
+        "(deploy/function_compute) does on each OSS trigger, with the same copy routine; Dagster reads only there."
     )
 
+
+@contextlib.contextmanager
+def recording_instance(home: Path, instance: dg.DagsterInstance | None):
+    """The given instance, or FOCUS_HOME's (FOCUS_HOME/dagster) with its run history wiped: the
+    history described the data `clear` just removed."""
+    if instance is not None:
+        yield instance
+        return
+    dagster_home = local_dagster_home(home)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as own:
+        own.wipe()
+        print(f"Dagster instance (DAGSTER_HOME, opened by make ui) -> {dagster_home}")
+        yield own
+
+
+def run_the_days(deliveries, resources: dict, instance: dg.DagsterInstance) -> tuple[bool, dg.ExecuteInProcessResult]:
+    """One run of the six assets per delivery day, as the sensor would start them, a line each;
+    then one run of the cost report. Returns whether every run succeeded, and the report's run."""
     days = sorted({f"{d.batch_ts[:4]}-{d.batch_ts[4:6]}-{d.batch_ts[6:8]}" for d in deliveries})
     print(
         "\nThe Dagster graph (raw_oss_export -> raw_s3_csv -> typed_focus_parquet -> athena_table -> "
@@ -139,66 +179,80 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
     report = dg.materialize(
         REPORT_ASSETS, resources=resources, run_config=quiet, raise_on_error=False, instance=instance
     )
-    all_ok &= report.success
     print(f"\nRepairs on the last day (rows): {repairs}")
     print(
         "(schema_stability passes with Alibaba's documented gaps as metadata: the header omits ChargeDescription, "
         "ConsumedQuantity and ConsumedUnit, typed as nulls, and carries x_ResourceGroup, kept in x_ExtraColumns; "
         "it warns when the header changes)"
     )
+    return all_ok and report.success, report
 
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    print(f"\nSQL views from sql/ in {home / 'warehouse.duckdb'} (open it with any DuckDB client).")
-    print("The current snapshot per billing month (view alibaba_focus): only the latest delivery counts,")
-    print("since deliveries are month-to-date; history stays in alibaba_focus_history:")
-    rows = con.execute("""
-        SELECT yearmonth, batch_ts, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost), max(ChargePeriodEnd)
-        FROM alibaba_focus GROUP BY ALL ORDER BY ALL""").fetchall()
-    naive = dict(
-        ((m, c), b)
-        for m, c, b in con.execute(
-            "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus_history GROUP BY ALL"
-        ).fetchall()
-    )
-    print(
-        f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>15}{'EffectiveCost':>15}"
-        f"{'summing all deliveries':>24}  data through (UTC)"
-    )
-    for month, batch, currency, items, billed, effective, through in rows:
-        print(
-            f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>15}{_money(effective):>15}"
-            f"{_money(naive[(month, currency)]):>24}  {through:%Y-%m-%d %H:%M}"
-        )
 
-    print("\nCost per billing month, service and currency from focus_unified (Alibaba Cloud, top 6 of January):")
-    for month, service, currency, billed, effective in con.execute("""
-            SELECT strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m'), ServiceName, BillingCurrency,
-                   sum(BilledCost), sum(EffectiveCost)
-            FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'
-            GROUP BY ALL HAVING strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m') = '202601'
-            ORDER BY sum(EffectiveCost) DESC LIMIT 6""").fetchall():
-        print(
-            f"  {month}  {service:<34}{currency:<5}BilledCost {_money(billed):>12}  EffectiveCost {_money(effective):>12}"
+def _views(home: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def print_the_views(home: Path) -> None:
+    """The current snapshot per billing month next to the naive sum, the top services of January
+    and the untagged share."""
+    with _views(home) as con:
+        print(f"\nSQL views from sql/ in {home / 'warehouse.duckdb'} (open it with any DuckDB client).")
+        print("The current snapshot per billing month (view alibaba_focus): only the latest delivery counts,")
+        print("since deliveries are month-to-date; history stays in alibaba_focus_history:")
+        rows = con.execute("""
+            SELECT yearmonth, batch_ts, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost),
+                   max(ChargePeriodEnd)
+            FROM alibaba_focus GROUP BY ALL ORDER BY ALL""").fetchall()
+        naive = dict(
+            ((m, c), b)
+            for m, c, b in con.execute(
+                "SELECT yearmonth, BillingCurrency, sum(BilledCost) FROM alibaba_focus_history GROUP BY ALL"
+            ).fetchall()
         )
-    print(
-        "Untagged share of January's EffectiveCost (view alibaba_untagged_share): "
-        + ", ".join(
-            f"{tag} {share:.0%}"
-            for tag, share in con.execute("""
+        print(
+            f"  {'month':<8}{'delivery':<17}{'currency':<9}{'line items':>11}{'BilledCost':>15}{'EffectiveCost':>15}"
+            f"{'summing all deliveries':>24}  data through (UTC)"
+        )
+        for month, batch, currency, items, billed, effective, through in rows:
+            print(
+                f"  {month:<8}{batch:<17}{currency:<9}{items:>11}{_money(billed):>15}{_money(effective):>15}"
+                f"{_money(naive[(month, currency)]):>24}  {through:%Y-%m-%d %H:%M}"
+            )
+
+        print("\nCost per billing month, service and currency from focus_unified (Alibaba Cloud, top 6 of January):")
+        for month, service, currency, billed, effective in con.execute("""
+                SELECT strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m'), ServiceName, BillingCurrency,
+                       sum(BilledCost), sum(EffectiveCost)
+                FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'
+                GROUP BY ALL HAVING strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m') = '202601'
+                ORDER BY sum(EffectiveCost) DESC LIMIT 6""").fetchall():
+            print(
+                f"  {month}  {service:<34}{currency:<5}BilledCost {_money(billed):>12}"
+                f"  EffectiveCost {_money(effective):>12}"
+            )
+        shares = con.execute("""
             SELECT tag_key, untagged_share FROM alibaba_untagged_share
             WHERE billing_month = '202601' AND BillingCurrency = 'CNY' ORDER BY tag_key""").fetchall()
+        print(
+            "Untagged share of January's EffectiveCost (view alibaba_untagged_share): "
+            + ", ".join(f"{tag} {share:.0%}" for tag, share in shares)
+            + " (CNY)"
         )
-        + " (CNY)"
-    )
 
-    expected = _input_totals(oss, deliveries)
-    shown = dict(
-        ((m, c), b)
-        for m, c, b in con.execute("""
-        SELECT strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m'), BillingCurrency, sum(BilledCost)
-        FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud' GROUP BY ALL""").fetchall()
-    )
+
+def reconcile(home: Path, deliveries) -> bool:
+    """focus_unified's Alibaba BilledCost per month and currency against the latest delivery's CSV
+    text, summed with exact decimals: prints the verdict and returns it."""
+    expected = _input_totals(home / "oss", deliveries)
+    with _views(home) as con:
+        shown = dict(
+            ((m, c), b)
+            for m, c, b in con.execute("""
+            SELECT strftime(BillingPeriodStart + INTERVAL 8 HOUR, '%Y%m'), BillingCurrency, sum(BilledCost)
+            FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud' GROUP BY ALL""").fetchall()
+        )
     reconciled = all(shown.get(key) == value for key, value in expected.items()) and len(shown) == len(expected)
     print(
         "Reconciled with the input: focus_unified's Alibaba BilledCost per month and currency "
@@ -206,18 +260,22 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
         + " the sum of the latest delivery's CSV text: "
         + "; ".join(f"{m} {c} {_money(v)}" for (m, c), v in sorted(expected.items()))
     )
+    return reconciled
 
+
+def print_every_provider(home: Path) -> None:
     print("\nEvery provider in one view (focus_unified; AWS, Azure and OCI rows from the public FOCUS sample):")
-    for provider, currency, items, billed, effective in con.execute("""
-            SELECT x_SourceProvider, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
-            FROM focus_unified GROUP BY ALL ORDER BY ALL""").fetchall():
-        print(
-            f"  {provider:<15}{currency:<5}{items:>7} line items  BilledCost {_money(billed):>14}"
-            f"  EffectiveCost {_money(effective):>14}"
-        )
-    con.close()
+    with _views(home) as con:
+        for provider, currency, items, billed, effective in con.execute("""
+                SELECT x_SourceProvider, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
+                FROM focus_unified GROUP BY ALL ORDER BY ALL""").fetchall():
+            print(
+                f"  {provider:<15}{currency:<5}{items:>7} line items  BilledCost {_money(billed):>14}"
+                f"  EffectiveCost {_money(effective):>14}"
+            )
 
-    show_bad_input(home / "damaged", TransformSettings())
+
+def print_the_report(report: dg.ExecuteInProcessResult) -> None:
     if report.success:
         [event] = report.get_asset_materialization_events()
         meta = event.materialization.metadata
@@ -227,11 +285,6 @@ def main(instance: dg.DagsterInstance | None = None) -> int:
         )
     else:
         print("\nCost report (asset cost_report): FAILED, see the error above")
-    print(
-        f"\nBrowse the lineage and re-run partitions: make ui   |   convert files directly: "
-        f".venv/bin/focus-assets convert {oss} --out /tmp/focus-out"
-    )
-    return 0 if all_ok and reconciled else 1
 
 
 def show_bad_input(folder: Path, settings: TransformSettings) -> None:

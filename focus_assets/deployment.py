@@ -2,7 +2,9 @@
 
 `local` (the default) needs no cloud account: the OSS export bucket, the raw bucket and the lake
 are folders under FOCUS_HOME (default `.focus/` here), and DuckDB (`warehouse.duckdb` there) is
-the query engine.
+the query engine. Two files there are configuration every process reads (the demo, `make ui`, a
+run started from the UI or the CLI): `sources.json`, the other providers' sources for
+focus_unified, and `dagster/dagster.yaml`, the Dagster instance the runs are recorded in.
 
 `aws`: OSS through oss2, S3 through dagster-aws, Athena and the Glue catalog. Every setting comes
 from the environment (README, "Configuration"); the OSS keys are read through Dagster's `EnvVar`
@@ -11,6 +13,7 @@ at run time and never appear in logs or metadata; AWS credentials are boto3's us
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,9 +23,21 @@ from dagster_aws.s3 import S3Resource
 from .alibaba.export_settings import ExportSettings
 from .deployment_settings import delivery_schedule
 from .focus import names
+from .focus.unified import ADAPTERS
 from .resources.athena import AthenaQueries, GlueCatalog
 from .resources.stores import LocalFolderStore, OssStore, S3Store
 from .resources.warehouse import AthenaWarehouse, DuckDBWarehouse
+from .sql_layer import SourceTable
+
+SOURCES_FILE = "sources.json"  # in FOCUS_HOME: adapter name -> {"table": ..., "path": ...}
+DAGSTER_FOLDER = "dagster"  # in FOCUS_HOME: the local Dagster instance (DAGSTER_HOME)
+DAGSTER_YAML = """\
+# The Dagster instance of the local deployment (focus_assets/deployment.py writes it when absent):
+# `make demo` records its runs here and `make ui` opens it. No storage key: Dagster's default keeps
+# runs, events and schedules in SQLite files in this folder, with no absolute path, so it can move.
+telemetry:
+  enabled: false
+"""
 
 
 def ingestion_mode() -> str:
@@ -45,17 +60,75 @@ def _schedule_settings() -> dict:
     return {"source_timezone": schedule.source_timezone, "settle_seconds": schedule.settle_seconds}
 
 
+def local_home() -> Path:
+    """FOCUS_HOME (default `.focus`, from the working directory), absolute."""
+    return Path(os.environ.get("FOCUS_HOME", ".focus")).resolve()
+
+
+def local_dagster_home(home: Path) -> Path:
+    """FOCUS_HOME/dagster, the instance folder (DAGSTER_HOME) of the local deployment, with its
+    dagster.yaml written if absent (a file someone edited is kept)."""
+    folder = Path(home).resolve() / DAGSTER_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return folder
+
+
+def write_local_sources(home: Path, sources: dict[str, SourceTable]) -> Path:
+    """Write FOCUS_HOME/sources.json; paths inside FOCUS_HOME are written relative to it, so the
+    folder can move."""
+    home = Path(home).resolve()
+
+    def relative(path: Path) -> str:
+        path = Path(path).resolve()
+        return (path.relative_to(home) if path.is_relative_to(home) else path).as_posix()
+
+    entries = {name: {"table": s.table, "path": relative(s.path)} for name, s in sorted(sources.items())}
+    file = home / SOURCES_FILE
+    file.write_text(json.dumps(entries, indent=2) + "\n")
+    return file
+
+
+def local_sources(home: Path) -> dict[str, SourceTable]:
+    """The other providers' sources on `local`, from FOCUS_HOME/sources.json when present (else
+    none: focus_unified has Alibaba alone). A relative path is from FOCUS_HOME. Unknown adapters
+    and unsafe table names fail the definitions' load, naming the file."""
+    file = Path(home).resolve() / SOURCES_FILE
+    if not file.exists():
+        return {}
+    entries = json.loads(file.read_text())
+    known = {adapter.name for adapter in ADAPTERS if adapter.table is None}
+    sources = {}
+    for name, entry in entries.items():
+        if name not in known:
+            raise ValueError(f"{file}: unknown adapter {name!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(entry, dict) or set(entry) != {"table", "path"}:
+            raise ValueError(f"{file}: {name!r} needs exactly the keys 'table' and 'path'")
+        table = names.table_name(entry["table"], f"{file}: {name}.table")
+        sources[name] = SourceTable(table, Path(home).resolve() / entry["path"])
+    return sources
+
+
 def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> dict:
     """The embedded default. In push mode the stand-in for Function Compute is
-    `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder)."""
+    `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder). The other
+    providers' sources come from FOCUS_HOME/sources.json (`local_sources`)."""
     home = Path(home).resolve()
     raw = LocalFolderStore(root=str(home / "raw"))
+    sources = local_sources(home)
     return {
         "export_bucket": raw if mode == "push" else LocalFolderStore(root=str(home / "oss")),
         "raw_bucket": raw,
         "lake": LocalFolderStore(root=str(home / "lake")),
         "reports": LocalFolderStore(root=str(home / "reports")),  # the cost report (focus_assets/reporting)
-        "warehouse": DuckDBWarehouse(database=str(home / "warehouse.duckdb"), lake_root=str(home / "lake")),
+        "warehouse": DuckDBWarehouse(
+            database=str(home / "warehouse.duckdb"),
+            lake_root=str(home / "lake"),
+            source_tables={name: s.table for name, s in sources.items()},
+            source_paths={name: str(s.path) for name, s in sources.items()},
+        ),
         "export_settings": ExportSettings(ingestion_mode=mode, catch_up=catch_up, **_schedule_settings()),
     }
 
@@ -137,7 +210,11 @@ def aws_resources() -> dict:
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
-        return local_resources(Path(os.environ.get("FOCUS_HOME", ".focus")), ingestion_mode(), catch_up_enabled())
+        return local_resources(local_home(), ingestion_mode(), catch_up_enabled())
     if deployment == "aws":
         return aws_resources()
     raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")
+
+
+if __name__ == "__main__":  # `make ui`: print DAGSTER_HOME for FOCUS_HOME, creating it if absent
+    print(local_dagster_home(local_home()))

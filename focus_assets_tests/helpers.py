@@ -1,11 +1,19 @@
-"""Small builders for export files in tests: write CSV text as .csv, .csv.gz or .zip."""
+"""Small builders for export files in tests (write CSV text as .csv, .csv.gz or .zip), and the
+Dagster webserver as the tests start and query it (GraphQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
+import importlib.util
 import io
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -88,3 +96,124 @@ def digests(root: Path, pattern: str = "*") -> dict[str, str]:
         for p in sorted(Path(root).rglob(pattern))
         if p.is_file()
     }
+
+
+# -- the Dagster webserver and its GraphQL API ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_stack_module():
+    """deploy/dagster/stack.py (a script, not in the package): its process helpers, `graphql` and
+    `wait_until`, are the tests' too."""
+    spec = importlib.util.spec_from_file_location("focus_stack", ROOT / "deploy" / "dagster" / "stack.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+stack_module = _load_stack_module()
+graphql = stack_module.graphql
+wait_until = stack_module.wait_until
+
+RUNS = """query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { __typename
+  ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
+  ... on PythonError { message } } }"""
+MATERIALIZATIONS = """query Materializations($key: AssetKeyInput!, $partition: String!) { assetOrError(assetKey: $key) {
+  __typename ... on Asset { assetMaterializations(partitions: [$partition]) { runId partition } } } }"""
+CHECK_EXECUTIONS = """query Checks($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 50) { runId status } }"""
+LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+class DagsterGraphQL:
+    """What the UI shows, asked as the UI asks: the webserver's GraphQL API at `url`."""
+
+    def __init__(self, url: str, job: str | None = None):
+        self.url = url
+        self.job = job  # runs() lists this job's runs only, when set
+
+    def query(self, text: str, **variables) -> dict:
+        return graphql(self.url, text, variables)
+
+    def runs(self) -> list[dict]:
+        answer = self.query(RUNS, filter={"pipelineName": self.job} if self.job else {})["runsOrError"]
+        assert answer["__typename"] == "Runs", answer
+        return answer["results"]
+
+    def materializing_runs(self, asset: str, partition: str) -> set[str]:
+        answer = self.query(MATERIALIZATIONS, key={"path": [asset]}, partition=partition)["assetOrError"]
+        assert answer["__typename"] == "Asset", answer
+        return {m["runId"] for m in answer["assetMaterializations"]}
+
+    def check_results(self, asset: str, check: str) -> dict[str, set[str]]:
+        """The statuses of the check's executions, per run."""
+        executions = self.query(CHECK_EXECUTIONS, key={"path": [asset]}, check=check)["assetCheckExecutions"]
+        statuses = {}
+        for execution in executions:
+            statuses.setdefault(execution["runId"], set()).add(execution["status"])
+        return statuses
+
+
+def run_tags(run: dict) -> dict[str, str]:
+    return {tag["key"]: tag["value"] for tag in run["tags"]}
+
+
+def _default_interrupt():
+    # A child of a shell's background job inherits SIGINT ignored: Ctrl-C's signal would not stop it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def dagster_webserver(
+    dagster_home: Path, environment: dict[str, str], log: Path, workspace: Path = ROOT / "workspace.yaml"
+):
+    """`dagster-webserver` of this environment on a free port, serving `workspace` with the instance
+    in `dagster_home`; yields a DagsterGraphQL once every code location has loaded. Stopped as
+    Ctrl-C stops it (SIGINT to its process group), SIGKILL after 30 s."""
+    port = stack_module.free_port()
+    command = [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(workspace)]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=workspace.parent,
+            env={**environment, "DAGSTER_HOME": str(dagster_home)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_interrupt,
+        )
+    client = DagsterGraphQL(f"http://127.0.0.1:{port}")
+
+    def locations_loaded():
+        entries = client.query(LOCATIONS)["workspaceOrError"]["locationEntries"]
+        failed = [
+            e
+            for e in entries
+            if e["locationOrLoadError"] and e["locationOrLoadError"]["__typename"] != "RepositoryLocation"
+        ]
+        assert not failed, f"a code location failed to load: {failed}"
+        return entries and all(e["loadStatus"] == "LOADED" for e in entries)
+
+    try:
+        wait_until(
+            lambda: (
+                b"dagster_webserver_version" in urllib.request.urlopen(f"{client.url}/server_info", timeout=5).read()
+            ),
+            "dagster-webserver",
+            120,
+            process,
+            log,
+        )
+        wait_until(locations_loaded, "the code locations in the webserver", 120, process, log)
+        yield client
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -1,6 +1,7 @@
 """The Dagster graph on the embedded (local) deployment: definitions load, and the six assets
 materialize partition by partition, with the same result when run again."""
 
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -10,9 +11,11 @@ import dagster as dg
 import pytest
 
 from focus_assets.alibaba.assets import ASSETS
-from focus_assets.deployment import local_resources
+from focus_assets.deployment import local_dagster_home, local_resources, write_local_sources
 from focus_assets.focus.names import UnsafeNameError
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
+from focus_assets.samples.providers import write_sample_sources
+from focus_assets.sql_layer import SourceTable
 
 from .helpers import digests
 
@@ -181,3 +184,31 @@ def test_a_run_never_reads_the_lakes_files_to_list_them(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "md5_of", lambda path: hashed.append(path) or real_md5(path))
     materialize_day(resources, "2026-01-05")
     assert hashed and not [p for p in hashed if (tmp_path / "lake") in p.parents]  # export objects only
+
+
+def test_the_local_sources_are_read_from_focus_home_by_every_process(tmp_path):
+    """FOCUS_HOME/sources.json configures the other providers for any process that builds the
+    resources (the demo, `make ui`, the CLI); a relative path is from FOCUS_HOME."""
+    assert local_resources(tmp_path)["warehouse"].sources() == {}  # no file: Alibaba alone
+    sources = write_sample_sources(tmp_path / "sources")
+    file = write_local_sources(tmp_path, sources)
+    assert json.loads(file.read_text())["azure"] == {"table": "azure_focus", "path": "sources/azure/focus.csv"}
+    assert local_resources(tmp_path)["warehouse"].sources() == {
+        name: SourceTable(s.table, s.path.resolve()) for name, s in sources.items()
+    }
+    file.write_text(json.dumps({"gcp": {"table": "gcp_focus", "path": "x.parquet"}}))
+    with pytest.raises(ValueError, match="unknown adapter 'gcp'"):
+        local_resources(tmp_path)
+    file.write_text(json.dumps({"azure": {"table": "azure; DROP", "path": "x.csv"}}))
+    with pytest.raises(UnsafeNameError):
+        local_resources(tmp_path)
+
+
+def test_the_local_dagster_home_is_written_once_and_is_a_valid_instance(tmp_path):
+    folder = local_dagster_home(tmp_path)
+    assert folder == tmp_path.resolve() / "dagster"
+    with dg.DagsterInstance.from_config(str(folder)) as instance:
+        assert not instance.telemetry_enabled and instance.root_directory == str(folder)
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")  # someone's own settings are kept
+    local_dagster_home(tmp_path)
+    assert "enabled: true" in (folder / "dagster.yaml").read_text()

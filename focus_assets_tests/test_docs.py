@@ -197,6 +197,7 @@ def test_there_are_shell_blocks_in_the_readme_and_the_deployment_guide():
 def test_make_ui_runs_what_the_screenshots_script_starts():
     """`make ui` is exercised through docs/screenshots.py, which starts the same `dagster dev`."""
     assert "$(BIN)/dagster dev -w workspace.yaml" in (ROOT / "Makefile").read_text()
+    # Across line breaks: ruff format puts the command's list one item a line.
     assert re.search(r'"dev",\s*"-w",\s*"workspace.yaml"', (ROOT / "docs" / "screenshots.py").read_text())
 
 

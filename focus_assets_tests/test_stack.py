@@ -19,7 +19,6 @@ cluster with initdb in a temporary folder. As root (CI), initdb and postgres run
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import re
@@ -41,6 +40,7 @@ import yaml
 from focus_assets.samples.alibaba import ACCOUNTS, SampleDelivery, write_delivery, write_large_export
 
 from . import installed_wheel
+from .helpers import DagsterGraphQL, run_tags, stack_module, wait_until
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,29 +67,10 @@ INTERRUPTED_RUN_LIMIT_SECONDS = 20
 RUN_SECONDS = 240  # the most any run here may take, queue included, on a loaded machine
 
 
-def _load_stack_module():
-    spec = importlib.util.spec_from_file_location("focus_stack", DEPLOY / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-stack_module = _load_stack_module()
-graphql = stack_module.graphql
-wait_until = stack_module.wait_until
-
-RUNS = """query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { __typename
-  ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
-  ... on PythonError { message } } }"""
 RUN = """query Run($runId: ID!) { runOrError(runId: $runId) { __typename
   ... on Run { runId status stepStats { stepKey status } } } }"""
 START_SENSOR = """mutation Start($selector: SensorSelector!) { startSensor(sensorSelector: $selector) { __typename
   ... on Sensor { sensorState { status } } ... on PythonError { message } } }"""
-MATERIALIZATIONS = """query Materializations($key: AssetKeyInput!, $partition: String!) { assetOrError(assetKey: $key) {
-  __typename ... on Asset { assetMaterializations(partitions: [$partition]) { runId partition } } } }"""
-CHECK_EXECUTIONS = """query Checks($key: AssetKeyInput!, $check: String!) {
-  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 50) { runId status } }"""
 
 
 @dataclass(frozen=True)
@@ -179,20 +160,13 @@ def assert_views_are(home: Path, delivered: list[Delivered]) -> None:
     assert shown["table"] == {d.stamp: d.rows for d in delivered}, "a delivery is in the table twice or in part"
 
 
-class Topology:
-    """The running stack as the test sees it: GraphQL queries and the daemon's runs."""
+class Topology(DagsterGraphQL):
+    """The running stack as the test sees it: GraphQL queries and the daemon's runs of the job."""
 
     def __init__(self, stack):
+        super().__init__(stack.url, job=JOB)
         self.stack = stack
         self.selector = {"repositoryLocationName": stack_module.LOCATION, "repositoryName": "__repository__"}
-
-    def query(self, text: str, **variables) -> dict:
-        return graphql(self.stack.url, text, variables)
-
-    def runs(self) -> list[dict]:
-        answer = self.query(RUNS, filter={"pipelineName": JOB})["runsOrError"]
-        assert answer["__typename"] == "Runs", answer
-        return answer["results"]
 
     def run(self, run_id: str) -> dict:
         return self.query(RUN, runId=run_id)["runOrError"]
@@ -219,19 +193,6 @@ class Topology:
             RUN_SECONDS,
         )
 
-    def materializing_runs(self, asset: str, partition: str) -> set[str]:
-        answer = self.query(MATERIALIZATIONS, key={"path": [asset]}, partition=partition)["assetOrError"]
-        assert answer["__typename"] == "Asset", answer
-        return {m["runId"] for m in answer["assetMaterializations"]}
-
-    def check_results(self, asset: str, check: str) -> dict[str, set[str]]:
-        """The statuses of the check's executions, per run (one per run: the check is the day's)."""
-        executions = self.query(CHECK_EXECUTIONS, key={"path": [asset]}, check=check)["assetCheckExecutions"]
-        statuses = {}
-        for execution in executions:
-            statuses.setdefault(execution["runId"], set()).add(execution["status"])
-        return statuses
-
 
 def passed_in(results: dict[str, set[str]], run_id: str) -> bool:
     return results.get(run_id) == {"SUCCEEDED"}
@@ -245,10 +206,6 @@ def clean_environment() -> dict[str, str]:
         for name, value in installed_wheel.clean_environment().items()
         if not name.startswith(("FOCUS_", "OSS_", "AWS_"))
     }
-
-
-def tags(run: dict) -> dict[str, str]:
-    return {tag["key"]: tag["value"] for tag in run["tags"]}
 
 
 def run_delivery(topology: Topology, home: Path, prepared: Prepared, delivered: list[Delivered]) -> dict:
@@ -323,7 +280,7 @@ def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
     for prepared in small:
         run = run_delivery(topology, home, prepared, delivered)
         assert run["status"] == "SUCCESS", run
-        assert tags(run).get("dagster/sensor_name") == SENSOR and tags(run).get("dagster/partition") == day, run
+        assert run_tags(run).get("dagster/sensor_name") == SENSOR and run_tags(run).get("dagster/partition") == day, run
         runs.append(run["runId"])
         assert_views_are(home, delivered)
     assert [r["runId"] for r in topology.runs()] == runs[::-1], "a delivery was run more than once"
@@ -358,7 +315,7 @@ def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
     stack.start_process("daemon")
 
     retry = wait_until(
-        lambda: next((r for r in topology.runs() if tags(r).get("dagster/parent_run_id") == interrupted), None),
+        lambda: next((r for r in topology.runs() if run_tags(r).get("dagster/parent_run_id") == interrupted), None),
         "the run retry",
         RUN_SECONDS,
     )
@@ -367,7 +324,7 @@ def exercise(stack, home: Path, small: list[Prepared], large: Prepared) -> None:
     assert ended["status"] == "FAILURE", ended
     retry = topology.finished(retry["runId"])
     assert retry["status"] == "SUCCESS", retry
-    assert tags(retry).get("dagster/retry_number") == "1" and tags(retry).get("dagster/partition") == day, retry
+    assert run_tags(retry).get("dagster/retry_number") == "1" and run_tags(retry).get("dagster/partition") == day, retry
     assert {r["runId"] for r in topology.runs()} == {*runs, interrupted, retry["runId"]}
     assert_views_are(home, delivered)
     assert interrupted not in topology.materializing_runs("typed_focus_parquet", day), "the crash came too late"
