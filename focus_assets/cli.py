@@ -35,11 +35,12 @@ from .focus.delivery import DeliveryError
 from .focus.export_layout import EXPORT_SUFFIXES
 from .focus.names import UnsafeNameError
 from .focus.reconcile import Reconciliation
-from .focus.settings import Repairs, TransformSettings
+from .focus.settings import Derivations, Repairs, TransformSettings
 from .focus.source import ExportFileError
 from .focus.transform import convert_object
 
 REPAIR_NAMES = [f.name for f in fields(Repairs)]
+DERIVATION_NAMES = [f.name for f in fields(Derivations)]
 
 
 def find_exports(arguments: list[str]) -> list[tuple[Path, str]]:
@@ -68,22 +69,25 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
+def _switched(switches, given: list[str], option: str, names: list[str]):
+    """`switches` (a Repairs or Derivations) with the NAME=on|off of `option` applied."""
+    states = _pairs(given, option)
+    for name, state in states.items():
+        if name not in names or state not in ("on", "off"):
+            raise SystemExit(f"focus-assets: error: {option} takes NAME=on|off with NAME one of {', '.join(names)}")
+    return replace(switches, **{name: state == "on" for name, state in states.items()})
+
+
 def settings_from_args(args: argparse.Namespace) -> TransformSettings:
     settings = TransformSettings(source_timezone=args.source_timezone, typing_threads=args.typing_threads)
     if args.promoted_tags is not None:
         settings = replace(settings, promoted_tags=tuple(t.strip() for t in args.promoted_tags.split(",") if t.strip()))
     if args.key_pattern:
         settings = replace(settings, key_pattern=args.key_pattern)
-    switches = _pairs(args.repair, "--repair")
-    for name, state in switches.items():
-        if name not in REPAIR_NAMES or state not in ("on", "off"):
-            raise SystemExit(
-                f"focus-assets: error: --repair takes NAME=on|off with NAME one of {', '.join(REPAIR_NAMES)}"
-            )
-    repairs = replace(settings.repairs, **{name: state == "on" for name, state in switches.items()})
     return replace(
         settings,
-        repairs=repairs,
+        repairs=_switched(settings.repairs, args.repair, "--repair", REPAIR_NAMES),
+        derivations=_switched(settings.derivations, args.derive, "--derive", DERIVATION_NAMES),
         provider_names=_pairs(args.provider_name, "--provider-name"),
         publisher_names=_pairs(args.publisher_name, "--publisher-name"),
         invoice_issuer_names=_pairs(args.invoice_issuer_name, "--invoice-issuer-name"),
@@ -203,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=on|off",
         help="switch a repair on or off (repeatable): " + ", ".join(REPAIR_NAMES),
+    )
+    c.add_argument(
+        "--derive",
+        action="append",
+        default=[],
+        metavar="NAME=on|off",
+        help="switch a FOCUS 1.2 derivation on or off (repeatable): " + ", ".join(DERIVATION_NAMES),
     )
     c.set_defaults(run=convert)
     p = commands.add_parser(

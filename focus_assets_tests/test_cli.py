@@ -68,6 +68,10 @@ def test_options_timezone_batch_ts_and_repairs(tmp_path):
         "round_excess_decimals=on",
         "--repair",
         "map_provider_names=off",
+        "--derive",
+        "service_categories=off",
+        "--derive=pricing_currency=off",
+        "--derive=account_types=off",
     )
     assert result.returncode == 1  # rounding changed money: said, and the exit status shows it
     assert "does not reconcile" in result.stderr and "BilledCost CNY: read 0.123456789012" in result.stderr
@@ -91,6 +95,8 @@ def test_an_unreadable_input_exits_2_with_one_line_naming_the_file(tmp_path):
 def test_bad_option_values_are_refused_clearly(tmp_path):
     result = run(tmp_path, "--out", tmp_path / "lake", "--repair", "teleport=on")
     assert result.returncode != 0 and "--repair takes NAME=on|off" in result.stderr
+    result = run(tmp_path, "--out", tmp_path / "lake", "--derive", "pricing_currency=maybe")
+    assert result.returncode != 0 and "--derive takes NAME=on|off with NAME one of service_categories" in result.stderr
 
 
 def test_key_pattern_promoted_tags_and_name_mappings(tmp_path):

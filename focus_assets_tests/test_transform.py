@@ -9,13 +9,17 @@ import polars as pl
 import pytest
 
 from focus_assets.focus.normalize import categorical_columns
-from focus_assets.focus.settings import Repairs, TransformSettings
+from focus_assets.focus.settings import Derivations, Repairs, TransformSettings
 from focus_assets.focus.source import ExportFileError
 from focus_assets.focus.transform import convert_object
 
 from .helpers import KEY, convert_text, csv_text, read_outputs, write_export
 
 UTC = UTC
+
+
+# The FOCUS 1.2 derivations flag every row (test_derivations.py): off where a test looks at repairs alone.
+NO_DERIVATIONS = Derivations(service_categories=False, pricing_currency=False, account_types=False)
 
 
 def only(report):
@@ -158,7 +162,7 @@ def test_the_billing_month_of_a_key_without_one_is_read_in_the_source_timezone(t
 
 
 def test_the_source_timezone_is_configurable(tmp_path):
-    settings = TransformSettings(source_timezone="UTC")
+    settings = TransformSettings(source_timezone="UTC", derivations=NO_DERIVATIONS)
     _, typed, _ = convert_text(tmp_path, csv_text([{}]), settings=settings)
     assert typed["ChargePeriodStart"].to_list() == [datetime(2026, 1, 5, tzinfo=UTC)]
     assert typed["x_SourceChanges"][0].to_list() == []  # reading as UTC changes nothing
@@ -265,7 +269,8 @@ def test_repairs_can_be_switched_off(tmp_path):
             null_literal=False,
             strip_whitespace=False,
             match_column_names_case_insensitively=False,
-        )
+        ),
+        derivations=NO_DERIVATIONS,
     )
     text = csv_text(
         [
@@ -353,7 +358,7 @@ def test_x_source_changes_is_written_as_a_dictionary_and_read_as_a_list_of_strin
     import pyarrow.parquet as pq
 
     rows = [{"BilledCost": " 1.25", "ProviderName": "26842"}, {"BilledCost": "2"}, {"BilledCost": "3"}]
-    report, typed, _ = convert_text(tmp_path, csv_text(rows))
+    report, typed, _ = convert_text(tmp_path, csv_text(rows), settings=TransformSettings(derivations=NO_DERIVATIONS))
     output = report.members[0].output
     expected = [
         [

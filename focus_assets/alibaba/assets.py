@@ -190,6 +190,7 @@ def typed_focus_parquet(
             **money_metadata("BilledCost", billed),
             "billing months": report.billing_months,
             "repairs (rows)": report.repairs,
+            "services not in the service map (rows)": report.unmapped_services,
             "superseded deliveries not typed (catch-up)": delivery_ids(skipped),
             **header_metadata,
             "outputs": outputs,

@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 
 from ..focus.export_layout import ExportLayout
-from ..focus.settings import Repairs, TransformSettings
+from ..focus.settings import Derivations, Repairs, TransformSettings
 
 
 class ExportSettings(dg.ConfigurableResource):
@@ -36,6 +36,10 @@ class ExportSettings(dg.ConfigurableResource):
     # The sensor requests a delivery's run once its newest object is this old: Alibaba splits a
     # large bill into several objects that land minutes apart, and a half delivery must not be run.
     settle_seconds: int = 60
+    # FOCUS 1.2 columns derived from what Alibaba delivers (settings.Derivations; docs/focus-upgrade.md).
+    derive_service_categories: bool = True
+    derive_pricing_currency: bool = True
+    derive_account_types: bool = True
 
     def layout(self) -> ExportLayout:
         """Where the deliveries are in the export bucket (and in the raw bucket, under the same keys)."""
@@ -47,5 +51,10 @@ class ExportSettings(dg.ConfigurableResource):
             source_timezone=self.source_timezone,
             typing_threads=self.typing_threads,
             repairs=Repairs(round_excess_decimals=self.round_excess_decimals),
+            derivations=Derivations(
+                service_categories=self.derive_service_categories,
+                pricing_currency=self.derive_pricing_currency,
+                account_types=self.derive_account_types,
+            ),
         )
         return replace(settings, key_pattern=self.key_pattern) if self.key_pattern else settings

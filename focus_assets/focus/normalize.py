@@ -18,6 +18,8 @@ from functools import cache, partial
 import polars as pl
 
 from . import values
+from .derivations import LABELS as DERIVED_LABELS
+from .derivations import UNMAPPED, derived_columns
 from .schema import (
     DECIMAL_SCALE,
     INPUT_COLUMNS,
@@ -82,6 +84,7 @@ class TypedBatch:
     money_exact_extra: list[tuple[str | None, bool, str, Decimal]] = field(default_factory=list)
     repairs: Counter = field(default_factory=Counter)  # "Column:repair" -> rows (kept and quarantined)
     empty_records: int = 0  # blank lines and records of empty fields, skipped
+    unmapped_services: Counter = field(default_factory=Counter)  # "code / name" -> rows the service map lacks
 
 
 def _series(values: list, dtype: pl.DataType = pl.String) -> pl.Series:
@@ -417,7 +420,7 @@ def changes_dtype(source_timezone: str) -> pl.List:
     held as small integers and written as a Parquet dictionary, not as text on every row (less
     memory, a smaller column, faster reads). The file still reads as list<string>
     (writer.write_frames). A label missing here fails the conversion; it is never dropped."""
-    labels = ["Tags:unparseable", "Tags:nested_values_as_text"]
+    labels = ["Tags:unparseable", "Tags:nested_values_as_text", *DERIVED_LABELS]
     for column in INPUT_COLUMNS:
         if column.kind is Kind.DECIMAL:
             labels += [f"{column.name}:whitespace", f"{column.name}:rounded"]
@@ -493,8 +496,16 @@ def normalize_batch(
     plans = _plan_columns(items, facts, source, settings)
     typed, labels = _type_rows(items.frame, facts, plans, settings)
     typed, repairs = _with_source_changes(typed, labels, settings.source_timezone)
+    unmapped = _unmapped_services(typed) if repairs[UNMAPPED] else Counter()
     good, quarantine, money, money_extra = _split_quarantine(items.raw, typed, plans.exact_extra)
-    return TypedBatch(good, quarantine, money, money_extra, repairs, items.empty_records)
+    return TypedBatch(good, quarantine, money, money_extra, repairs, items.empty_records, unmapped)
+
+
+def _unmapped_services(typed: pl.DataFrame) -> Counter:
+    """Rows per service the service map lacks, as "x_CommodityCode / ServiceName"."""
+    rows = typed.filter(pl.col("x_SourceChanges").list.contains(pl.lit(UNMAPPED, typed["x_SourceChanges"].dtype.inner)))
+    counts = rows.group_by("x_CommodityCode", "ServiceName").len().iter_rows()
+    return Counter({f"{code} / {name}": n for code, name, n in counts})
 
 
 @dataclass
@@ -643,6 +654,16 @@ def _plan_columns(items: _LineItems, facts: _Facts, source: BatchSource, setting
     )
     # FOCUS 1.3: the provider, as mapped.
     plans.columns["ServiceProviderName"] = _values(plans.columns.get("ProviderName"))
+
+    def value_of(name: str) -> pl.Expr:
+        plan = plans.columns.get(name)
+        return pl.lit(None, pl.String) if plan is None else _values(plan)
+
+    # FOCUS 1.2: derived from the values above (derivations.py); a delivered ServiceCategory stays.
+    derived, series = derived_columns(items.frame, value_of, settings.derivations)
+    plans.series.update(series)
+    for name, column in derived.items():
+        plans.columns[name] = Typed(column.values, changes=column.changes)
     return plans
 
 

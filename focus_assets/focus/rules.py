@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from .schema import ALLOWED_VALUES, FOCUS_COLUMNS, INPUT_COLUMNS, AlibabaNulls
+from .schema import ALLOWED_VALUES, FOCUS_COLUMNS, INPUT_COLUMNS, SERVICE_SUBCATEGORIES, AlibabaNulls
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ def focus_rule_violations(rows: pl.LazyFrame) -> RuleReport:
                 gaps.add(rule)
     for name, allowed in ALLOWED_VALUES.items():
         checks[f"{name} not one of the allowed values"] = pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed)
+    pairs = [f"{category} > {sub}" for category, subs in SERVICE_SUBCATEGORIES.items() for sub in subs]
+    checks["ServiceSubcategory not one of its ServiceCategory's"] = pl.col("ServiceSubcategory").is_not_null() & ~(
+        pl.concat_str(pl.col("ServiceCategory"), pl.lit(" > "), pl.col("ServiceSubcategory")).is_in(pairs)
+    )
     checks["ChargePeriodStart not before ChargePeriodEnd"] = pl.col("ChargePeriodStart") >= pl.col("ChargePeriodEnd")
     checks["charge period outside its billing period"] = (
         pl.col("ChargePeriodStart") < pl.col("BillingPeriodStart")

@@ -97,6 +97,7 @@ _ARROW_TYPES = {
 
 class Origin(Enum):
     FOCUS_1_0 = "FOCUS 1.0"
+    FOCUS_1_2 = "FOCUS 1.2"
     FOCUS_1_3 = "FOCUS 1.3"
     ALIBABA = "Alibaba extension"
     PIPELINE = "added by focus-assets"
@@ -205,6 +206,129 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# FOCUS 1.2's allowed ServiceSubcategory values, by ServiceCategory (FOCUS 1.2 specification,
+# columns/servicesubcategory.md). Each category's last one is its Other (...).
+SERVICE_SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+    "AI and Machine Learning": (
+        "AI Platforms",
+        "Bots",
+        "Generative AI",
+        "Machine Learning",
+        "Natural Language Processing",
+        "Other (AI and Machine Learning)",
+    ),
+    "Analytics": (
+        "Analytics Platforms",
+        "Business Intelligence",
+        "Data Processing",
+        "Search",
+        "Streaming Analytics",
+        "Other (Analytics)",
+    ),
+    "Business Applications": (
+        "Productivity and Collaboration",
+        "Other (Business Applications)",
+    ),
+    "Compute": (
+        "Containers",
+        "End User Computing",
+        "Quantum Compute",
+        "Serverless Compute",
+        "Virtual Machines",
+        "Other (Compute)",
+    ),
+    "Databases": (
+        "Caching",
+        "Data Warehouses",
+        "Ledger Databases",
+        "NoSQL Databases",
+        "Relational Databases",
+        "Time Series Databases",
+        "Other (Databases)",
+    ),
+    "Developer Tools": (
+        "Developer Platforms",
+        "Continuous Integration and Deployment",
+        "Development Environments",
+        "Source Code Management",
+        "Quality Assurance",
+        "Other (Developer Tools)",
+    ),
+    "Identity": (
+        "Identity and Access Management",
+        "Other (Identity)",
+    ),
+    "Integration": (
+        "API Management",
+        "Messaging",
+        "Workflow Orchestration",
+        "Other (Integration)",
+    ),
+    "Internet of Things": (
+        "IoT Analytics",
+        "IoT Platforms",
+        "Other (Internet of Things)",
+    ),
+    "Management and Governance": (
+        "Architecture",
+        "Compliance",
+        "Cost Management",
+        "Data Governance",
+        "Disaster Recovery",
+        "Endpoint Management",
+        "Observability",
+        "Support",
+        "Other (Management and Governance)",
+    ),
+    "Media": (
+        "Content Creation",
+        "Gaming",
+        "Media Streaming",
+        "Mixed Reality",
+        "Other (Media)",
+    ),
+    "Migration": (
+        "Data Migration",
+        "Resource Migration",
+        "Other (Migration)",
+    ),
+    "Mobile": ("Other (Mobile)",),
+    "Multicloud": (
+        "Multicloud Integration",
+        "Other (Multicloud)",
+    ),
+    "Networking": (
+        "Application Networking",
+        "Content Delivery",
+        "Network Connectivity",
+        "Network Infrastructure",
+        "Network Routing",
+        "Network Security",
+        "Other (Networking)",
+    ),
+    "Security": (
+        "Secret Management",
+        "Security Posture Management",
+        "Threat Detection and Response",
+        "Other (Security)",
+    ),
+    "Storage": (
+        "Backup Storage",
+        "Block Storage",
+        "File Storage",
+        "Object Storage",
+        "Storage Platforms",
+        "Other (Storage)",
+    ),
+    "Web": (
+        "Application Platforms",
+        "Other (Web)",
+    ),
+    "Other": ("Other (Other)",),
+}
+ALLOWED_VALUES["ServiceSubcategory"] = tuple(s for subs in SERVICE_SUBCATEGORIES.values() for s in subs)
+
+
 # Alibaba's known gaps (docs/transform.md, "Alibaba's known gaps").
 _ALWAYS_NULL = {"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}
 _SOMETIMES_NULL = {
@@ -269,6 +393,43 @@ ALIBABA_COLUMNS: tuple[Column, ...] = tuple(
         ("x_CommodityName", "Alibaba commodity (product) name"),
         ("x_InstanceID", "Alibaba instance ID"),
     )
+)
+
+# FOCUS 1.2 columns the transform derives from what Alibaba delivers, each behind a switch of
+# settings.Derivations and flagged per row in x_SourceChanges (docs/focus-upgrade.md).
+FOCUS_1_2_DERIVED_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "ServiceSubcategory",
+        Kind.STRING,
+        Origin.FOCUS_1_2,
+        "Recommended",
+        False,
+        description="FOCUS 1.2: from the service map (focus/alibaba_services.csv); Other (<category>) when unmapped",
+    ),
+    Column(
+        "PricingCurrency",
+        Kind.STRING,
+        Origin.FOCUS_1_2,
+        "Conditional",
+        True,
+        description="FOCUS 1.2: BillingCurrency (Alibaba prices in the billing currency)",
+    ),
+    Column(
+        "BillingAccountType",
+        Kind.STRING,
+        Origin.FOCUS_1_2,
+        "Conditional",
+        False,
+        description="FOCUS 1.2: Alibaba Cloud account (Alibaba's account model)",
+    ),
+    Column(
+        "SubAccountType",
+        Kind.STRING,
+        Origin.FOCUS_1_2,
+        "Conditional",
+        True,
+        description="FOCUS 1.2: Alibaba Cloud account, or Member account (Resource Directory) when it is not the billing account",
+    ),
 )
 
 FOCUS_1_3_COLUMNS: tuple[Column, ...] = (
@@ -381,7 +542,13 @@ def promoted_tag_column(tag: str) -> Column:
 
 def output_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> tuple[Column, ...]:
     """Every column of the typed Parquet, in file order."""
-    return INPUT_COLUMNS + FOCUS_1_3_COLUMNS + tuple(promoted_tag_column(t) for t in promoted_tags) + PIPELINE_COLUMNS
+    return (
+        INPUT_COLUMNS
+        + FOCUS_1_2_DERIVED_COLUMNS
+        + FOCUS_1_3_COLUMNS
+        + tuple(promoted_tag_column(t) for t in promoted_tags)
+        + PIPELINE_COLUMNS
+    )
 
 
 def input_column(name: str) -> Column | None:

@@ -44,6 +44,20 @@ class Repairs:
 
 
 @dataclass(frozen=True)
+class Derivations:
+    """FOCUS 1.2 values derived from what Alibaba delivers; each can be switched off and is flagged
+    per row in x_SourceChanges (docs/focus-upgrade.md, "FOCUS 1.2 columns derived")."""
+
+    # ServiceCategory where Alibaba left it null, and ServiceSubcategory, from the service map
+    # (focus/alibaba_services.csv); a delivered ServiceCategory is never changed.
+    service_categories: bool = True
+    # PricingCurrency = BillingCurrency: Alibaba prices in the billing currency (no virtual currency).
+    pricing_currency: bool = True
+    # BillingAccountType and SubAccountType, in the names of Alibaba's account model.
+    account_types: bool = True
+
+
+@dataclass(frozen=True)
 class TransformSettings:
     source_timezone: str = "Asia/Shanghai"
     promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS
@@ -59,6 +73,7 @@ class TransformSettings:
     host_provider_name: str | None = "Alibaba Cloud"
     key_pattern: str = DEFAULT_KEY_PATTERN
     repairs: Repairs = field(default_factory=Repairs)
+    derivations: Derivations = field(default_factory=Derivations)
     # Rows per Parquet row group: bounds the writer's memory and fixes the file layout.
     row_group_rows: int = 65_536
     # CSV text parsed at a time: bounds memory whatever the size of the export.

@@ -55,6 +55,7 @@ class MemberReport:
     quarantine_output: Path | None = None
     repairs: Counter = field(default_factory=Counter)
     quarantined_by_column: Counter = field(default_factory=Counter)
+    unmapped_services: Counter = field(default_factory=Counter)  # services the service map lacks: rows
     rows_outside_billing_month: int = 0
     empty_records_skipped: int = 0
     all_null_columns: list[str] = field(default_factory=list)
@@ -88,6 +89,7 @@ class MemberReport:
                 "null_on_every_row": self.all_null_columns,
             },
             "repairs": dict(sorted(self.repairs.items())),
+            "services_not_in_the_map": dict(sorted(self.unmapped_services.items())),
             "quarantine": {
                 "rows": self.reconciliation.rows_quarantined,
                 "by_column": dict(sorted(self.quarantined_by_column.items())),
@@ -156,12 +158,21 @@ class ObjectsReport:
         return sorted({name for m in self.members for name in m.header.extra})
 
     @property
+    def unmapped_services(self) -> dict[str, int]:
+        """Rows per service ("code / name") the service map lacks: what the map should learn."""
+        return _counted(member.unmapped_services for member in self.members)
+
+    @property
     def repairs(self) -> dict[str, int]:
-        """Rows changed by each repair."""
-        total: Counter = Counter()
-        for member in self.members:
-            total.update(member.repairs)
-        return dict(sorted(total.items()))
+        """Rows changed by each repair or derivation."""
+        return _counted(member.repairs for member in self.members)
+
+
+def _counted(counters: Iterable[Counter]) -> dict[str, int]:
+    total: Counter = Counter()
+    for counter in counters:
+        total.update(counter)
+    return dict(sorted(total.items()))
 
 
 def convert_objects(
@@ -314,6 +325,7 @@ def _account(
     quarantine.write(batch.quarantine)
     report.reconciliation.add_batch(batch.money, batch.money_exact_extra)
     report.repairs.update(batch.repairs)
+    report.unmapped_services.update(batch.unmapped_services)
     report.empty_records_skipped += batch.empty_records
     report.quarantined_by_column.update(_count(batch.quarantine["column"]))
     starts = _count(batch.good["BillingPeriodStart"])  # few distinct values: months in Python

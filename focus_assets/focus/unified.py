@@ -22,6 +22,7 @@ from importlib.resources.abc import Traversable
 from .schema import (
     DEFAULT_PROMOTED_TAGS,
     FOCUS_1_2_COLUMNS,
+    FOCUS_1_2_DERIVED_COLUMNS,
     FOCUS_COLUMNS,
     Kind,
     promoted_tag_column,
@@ -96,11 +97,21 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(
         "alibaba",
         "Alibaba Cloud",
-        "Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus "
-        "ServiceProviderName/HostProviderName; promoted tags were matched case-insensitively by the transform",
-        FOCUS_1_0 | {"ServiceProviderName", "HostProviderName"},
+        "Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus the FOCUS 1.2 columns the "
+        "transform derives and ServiceProviderName/HostProviderName; promoted tags were matched "
+        "case-insensitively by the transform",
+        FOCUS_1_0 | {c.name for c in FOCUS_1_2_DERIVED_COLUMNS} | {"ServiceProviderName", "HostProviderName"},
         table="alibaba_focus",
-        expressions={promoted_tag_column(t).name: promoted_tag_column(t).name for t in DEFAULT_PROMOTED_TAGS},
+        expressions={
+            **{promoted_tag_column(t).name: promoted_tag_column(t).name for t in DEFAULT_PROMOTED_TAGS},
+            # Alibaba prices in its billing currency: where the transform derived PricingCurrency (a
+            # switch), the pricing-currency amounts are the billing-currency ones.
+            **{
+                f"PricingCurrency{name}": f"CAST(CASE WHEN PricingCurrency IS NOT NULL THEN {name} END AS "
+                f"{Kind.WIDE_DECIMAL.trino})"
+                for name in ("EffectiveCost", "ListUnitPrice", "ContractedUnitPrice")
+            },
+        },
     ),
     Adapter("aws_focus_1_0", "AWS", 'AWS Data Exports, "FOCUS 1.0 with AWS columns" (Parquet; Tags a map)', FOCUS_1_0),
     Adapter("aws_focus_1_2", "AWS", "AWS Data Exports, FOCUS 1.2 (Parquet; Tags a map)", FOCUS_1_2),

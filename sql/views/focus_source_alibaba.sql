@@ -1,4 +1,4 @@
--- Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus ServiceProviderName/HostProviderName; promoted tags were matched case-insensitively by the transform.
+-- Alibaba Cloud: the current snapshot (alibaba_focus), FOCUS 1.0 plus the FOCUS 1.2 columns the transform derives and ServiceProviderName/HostProviderName; promoted tags were matched case-insensitively by the transform.
 -- Generated from focus_assets/focus/unified.py by `python -m focus_assets.focus.unified`: do not edit.
 CREATE OR REPLACE VIEW focus_source_alibaba AS
 SELECT
@@ -74,7 +74,7 @@ FROM (
     CAST(BilledCost AS decimal(38,15)) AS BilledCost,
     CAST(BillingAccountId AS varchar) AS BillingAccountId,
     CAST(BillingAccountName AS varchar) AS BillingAccountName,
-    CAST(NULL AS varchar) AS BillingAccountType,
+    CAST(BillingAccountType AS varchar) AS BillingAccountType,
     CAST(BillingCurrency AS varchar) AS BillingCurrency,
     CAST(BillingPeriodEnd AS timestamp) AS BillingPeriodEnd,
     CAST(BillingPeriodStart AS timestamp) AS BillingPeriodStart,
@@ -103,10 +103,10 @@ FROM (
     CAST(ListCost AS decimal(38,15)) AS ListCost,
     CAST(ListUnitPrice AS decimal(38,15)) AS ListUnitPrice,
     CAST(PricingCategory AS varchar) AS PricingCategory,
-    CAST(NULL AS varchar) AS PricingCurrency,
-    CAST(NULL AS decimal(38,15)) AS PricingCurrencyContractedUnitPrice,
-    CAST(NULL AS decimal(38,15)) AS PricingCurrencyEffectiveCost,
-    CAST(NULL AS decimal(38,15)) AS PricingCurrencyListUnitPrice,
+    CAST(PricingCurrency AS varchar) AS PricingCurrency,
+    CAST(CASE WHEN PricingCurrency IS NOT NULL THEN ContractedUnitPrice END AS decimal(38,15)) AS PricingCurrencyContractedUnitPrice,
+    CAST(CASE WHEN PricingCurrency IS NOT NULL THEN EffectiveCost END AS decimal(38,15)) AS PricingCurrencyEffectiveCost,
+    CAST(CASE WHEN PricingCurrency IS NOT NULL THEN ListUnitPrice END AS decimal(38,15)) AS PricingCurrencyListUnitPrice,
     CAST(PricingQuantity AS decimal(38,15)) AS PricingQuantity,
     CAST(PricingUnit AS varchar) AS PricingUnit,
     CAST(ProviderName AS varchar) AS ProviderName,
@@ -118,14 +118,14 @@ FROM (
     CAST(ResourceType AS varchar) AS ResourceType,
     CAST(ServiceCategory AS varchar) AS ServiceCategory,
     CAST(ServiceName AS varchar) AS ServiceName,
-    CAST(NULL AS varchar) AS ServiceSubcategory,
+    CAST(ServiceSubcategory AS varchar) AS ServiceSubcategory,
     CAST(SkuId AS varchar) AS SkuId,
     CAST(NULL AS varchar) AS SkuMeter,
     CAST(NULL AS varchar) AS SkuPriceDetails,
     CAST(SkuPriceId AS varchar) AS SkuPriceId,
     CAST(SubAccountId AS varchar) AS SubAccountId,
     CAST(SubAccountName AS varchar) AS SubAccountName,
-    CAST(NULL AS varchar) AS SubAccountType,
+    CAST(SubAccountType AS varchar) AS SubAccountType,
     Tags AS Tags,
     ServiceProviderName AS carried_ServiceProviderName,
     HostProviderName AS carried_HostProviderName,
