@@ -141,9 +141,9 @@ def test_the_failures_are_attributed_as_documented(conformance):
     assert unified["PricingUnit-C-005-C"].sources == ("alibaba",)
     assert unified["ChargeFrequency-C-002-M"].attribution == SOURCE_LACKS  # the datacenter layout has none
     assert unified["ChargeFrequency-C-002-M"].sources == ("datacenter",)
-    assert unified["ServiceSubcategory-C-002-M"].attribution == SOURCE_LACKS  # FOCUS 1.2: no source has it
+    # FOCUS 1.2: no source but Alibaba's (derived by the transform) has it
+    assert unified["ServiceSubcategory-C-002-M"].attribution == SOURCE_LACKS
     assert set(unified["ServiceSubcategory-C-002-M"].sources) == {
-        "alibaba",
         "aws_focus_1_0",
         "azure",
         "oci",
@@ -157,6 +157,26 @@ def test_the_failures_are_attributed_as_documented(conformance):
     assert "| alibaba_focus | 2,100 | 578 |" in report and "**Failures attributed to the pipeline: 0**" in report
     assert "ChargeDescription, a documented gap of Alibaba's export" in report
     assert "InvoiceIssuerName 'Amazon Web Services, Inc.'" in report  # the evidence of a validator defect
+
+
+def test_alibabas_rows_pass_the_rules_its_derived_columns_answer(conformance, warehouse):
+    """The Alibaba rows of focus_unified, validated alone: the derived FOCUS 1.2 columns
+    (focus/derivations.py) pass the rules on them, ServiceName-C-008-C (one ServiceSubcategory per
+    ServiceName) among them."""
+    status, result = installed(conformance)
+    unified = {d.name: d for d in result.datasets}["focus_unified"]
+    passed, failed, _ = unified.source_verdicts["alibaba"]
+    verdicts = {r.rule_id: r.status for r in parse_junit(warehouse / "conformance/files/xml/focus_unified.alibaba.xml")}
+    answered = [
+        rule
+        for rule in verdicts
+        if rule.startswith(("ServiceSubcategory-", "ServiceCategory-", "PricingCurrency-", "BillingAccountType-"))
+    ]
+    assert verdicts["ServiceName-C-008-C"] == "passed"
+    assert len(answered) > 15 and all(verdicts[r] in ("passed", "skipped") for r in answered), answered
+    assert sum(verdicts[r] == "passed" for r in answered) > 10
+    assert passed > failed and failed == sum(s == "failed" for s in verdicts.values())
+    assert "| alibaba | 2,100 |" in result.markdown()  # the per-source table of the report
 
 
 def test_a_broken_column_is_attributed_to_the_pipeline(conformance, validator, warehouse, tmp_path):

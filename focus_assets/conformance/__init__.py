@@ -95,6 +95,8 @@ class DatasetReport:
     failures: list[Failure] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)  # source -> rows (several sources only)
     error: str | None = None  # the validator could not validate it
+    # source -> its rows validated alone: rules (passed, failed, skipped), or None if not validated
+    source_verdicts: dict[str, tuple[int, int, int] | None] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -378,9 +380,18 @@ def assess(
                 attributed(dataset)[0] if not own.error else [],
                 dict(dataset.slice_rows),
                 own.error,
+                {s: _verdicts(validated[f"{dataset.name}.{s}"]) for s in dataset.slices},
             )
         )
     return reports
+
+
+def _verdicts(validated: Validated) -> tuple[int, int, int] | None:
+    """(passed, failed, skipped) of one file, None when it could not be validated."""
+    if validated.error:
+        return None
+    statuses = [r.status for r in validated.results.values()]
+    return statuses.count("passed"), statuses.count("failed"), statuses.count("skipped")
 
 
 def run_conformance(

@@ -117,9 +117,15 @@ def render(result: ConformanceResult) -> str:
         if d.sources:
             lines += [
                 "",
-                f"`{d.name}` reads {len(d.sources)} sources, each also validated alone to know whose rows "
-                "fail a rule: " + ", ".join(f"{name} ({rows:,} rows)" for name, rows in d.sources.items()) + ".",
+                f"`{d.name}` reads {len(d.sources)} sources, each also validated alone to know whose rows fail a rule:",
+                "",
+                "| source | rows | passed | failed | skipped |",
+                "| --- | ---: | ---: | ---: | ---: |",
             ]
+            for name, rows in d.sources.items():
+                verdicts = d.source_verdicts.get(name)
+                counts = " | ".join(f"{n:,}" for n in verdicts) if verdicts else "not validated | | "
+                lines.append(f"| {name} | {rows:,} | {counts} |")
     for note in result.notes:
         lines += ["", f"Note: {note}"]
     lines += ["", "## Attributions", ""]
