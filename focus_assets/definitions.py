@@ -15,8 +15,11 @@ from .resources.warehouse import Warehouse
 
 def with_engine_kinds(assets: list[dg.AssetsDefinition], warehouse: Warehouse) -> list[dg.AssetsDefinition]:
     """The table and view assets tagged with the deployment's engine (duckdb, or athena/glue/s3)."""
-    kinds = {athena_table.key: warehouse.TABLE_KINDS, provider_views.key: warehouse.VIEW_KINDS}
-    kinds[unified_focus_view.key] = warehouse.VIEW_KINDS
+    kinds = {
+        athena_table.key: warehouse.TABLE_KINDS,
+        provider_views.key: warehouse.VIEW_KINDS,
+        unified_focus_view.key: warehouse.VIEW_KINDS,
+    }
     return [
         asset.map_asset_specs(lambda spec: spec.replace_attributes(kinds=set(kinds[spec.key])))
         if asset.key in kinds

@@ -160,7 +160,7 @@ def typed_focus_parquet(
     export, raw, lake_bucket = export_bucket.get_bucket(), raw_bucket.get_bucket(), lake.get_bucket()
     objects, _ = objects_of_days(raw, layout, context.partition_keys, etags=False)
     if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
-        newest = newest_deliveries(export, layout, {o.delivery.yearmonth for o in objects})
+        newest = newest_deliveries(export, layout, {o.delivery.yearmonth for o in objects if o.delivery.yearmonth})
     elif len(context.partition_keys) > 1:  # a backfill in one run: each month's newest delivery in the range
         newest = newest_of(objects)
     else:

@@ -37,6 +37,7 @@ LABELS = (
     "SubAccountType:derived",
 )
 UNMAPPED = "ServiceSubcategory:unmapped"
+UNMAPPED_ROWS = f"derive:{UNMAPPED}"  # the series (derived_columns) flagging its rows
 
 
 @dataclass

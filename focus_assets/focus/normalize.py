@@ -19,7 +19,7 @@ import polars as pl
 
 from . import values
 from .derivations import LABELS as DERIVED_LABELS
-from .derivations import UNMAPPED, derived_columns
+from .derivations import UNMAPPED, UNMAPPED_ROWS, derived_columns
 from .schema import (
     DECIMAL_SCALE,
     INPUT_COLUMNS,
@@ -496,14 +496,15 @@ def normalize_batch(
     plans = _plan_columns(items, facts, source, settings)
     typed, labels = _type_rows(items.frame, facts, plans, settings)
     typed, repairs = _with_source_changes(typed, labels, settings.source_timezone)
-    unmapped = _unmapped_services(typed) if repairs[UNMAPPED] else Counter()
+    unmapped = _unmapped_services(typed, plans.series[UNMAPPED_ROWS]) if repairs[UNMAPPED] else Counter()
     good, quarantine, money, money_extra = _split_quarantine(items.raw, typed, plans.exact_extra)
     return TypedBatch(good, quarantine, money, money_extra, repairs, items.empty_records, unmapped)
 
 
-def _unmapped_services(typed: pl.DataFrame) -> Counter:
-    """Rows per service the service map lacks, as "x_CommodityCode / ServiceName"."""
-    rows = typed.filter(pl.col("x_SourceChanges").list.contains(pl.lit(UNMAPPED, typed["x_SourceChanges"].dtype.inner)))
+def _unmapped_services(typed: pl.DataFrame, unmapped: pl.Series) -> Counter:
+    """Rows per service the service map lacks, as "x_CommodityCode / ServiceName" (`unmapped`: the
+    derivation's flag per row, in the rows' order)."""
+    rows = typed.filter(unmapped)
     counts = rows.group_by("x_CommodityCode", "ServiceName").len().iter_rows()
     return Counter({f"{code} / {name}": n for code, name, n in counts})
 
