@@ -7,7 +7,7 @@ Everything runs against moto's server on 127.0.0.1 (focus_assets_tests/local_aws
 through boto3, OSS through the OSS-dialect adapter with the real oss2 client. Requests are counted
 at the server (the WSGI layer in front of moto), by service and operation.
 
-  1. Sensor tick (`plan_runs`, the sensor's planning) with N = 100, 1,000 and 10,000 export objects
+  1. Sensor tick (`plan_sources_tick`, the sensor's planning) with N = 100, 1,000 and 10,000 export objects
      already in the bucket, laid out as the real export (focus-export/YYYYMM/YYYYMMDDTHHMMSS/<file>:
      a month-to-date snapshot every day, two files each, the final file of a month on the 3rd of
      the next; the newest delivery on 2026-01-05, older months added as N grows): the first tick
@@ -55,7 +55,8 @@ from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
 
 from focus_assets.alibaba.export_settings import ExportSettings  # noqa: E402
-from focus_assets.alibaba.sensors import plan_runs  # noqa: E402
+from focus_assets.focus.delivery_watch import plan_sources_tick, utc_now  # noqa: E402
+from focus_assets.focus.export_sources import DEFAULT_SOURCE, SourceBuckets  # noqa: E402
 from focus_assets.focus.writer import OUTPUT_TABLE  # noqa: E402
 from focus_assets.resources.athena import GlueCatalog  # noqa: E402
 from focus_assets.resources.stores import OssStore, S3Store  # noqa: E402
@@ -99,9 +100,6 @@ class CountingStore:
 
     def __init__(self, store):
         self.bucket, self.folders, self.months, self.objects = store.get_bucket(), 0, 0, 0
-
-    def get_bucket(self):  # plan_runs takes the resource and lists the bucket it hands out
-        return self
 
     def list_folders(self, prefix: str = "") -> list[str]:
         found = self.bucket.list_folders(prefix)
@@ -155,7 +153,10 @@ def sensor_ticks(plan: FaultPlan, s3, stores: dict, sizes: list[int], repeat: in
 
                 def tick(store=store, cursor=cursor, listed=listed):
                     counted = CountingStore(store)
-                    planned = plan_runs(counted, settings, cursor, first_day=HISTORY_START)
+                    source = SourceBuckets(DEFAULT_SOURCE, counted, None, settings.layout("focus-export/"))
+                    planned = plan_sources_tick(
+                        [source], cursor, now=utc_now(), first_day=HISTORY_START, settle_seconds=settings.settle_seconds
+                    )
                     listed.append((counted.folders, counted.months, counted.objects))
                     return planned
 
@@ -335,7 +336,9 @@ def print_day_runs(days: list[dict]) -> None:
 
 
 def print_tables(sensor: list[dict], glue: list[dict], msck: list[dict]) -> None:
-    print("\n1. Sensor tick (plan_runs). LIST requests counted at the server; months: billing-month folders the")
+    print(
+        "\n1. Sensor tick (plan_sources_tick). LIST requests counted at the server; months: billing-month folders the"
+    )
     print("   delimiter listing returned / months whose objects were listed; objects: keys those listings returned")
     print(f"{'store':<15}{'objects':>9}  {'tick':<23}{'LIST req':>9}{'months':>8}{'months':>8}{'objects':>9}{'ms':>10}")
     print(f"{'':<15}{'in bucket':>9}  {'':<23}{'':>9}{'seen':>8}{'listed':>8}{'listed':>9}{'(median)':>10}")

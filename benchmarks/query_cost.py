@@ -34,6 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from focus_assets.deployment import local_resources
+from focus_assets.focus.export_sources import DEFAULT_SOURCE
 from focus_assets.focus.settings import TransformSettings
 from focus_assets.focus.transform import convert_object
 from focus_assets.focus.writer import OUTPUT_TABLE, partition_dir, record_delivery
@@ -71,7 +72,7 @@ def build(home: Path, days: int, rows_per_day: int) -> tuple[dict, float]:
         report = convert_object(path, delivery.key, lake, settings)
         written = sum(m.reconciliation.to_dict()["rows"]["written"] for m in report.members)
         quarantined = sum(m.reconciliation.to_dict()["rows"]["quarantined"] for m in report.members)
-        record_delivery(lake, delivery.billing_month, delivery.batch_ts, 1, written, quarantined)
+        record_delivery(lake, DEFAULT_SOURCE, delivery.billing_month, delivery.batch_ts, 1, written, quarantined)
         path.unlink()
     resources["warehouse"].create(objects_of("table") | objects_of("view", "alibaba_"))
     return resources, time.perf_counter() - started

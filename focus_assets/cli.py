@@ -145,7 +145,8 @@ def policies(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a missing setting, or an unsafe value (UnsafeNameError)
         print(f"focus-assets: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(rendered[args.only] if args.only else rendered, indent=2))
+    # --only: the document itself, unless several export sources each have one (then by name)
+    print(json.dumps(next(iter(rendered.values())) if args.only and len(rendered) == 1 else rendered, indent=2))
     return 0
 
 

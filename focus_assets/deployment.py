@@ -23,9 +23,10 @@ from dagster_aws.s3 import S3Resource
 from .alibaba.export_settings import ExportSettings
 from .deployment_settings import delivery_schedule
 from .focus import names
+from .focus.export_sources import DEFAULT_SOURCE, SETTING, ExportSource, parse_sources
 from .focus.unified import ADAPTERS
 from .resources.athena import AthenaQueries, GlueCatalog
-from .resources.stores import LocalFolderStore, OssStore, S3Store
+from .resources.stores import ExportSources, ExportSourceStore, LocalFolderStore, S3Store
 from .resources.warehouse import AthenaWarehouse, DuckDBWarehouse
 from .sql_layer import SourceTable
 
@@ -111,15 +112,45 @@ def local_sources(home: Path) -> dict[str, SourceTable]:
     return sources
 
 
-def local_resources(home: Path, mode: str = "pull", catch_up: bool = False) -> dict:
+def export_sources_setting() -> list[ExportSource] | None:
+    """FOCUS_EXPORT_SOURCES, checked (focus/export_sources.py), or None when it is not set."""
+    text = os.environ.get(SETTING, "").strip()
+    return parse_sources(text) if text else None
+
+
+def local_export_sources(home: Path, mode: str, sources: list[ExportSource] | None = None) -> ExportSources:
+    """Each source's export bucket is a folder: its `folder` (relative to FOCUS_HOME), else
+    FOCUS_HOME/oss for the default source and FOCUS_HOME/oss-<name> for another. In push mode
+    every source is read from its raw folder."""
+    home = Path(home).resolve()
+
+    def folder(source: ExportSource) -> str | None:
+        if mode == "push":
+            return None
+        if source.folder is not None:
+            return str(home / source.folder)
+        return str(home / ("oss" if source.name == DEFAULT_SOURCE else f"oss-{source.name}"))
+
+    return ExportSources(
+        sources=[
+            ExportSourceStore(name=s.name, export_prefix=s.export_prefix, folder=folder(s))
+            for s in (sources or [ExportSource()])
+        ]
+    )
+
+
+def local_resources(
+    home: Path, mode: str = "pull", catch_up: bool = False, export_sources: list[ExportSource] | None = None
+) -> dict:
     """The embedded default. In push mode the stand-in for Function Compute is
     `focus_assets.demo.push_deliveries` (the same copy routine, folder to folder). The other
-    providers' sources come from FOCUS_HOME/sources.json (`local_sources`)."""
+    providers' sources come from FOCUS_HOME/sources.json (`local_sources`); the export sources
+    from FOCUS_EXPORT_SOURCES (`local_export_sources`)."""
     home = Path(home).resolve()
     raw = LocalFolderStore(root=str(home / "raw"))
     sources = local_sources(home)
     return {
-        "export_bucket": raw if mode == "push" else LocalFolderStore(root=str(home / "oss")),
+        "export_sources": local_export_sources(home, mode, export_sources),
         "raw_bucket": raw,
         "lake": LocalFolderStore(root=str(home / "lake")),
         "reports": LocalFolderStore(root=str(home / "reports")),  # the cost report (focus_assets/reporting)
@@ -142,16 +173,62 @@ def _prefix(name: str, default: str = "") -> str:
     return names.key_prefix(os.environ.get(name, default), name)
 
 
+def aws_export_sources(mode: str, sources: list[ExportSource] | None) -> ExportSources:
+    """Without FOCUS_EXPORT_SOURCES, one source (`default`) from FOCUS_OSS_* and OSS_ACCESS_KEY_*, as
+    before sources existed. Keys are read at run time through EnvVar, from the variables each
+    source names; in push mode a source is read from its raw folder, and needs no OSS access."""
+    if sources is None:
+        sources = [
+            ExportSource(
+                export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
+                oss_endpoint=os.environ.get("FOCUS_OSS_ENDPOINT"),
+                oss_bucket=os.environ.get("FOCUS_OSS_BUCKET"),
+                oss_prefix=_prefix("FOCUS_OSS_PREFIX"),
+                # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
+                security_token_env="OSS_SECURITY_TOKEN" if os.environ.get("OSS_SECURITY_TOKEN") else None,
+            )
+        ]
+    stores = []
+    for source in sources:
+        if mode == "push":
+            stores.append(ExportSourceStore(name=source.name, export_prefix=source.export_prefix))
+            continue
+        keys = [source.access_key_id_env, source.access_key_secret_env] + (
+            [source.security_token_env] if source.security_token_env else []
+        )
+        missing = [name for name in keys if not os.environ.get(name)]
+        if source.oss_bucket is None or missing:
+            raise ValueError(
+                f"export source {source.name!r} needs an OSS endpoint and bucket and the environment "
+                f"variables {', '.join(keys)} (missing: {', '.join(missing) or 'the bucket'}; docs/sources.md)"
+            )
+        stores.append(
+            ExportSourceStore(
+                name=source.name,
+                export_prefix=source.export_prefix,
+                oss_endpoint=source.oss_endpoint,
+                oss_bucket=source.oss_bucket,
+                oss_prefix=source.oss_prefix,
+                access_key_id=dg.EnvVar(source.access_key_id_env),
+                access_key_secret=dg.EnvVar(source.access_key_secret_env),
+                security_token=dg.EnvVar(source.security_token_env) if source.security_token_env else None,
+            )
+        )
+    return ExportSources(sources=stores)
+
+
 def aws_resources() -> dict:
     """Required settings are read at run time through EnvVar (checked here for a clear message
     when one is missing); optional ones have defaults. Every name that reaches SQL, a path or a
     policy is checked here, at load, against the rules of `focus/names.py`."""
     mode = ingestion_mode()
-    required = REQUIRED + (REQUIRED_TO_PULL if mode == "pull" else ())
+    export_sources = export_sources_setting()
+    pulls_one_source = mode == "pull" and export_sources is None
+    required = REQUIRED + (REQUIRED_TO_PULL if pulls_one_source else ())
     missing = [name for name in required if not os.environ.get(name)]
     if missing:
         raise ValueError(f"FOCUS_DEPLOYMENT=aws needs the environment variables {', '.join(missing)} (see the README)")
-    for name in ("FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET") + (("FOCUS_OSS_BUCKET",) if mode == "pull" else ()):
+    for name in ("FOCUS_RAW_BUCKET", "FOCUS_LAKE_BUCKET") + (("FOCUS_OSS_BUCKET",) if pulls_one_source else ()):
         names.bucket(os.environ[name], name)
     names.s3_uri(os.environ["FOCUS_ATHENA_OUTPUT"])
     region = dg.EnvVar("FOCUS_AWS_REGION")
@@ -168,21 +245,8 @@ def aws_resources() -> dict:
     lake = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix)
     reports = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_LAKE_BUCKET"), prefix=lake_prefix + "reports/")
     raw = S3Store(s3=s3, bucket=dg.EnvVar("FOCUS_RAW_BUCKET"), prefix=_prefix("FOCUS_RAW_PREFIX"))
-    if mode == "push":  # the Function Compute function copies into the raw bucket: no OSS access here
-        export = raw
-    else:
-        # Temporary OSS credentials (STS, e.g. RAM OIDC federation) come with a security token.
-        token = {"security_token": dg.EnvVar("OSS_SECURITY_TOKEN")} if os.environ.get("OSS_SECURITY_TOKEN") else {}
-        export = OssStore(
-            endpoint=dg.EnvVar("FOCUS_OSS_ENDPOINT"),
-            bucket=dg.EnvVar("FOCUS_OSS_BUCKET"),
-            prefix=_prefix("FOCUS_OSS_PREFIX"),
-            access_key_id=dg.EnvVar("OSS_ACCESS_KEY_ID"),
-            access_key_secret=dg.EnvVar("OSS_ACCESS_KEY_SECRET"),
-            **token,
-        )
     return {
-        "export_bucket": export,
+        "export_sources": aws_export_sources(mode, export_sources),
         "raw_bucket": raw,
         "lake": lake,
         "reports": reports,  # the cost report, in the lake bucket's reports/ folder
@@ -199,7 +263,6 @@ def aws_resources() -> dict:
             source_tables=sources,
         ),
         "export_settings": ExportSettings(
-            export_prefix=_prefix("FOCUS_EXPORT_PREFIX", "focus-export/"),
             ingestion_mode=mode,
             catch_up=catch_up_enabled(),
             **_schedule_settings(),
@@ -210,7 +273,7 @@ def aws_resources() -> dict:
 def resources_for(deployment: str | None = None) -> dict:
     deployment = deployment or os.environ.get("FOCUS_DEPLOYMENT", "local")
     if deployment == "local":
-        return local_resources(local_home(), ingestion_mode(), catch_up_enabled())
+        return local_resources(local_home(), ingestion_mode(), catch_up_enabled(), export_sources_setting())
     if deployment == "aws":
         return aws_resources()
     raise ValueError(f"FOCUS_DEPLOYMENT={deployment!r}: 'local' or 'aws'")

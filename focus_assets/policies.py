@@ -26,6 +26,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .focus import names
+from .focus.export_sources import DEFAULT_SOURCE, SETTING, parse_sources
 
 POLICY_DIR = resources.files("focus_assets.policy_templates")  # docs/policies/ in the repository
 # The pipeline's two, and the two of the push mode's Function Compute handler (docs/function_compute.md).
@@ -104,7 +105,31 @@ def values_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+# The policies of one Alibaba account's export bucket: with several export sources, one per source.
+PER_SOURCE = ("alibaba-ram-export-reader", "alibaba-ram-function")
+
+
 def render_all(environ: Mapping[str, str], only: str | None = None) -> dict[str, dict]:
-    """Every policy (or the one named `only`), rendered for the configuration in `environ`."""
+    """Every policy (or the one named `only`), rendered for the configuration in `environ`. With
+    FOCUS_EXPORT_SOURCES, each source with an OSS bucket gets its own RAM policies, named
+    `<policy>-<source>` (the default source's keep their names): each account grants its own."""
     values = values_from_environment(environ)
-    return {name: render_policy(path, values) for name, path in POLICIES.items() if only in (None, name)}
+    sources = parse_sources(environ[SETTING]) if environ.get(SETTING, "").strip() else None
+    rendered = {}
+    for name, path in POLICIES.items():
+        if only not in (None, name):
+            continue
+        if sources is None or name not in PER_SOURCE:
+            rendered[name] = render_policy(path, values)
+            continue
+        for source in sources:
+            if source.oss_bucket is None:  # push mode: read from the raw bucket, no OSS grant here
+                continue
+            own = {
+                **values,
+                "FOCUS_OSS_BUCKET": source.oss_bucket,
+                "FOCUS_OSS_PREFIX": source.oss_prefix,
+                "FOCUS_EXPORT_PREFIX": source.export_prefix,
+            }
+            rendered[name if source.name == DEFAULT_SOURCE else f"{name}-{source.name}"] = render_policy(path, own)
+    return rendered

@@ -124,8 +124,9 @@ def to_duckdb(sql: str) -> str:
     return sqlglot.transpile(sql, read="athena", write="duckdb")[0]
 
 
-def _external_table_on_duckdb(obj: SqlObject, lake_root: Path) -> str:
-    """An external table as DuckDB sees it: a view over its Parquet files, typed as declared."""
+def _external_table_on_duckdb(obj: SqlObject, lake_root: Path, connection: duckdb.DuckDBPyConnection) -> str:
+    """An external table as DuckDB sees it: a view over its Parquet files, typed as declared. A
+    column no file has yet (files written before it was added) reads as NULL, as in Athena."""
     schema = obj.statement.this
     columns = [(c.name, c.args["kind"].sql("duckdb")) for c in schema.expressions]
     partitioned = obj.statement.find(exp.PartitionedByProperty)
@@ -138,9 +139,18 @@ def _external_table_on_duckdb(obj: SqlObject, lake_root: Path) -> str:
     if partitions:
         types = ", ".join(f"'{name}': {kind}" for name, kind in partitions)
         hive = f", hive_partitioning = true, hive_types = {{{types}}}"
-    select = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in columns + partitions)
     files = (location / "**" / "*.parquet").as_posix().replace("'", "''")
-    return f"CREATE OR REPLACE VIEW \"{obj.name}\" AS SELECT {select} FROM read_parquet('{files}'{hive}, union_by_name = true)"
+    reader = f"read_parquet('{files}'{hive}, union_by_name = true)"
+    present = {row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    select = ", ".join(
+        f"CAST({_quoted(name) if name in present else 'NULL'} AS {kind}) AS {_quoted(name)}"
+        for name, kind in columns + partitions
+    )
+    return f'CREATE OR REPLACE VIEW "{obj.name}" AS SELECT {select} FROM {reader}'
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 def configured_sql(obj: SqlObject, sources: dict[str, SourceTable]) -> str | None:
@@ -224,7 +234,7 @@ def apply_to_duckdb(
             continue
         if obj.kind == "table":
             _drop(connection, obj.name)  # an empty table becomes a view once files exist
-            connection.execute(_external_table_on_duckdb(obj, Path(lake_root)))
+            connection.execute(_external_table_on_duckdb(obj, Path(lake_root), connection))
         else:
             text = configured_sql(obj, sources)
             if text is None:

@@ -42,8 +42,8 @@ def kill_while_copying() -> None:
 def kill_while_writing_parquet() -> None:
     original_settings = assets.ExportSettings.transform_settings
     # small pieces and row groups: the file is written in many steps
-    assets.ExportSettings.transform_settings = lambda self: replace(
-        original_settings(self), piece_bytes=4096, row_group_rows=16
+    assets.ExportSettings.transform_settings = lambda self, *args: replace(
+        original_settings(self, *args), piece_bytes=4096, row_group_rows=16
     )
     write_frames = transform.write_frames
 

@@ -217,3 +217,36 @@ def dagster_webserver(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def export_sources_of(*stores, names: tuple[str, ...] = ("default",)):
+    """ExportSources reading these stores (LocalFolderStore or OssStore), named in order: the
+    resource a deployment builds from FOCUS_EXPORT_SOURCES, for a test's own buckets."""
+    from focus_assets.resources.stores import ExportSources, ExportSourceStore, LocalFolderStore, OssStore
+
+    def source(store, name: str) -> ExportSourceStore:
+        if isinstance(store, LocalFolderStore):
+            return ExportSourceStore(name=name, folder=str(Path(store.root) / store.prefix))
+        assert isinstance(store, OssStore), store
+        return ExportSourceStore(
+            name=name,
+            oss_endpoint=store.endpoint,
+            oss_bucket=store.bucket,
+            oss_prefix=store.prefix,
+            access_key_id=store.access_key_id,
+            access_key_secret=store.access_key_secret,
+            security_token=store.security_token,
+        )
+
+    return ExportSources(sources=[source(store, name) for store, name in zip(stores, names, strict=True)])
+
+
+def plan_of(store, settings, cursor, **kwargs):
+    """The sensor's plan (alibaba.sensors.plan_runs) for one export bucket: a folder or OSS bucket
+    read directly, or an S3 bucket read as the raw bucket of a push-mode source."""
+    from focus_assets.alibaba.sensors import plan_runs
+    from focus_assets.resources.stores import ExportSources, ExportSourceStore, S3Store
+
+    if isinstance(store, S3Store):
+        return plan_runs(ExportSources(sources=[ExportSourceStore()]), settings, cursor, raw_bucket=store, **kwargs)
+    return plan_runs(export_sources_of(store), settings, cursor, **kwargs)

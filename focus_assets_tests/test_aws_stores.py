@@ -11,10 +11,10 @@ from dagster_aws.s3 import S3Resource
 
 from focus_assets.alibaba.assets import raw_oss_export, raw_s3_csv
 from focus_assets.alibaba.export_settings import ExportSettings
-from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.resources.stores import LocalFolderStore, OssStore, S3Store
 from focus_assets.samples.alibaba import sample_deliveries, write_delivery
 
+from .helpers import export_sources_of, plan_of
 from .local_aws import aws_and_oss
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -62,7 +62,7 @@ def test_oss_listing_folders_and_head_through_oss2(endpoints):
 
 def test_the_first_two_assets_copy_byte_for_byte_and_skip_what_is_there(endpoints, tmp_path):
     oss, raw = stores(endpoints)
-    resources = {"export_bucket": oss, "raw_bucket": raw, "export_settings": ExportSettings()}
+    resources = {"export_sources": export_sources_of(oss), "raw_bucket": raw, "export_settings": ExportSettings()}
     result = dg.materialize([raw_oss_export, raw_s3_csv], partition_key="2026-01-03", resources=resources)
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["raw_oss_export"]["objects"].value == 2 and meta["raw_s3_csv"]["copied"].value == 2
@@ -80,10 +80,10 @@ def test_the_first_two_assets_copy_byte_for_byte_and_skip_what_is_there(endpoint
 def test_the_sensor_plans_runs_from_oss(endpoints):
     oss, _ = stores(endpoints)
     settled = ExportSettings(settle_seconds=0)
-    plan = plan_runs(oss, settled, None)
+    plan = plan_of(oss, settled, None)
     assert [run.day for run in plan.runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert not plan.skipped and not plan.waiting
-    assert plan_runs(oss, settled, plan.cursor).runs == []
+    assert plan_of(oss, settled, plan.cursor).runs == []
 
 
 def test_temporary_oss_credentials_with_a_security_token(endpoints):

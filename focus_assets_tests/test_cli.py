@@ -133,8 +133,9 @@ def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
     from zoneinfo import ZoneInfo
 
     from focus_assets.alibaba.export_settings import ExportSettings
-    from focus_assets.alibaba.sensors import plan_runs
     from focus_assets.resources.stores import LocalFolderStore
+
+    from .helpers import plan_of
 
     before = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
     now = subprocess.run(
@@ -146,7 +147,7 @@ def test_a_sample_delivery_stamped_now_is_what_the_sensor_runs(tmp_path):
     assert now.returncode == 0, now.stderr
     keys = now.stdout.split()
     assert len(keys) == 2 and all((tmp_path / "now" / key).is_file() for key in keys)
-    plan = plan_runs(
+    plan = plan_of(
         LocalFolderStore(root=str(tmp_path / "now")),
         ExportSettings(settle_seconds=0),
         None,

@@ -43,6 +43,7 @@ from focus_assets.conformance.validator import (
     locate,
     parse_junit,
 )
+from focus_assets.focus.export_sources import DEFAULT_SOURCE
 from focus_assets.focus.transform import convert_object
 from focus_assets.focus.writer import record_delivery
 from focus_assets.resources.warehouse import AthenaWarehouse, DuckDBWarehouse
@@ -79,7 +80,13 @@ def warehouse(tmp_path_factory):
         path = write_delivery(root / "oss", delivery)
         report = convert_object(path, delivery.key, root / "lake").reconciliation
         record_delivery(
-            root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written, report.rows_quarantined
+            root / "lake",
+            DEFAULT_SOURCE,
+            delivery.billing_month,
+            delivery.batch_ts,
+            1,
+            report.rows_written,
+            report.rows_quarantined,
         )
     sources = write_sample_sources(root / "sources")
     with duckdb.connect(str(root / "warehouse.duckdb")) as connection:

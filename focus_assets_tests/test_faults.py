@@ -10,10 +10,10 @@ import pytest
 
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.alibaba.export_settings import ExportSettings
-from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.deployment import resources_for
 from focus_assets.resources.stores import OssStore
 
+from .helpers import plan_of
 from .local_aws import OSS_KEY_ID, OSS_SECRET, TRANSIENT, FaultPlan, aws_deployment
 
 DAYS = ("2026-01-03", "2026-01-05")
@@ -87,8 +87,8 @@ def test_the_sensor_plans_the_same_runs_through_faults(tmp_path, monkeypatch):
             access_key_id=OSS_KEY_ID,
             access_key_secret=OSS_SECRET,
         )
-        faulty = plan_runs(store, ExportSettings(settle_seconds=0), None)
+        faulty = plan_of(store, ExportSettings(settle_seconds=0), None)
         plan.armed = False
-        assert plan_runs(store, ExportSettings(settle_seconds=0), None) == faulty
+        assert plan_of(store, ExportSettings(settle_seconds=0), None) == faulty
     assert [run.day for run in faulty.runs] == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert plan.pending() == {}

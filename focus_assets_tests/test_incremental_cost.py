@@ -12,13 +12,13 @@ from dagster_aws.s3 import S3Resource
 
 from focus_assets.alibaba.assets import ASSETS
 from focus_assets.alibaba.export_settings import ExportSettings
-from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.deployment import resources_for
 from focus_assets.focus.writer import OUTPUT_TABLE
 from focus_assets.resources.athena import GlueCatalog
 from focus_assets.resources.stores import OssStore, S3Store
 from focus_assets.samples.alibaba import history_deliveries, history_keys
 
+from .helpers import plan_of
 from .local_aws import FaultPlan, add_history, aws_and_oss, aws_deployment
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -66,9 +66,9 @@ def test_a_quiet_tick_lists_the_same_with_ten_times_the_history(servers, kind):
     settled = ExportSettings(settle_seconds=0)
     for n in SIZES:
         store = export_store(kind, servers, n)
-        tick, first[n] = requests_of(plan, lambda store=store: plan_runs(store, settled, None))
+        tick, first[n] = requests_of(plan, lambda store=store: plan_of(store, settled, None))
         assert tick.runs
-        again, quiet[n] = requests_of(plan, lambda store=store, cursor=tick.cursor: plan_runs(store, settled, cursor))
+        again, quiet[n] = requests_of(plan, lambda store=store, cursor=tick.cursor: plan_of(store, settled, cursor))
         assert again.runs == [] and again.cursor == tick.cursor
     # the first tick lists every month (more at 500 objects); a quiet one the month folders and the two latest months
     months = {n: len({key.split("/")[1] for key in history_keys(n)}) for n in SIZES}

@@ -163,17 +163,17 @@ def _scan() -> _Calls:
 
 
 def _export_bucket_methods() -> set[str]:
-    """The methods the Dagster code calls on the export bucket: on the resource (export_bucket), on the
-    bucket it hands out (`export`), and on `store` in the modules that list it for the assets and the sensor."""
+    """The methods the Dagster code calls on an export bucket: on a source's bucket (`source.export`,
+    or `export`), and on `store` in the modules that list it for the assets and the sensor."""
     methods = set()
     listing = [PACKAGE / "focus" / "export_layout.py", PACKAGE / "focus" / "delivery_watch.py"]
     for path in sorted((PACKAGE / "alibaba").glob("*.py")) + listing:
         for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id in ("export_bucket", "export", "store")
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            target = node.func.value
+            if (isinstance(target, ast.Name) and target.id in ("export", "store")) or (
+                isinstance(target, ast.Attribute) and target.attr == "export"
             ):
                 methods.add(node.func.attr)
     return methods
@@ -226,7 +226,7 @@ def test_the_iam_policy_allows_what_the_code_calls_and_nothing_else(rendered):
 
 def test_the_ram_policy_allows_listing_and_reading_the_export_and_nothing_else(rendered):
     methods = _export_bucket_methods()
-    assert {"list_objects", "list_folders", "get_bucket", "describe"} <= methods  # the scan finds the assets' calls
+    assert {"list_objects", "list_folders", "describe"} <= methods  # the scan finds the assets' calls
     # the bucket is the source of storage.replication.copy_if_changed (in Dagster and in
     # the Function Compute handler, which also resolves symlinks)
     methods |= {"head", "local_copy", "symlink_target"}
@@ -329,7 +329,7 @@ def test_the_defaults_are_the_aws_deployments(monkeypatch):
     values = policies.values_from_environment(os.environ)
     assert values["FOCUS_ATHENA_DATABASE"] == resources["warehouse"].athena.database
     assert values["FOCUS_ATHENA_WORKGROUP"] == resources["warehouse"].athena.workgroup
-    assert values["FOCUS_EXPORT_PREFIX"] == resources["export_settings"].export_prefix
+    assert values["FOCUS_EXPORT_PREFIX"] == resources["export_sources"].sources[0].export_prefix
 
 
 def _cli(*args, env):
@@ -363,3 +363,35 @@ def test_the_cli_names_a_missing_or_unsafe_setting_in_one_line():
     unsafe = _cli(env={**CONFIG, "FOCUS_RAW_PREFIX": "raw/*"})
     assert unsafe.returncode == 2 and "FOCUS_RAW_PREFIX='raw/*' is refused" in unsafe.stderr
     assert "Traceback" not in unsafe.stderr
+
+
+def test_each_export_source_gets_its_own_ram_policies(rendered):
+    sources = [
+        {"name": "default", "oss_endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "oss_bucket": "billing-export"},
+        {
+            "name": "intl",
+            "oss_endpoint": "https://oss-ap-southeast-1.aliyuncs.com",
+            "oss_bucket": "intl-bills",
+            "oss_prefix": "finops/",
+            "export_prefix": "focus/",
+            "access_key_id_env": "OSS_INTL_KEY_ID",
+            "access_key_secret_env": "OSS_INTL_KEY_SECRET",
+        },
+    ]
+    config = {**CONFIG, "FOCUS_OSS_PREFIX": "", "FOCUS_EXPORT_SOURCES": json.dumps(sources)}
+    per_source = policies.render_all(config)
+    assert sorted(per_source) == sorted(
+        [*policies.POLICIES, "alibaba-ram-export-reader-intl", "alibaba-ram-function-intl"]
+    )
+    assert per_source["aws-iam-pipeline"] == rendered["aws-iam-pipeline"]  # the raw folders are under FOCUS_RAW_PREFIX
+    assert _grants(per_source["alibaba-ram-export-reader"]) == {
+        ("oss:ListObjects", OSS_BUCKET),
+        ("oss:GetObject", OSS_BUCKET + "/focus-export/*"),
+    }
+    assert _grants(per_source["alibaba-ram-export-reader-intl"]) == {
+        ("oss:ListObjects", "acs:oss:*:*:intl-bills"),
+        ("oss:GetObject", "acs:oss:*:*:intl-bills/finops/focus/*"),
+    }
+    bad = json.dumps([{"name": "intl", "oss_endpoint": "https://x", "oss_bucket": "Bad*Bucket"}])
+    with pytest.raises(ValueError, match=r"FOCUS_EXPORT_SOURCES\[1\]\.oss_bucket='Bad\*Bucket' is refused"):
+        policies.render_all({**CONFIG, "FOCUS_EXPORT_SOURCES": bad})

@@ -36,7 +36,9 @@ def test_push_mode_on_the_embedded_default_equals_pull_mode(tmp_path):
     assert push_deliveries(homes["push"] / "oss", homes["push"] / "raw") == 0  # already there: not copied again
     push = local_resources(homes["push"], "push")
     settled = push["export_settings"].model_copy(update={"settle_seconds": 0})
-    days = [run.day for run in plan_runs(push["export_bucket"], settled, None).runs]  # the sensor, on the raw folder
+    days = [
+        run.day for run in plan_runs(push["export_sources"], settled, None, raw_bucket=push["raw_bucket"]).runs
+    ]  # the sensor, on the raw folder
     assert days == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     pull = local_resources(homes["pull"])
     for day in days:
@@ -77,7 +79,7 @@ def test_push_mode_needs_no_oss_settings(monkeypatch):
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     resources = resources_for()
-    assert resources["export_bucket"] is resources["raw_bucket"]
+    assert [(s.name, s.folder, s.oss_bucket) for s in resources["export_sources"].sources] == [("default", None, None)]
     assert resources["export_settings"] == ExportSettings(ingestion_mode="push")
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from focus_assets.alibaba.export_settings import ExportSettings
 from focus_assets.alibaba.partitions import delivery_days
-from focus_assets.alibaba.sensors import plan_runs
 from focus_assets.resources.stores import LocalFolderStore
 from focus_assets.samples.alibaba import (
     ACCOUNTS,
@@ -25,6 +24,8 @@ from focus_assets.samples.alibaba import (
 )
 from focus_assets.storage.base import md5_of
 from focus_assets.storage.local import LocalFolder
+
+from .helpers import export_sources_of, plan_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SETTLED = ExportSettings(settle_seconds=0)
@@ -46,7 +47,7 @@ def tick(bucket, cursor=None, settings=SETTLED):
         cursor=cursor,
         definitions=defs,
         instance=dg.DagsterInstance.ephemeral(),
-        resources={"export_bucket": bucket, "export_settings": settings},
+        resources={"export_sources": export_sources_of(bucket), "raw_bucket": bucket, "export_settings": settings},
     )
     result = sensor.evaluate_tick(context)
     return [(r.partition_key, r.run_key) for r in result.run_requests], result.cursor
@@ -136,20 +137,20 @@ def test_parts_of_one_delivery_arriving_across_ticks(tmp_path):
     landed = datetime(2026, 12, 2, 17, 0, tzinfo=SHANGHAI)
     part = {n: delivery_at(landed, part=n, ext="zip") for n in (1, 2, 3)}
     write_at(tmp_path, part[1], modified=landed)
-    plan = plan_runs(bucket, settings, None, now=landed + timedelta(minutes=4))
+    plan = plan_of(bucket, settings, None, now=landed + timedelta(minutes=4))
     assert plan.runs == [] and [w.key for w in plan.waiting] == [part[1].key]
     assert "waiting" in plan.summary() and "last changed 240 s ago" in str(plan.waiting[0])
     write_at(tmp_path, part[2], modified=landed + timedelta(minutes=7), seed=2)
-    plan = plan_runs(bucket, settings, plan.cursor, now=landed + timedelta(minutes=12))
+    plan = plan_of(bucket, settings, plan.cursor, now=landed + timedelta(minutes=12))
     assert plan.runs == [] and len(plan.waiting) == 2  # the second part reset the clock
-    plan = plan_runs(bucket, settings, plan.cursor, now=landed + timedelta(minutes=17, seconds=1))
+    plan = plan_of(bucket, settings, plan.cursor, now=landed + timedelta(minutes=17, seconds=1))
     [run] = plan.runs
     assert run.day == "2026-12-02" and run.keys == (part[1].key, part[2].key)
-    assert plan_runs(bucket, settings, plan.cursor, now=landed + timedelta(minutes=30)).runs == []
+    assert plan_of(bucket, settings, plan.cursor, now=landed + timedelta(minutes=30)).runs == []
     write_at(tmp_path, part[3], modified=landed + timedelta(minutes=40), seed=3)  # a part that came late
-    plan = plan_runs(bucket, settings, plan.cursor, now=landed + timedelta(minutes=45))
+    plan = plan_of(bucket, settings, plan.cursor, now=landed + timedelta(minutes=45))
     assert plan.runs == [] and [w.key for w in plan.waiting] == [part[3].key]
-    plan = plan_runs(bucket, settings, plan.cursor, now=landed + timedelta(minutes=51))
+    plan = plan_of(bucket, settings, plan.cursor, now=landed + timedelta(minutes=51))
     [again] = plan.runs
     assert again.day == "2026-12-02" and again.keys == (part[3].key,) and again.run_key != run.run_key
 
@@ -174,14 +175,14 @@ def test_around_midnight_utc8_on_the_1st_to_4th(tmp_path, local_time):
     for delivery in (delivery_at(moment), delivery_at(moment, previous, through_day=28)):
         write_at(tmp_path, delivery, modified=moment)
     bucket = LocalFolderStore(root=str(tmp_path))
-    plan = plan_runs(bucket, SETTLED, None, now=moment + timedelta(seconds=1), first_day="2025-12-01")
+    plan = plan_of(bucket, SETTLED, None, now=moment + timedelta(seconds=1), first_day="2025-12-01")
     day = moment.strftime("%Y-%m-%d")
     assert [(r.day, len(r.keys)) for r in plan.runs] == [(day, 2)]
     assert last_partition_at(moment + timedelta(seconds=1)) == day
     # a clock one second behind the stamp: the object waits for its partition, and is not recorded
     early = moment - timedelta(seconds=1)
     if early.strftime("%Y-%m-%d") != day:
-        plan = plan_runs(bucket, SETTLED, None, now=early, first_day="2025-12-01")
+        plan = plan_of(bucket, SETTLED, None, now=early, first_day="2025-12-01")
         assert plan.runs == [] and all("its partition does not exist yet" in s.reason for s in plan.skipped)
         assert last_partition_at(early) < day
 
@@ -193,7 +194,7 @@ def test_a_skipped_object_is_reconsidered_later(tmp_path):
     now = datetime(2026, 3, 10, 12, 0, tzinfo=SHANGHAI)
     for delivery in sample_deliveries():
         write_at(tmp_path, delivery, modified=now - timedelta(days=1))
-    plan = plan_runs(bucket, SETTLED, None, now=now, first_day="2026-01-04")
+    plan = plan_of(bucket, SETTLED, None, now=now, first_day="2026-01-04")
     assert days(plan.runs) == ["2026-01-04", "2026-01-05"]
     assert sorted(s.reason for s in plan.skipped) == [
         "delivered on 2026-01-02, before the first partition day 2026-01-04",
@@ -208,12 +209,12 @@ def test_a_skipped_object_is_reconsidered_later(tmp_path):
             delivery_at(datetime(2026, int(month[4:]), 2, 8, tzinfo=SHANGHAI)),
             modified=now - timedelta(days=1),
         )
-    plan = plan_runs(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-04")
+    plan = plan_of(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-04")
     assert days(plan.runs) == ["2026-02-02", "2026-03-02"]
     cursor = json.loads(plan.cursor)
     assert cursor["final"]["202512"] == [sample_deliveries()[0].key]
-    assert plan_runs(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-04").runs == []
-    plan = plan_runs(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-01")  # the setting moved earlier
+    assert plan_of(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-04").runs == []
+    plan = plan_of(bucket, SETTLED, plan.cursor, now=now, first_day="2026-01-01")  # the setting moved earlier
     assert days(plan.runs) == ["2026-01-02", "2026-01-03"]
     assert [len(run.keys) for run in plan.runs] == [1, 2]
 
@@ -229,14 +230,14 @@ def test_an_object_no_run_reads_is_reported_every_tick_and_never_seen(bucket):
         31,
     )
     write_delivery(bucket.get_bucket().base, stray)
-    plan = plan_runs(bucket, SETTLED, None)
+    plan = plan_of(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
     assert all(stray.key not in run.keys for run in plan.runs)
     [note] = plan.skipped
     assert note.key == stray.key and note.reason == (
         "delivered on 2026-01-05 into the folder of 202510; a run of 2026-01-05 reads only the folders of 202512 and 202601"
     )
-    again = plan_runs(bucket, SETTLED, plan.cursor)
+    again = plan_of(bucket, SETTLED, plan.cursor)
     assert again.runs == [] and again.skipped == [note] and stray.key in again.summary()
     assert json.loads(again.cursor)["watched"]["202510"] == {}
 
@@ -302,11 +303,11 @@ def test_only_the_latest_months_are_listed_again(bucket, monkeypatch):
         "list_objects",
         lambda self, prefix="", etags=True: listed.append(prefix) or original(self, prefix, etags),
     )
-    plan = plan_runs(bucket, SETTLED, cursor)
+    plan = plan_of(bucket, SETTLED, cursor)
     assert days(plan.runs) == ["2025-12-03"]
     assert sorted(listed) == ["focus-export/202511/", "focus-export/202512/", "focus-export/202601/"]  # 202511: new
     listed.clear()
-    plan_runs(bucket, SETTLED, plan.cursor)
+    plan_of(bucket, SETTLED, plan.cursor)
     assert sorted(listed) == ["focus-export/202512/", "focus-export/202601/"]  # final months are not listed again
 
 
@@ -322,7 +323,7 @@ def test_every_month_folder_form_is_watched(tmp_path, month_folder):
                 delivery.key.replace(f"/{month}/", f"/{folder}/"), month, delivery.batch_ts, delivery.through_day
             ),
         )
-    plan = plan_runs(bucket, SETTLED, None)
+    plan = plan_of(bucket, SETTLED, None)
     assert days(plan.runs) == ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"] and not plan.skipped
     assert json.loads(plan.cursor)["watched"].keys() == {"202512", "202601"}
 
@@ -362,7 +363,11 @@ def test_days_a_backfill_already_ran_are_not_run_again(tmp_path):
                 cursor=cursor,
                 definitions=defs,
                 instance=instance,
-                resources={"export_bucket": resources["export_bucket"], "export_settings": SETTLED},
+                resources={
+                    "export_sources": resources["export_sources"],
+                    "raw_bucket": resources["raw_bucket"],
+                    "export_settings": SETTLED,
+                },
             )
             result = sensor.evaluate_tick(context)
             return [r.partition_key for r in result.run_requests], result.cursor
@@ -395,9 +400,9 @@ def test_only_the_objects_the_days_run_read_are_covered(tmp_path):
     path = write_at(tmp_path, delivery, modified=landed)
     bucket, later = LocalFolderStore(root=str(tmp_path)), landed + timedelta(hours=1)
     etag = md5_of(path)
-    plan = plan_runs(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: "another etag"})
+    plan = plan_of(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: "another etag"})
     assert days(plan.runs) == ["2026-12-02"] and plan.covered == []
-    plan = plan_runs(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: etag})
+    plan = plan_of(bucket, SETTLED, None, now=later, day_objects_read=lambda day: {delivery.key: etag})
     assert plan.runs == [] and [note.key for note in plan.covered] == [delivery.key]
     assert "already run: the latest run of 2026-12-02 read it" in plan.covered[0].reason
-    assert plan_runs(bucket, SETTLED, plan.cursor, now=later).runs == []  # recorded
+    assert plan_of(bucket, SETTLED, plan.cursor, now=later).runs == []  # recorded

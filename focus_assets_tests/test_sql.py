@@ -15,6 +15,7 @@ from sqlglot import expressions as exp
 
 from focus_assets.focus import unified
 from focus_assets.focus.ddl import GENERATED_FILES
+from focus_assets.focus.export_sources import DEFAULT_SOURCE
 from focus_assets.focus.schema import DEFAULT_PROMOTED_TAGS, output_columns, unified_columns
 from focus_assets.focus.transform import convert_object
 from focus_assets.focus.writer import record_delivery
@@ -50,11 +51,12 @@ OBJECTS = {
 }
 MONEY = ["billed_cost", "effective_cost", "list_cost", "line_items"]
 VIEW_COLUMNS = {
-    "alibaba_current_deliveries": ["yearmonth", "batch_ts"],
+    "alibaba_current_deliveries": ["source", "yearmonth", "batch_ts"],
     "alibaba_cost_daily": ["charge_date", "BillingCurrency", *MONEY],
     "alibaba_cost_monthly_by_service": ["billing_month", "ServiceCategory", "ServiceName", "BillingCurrency", *MONEY],
     "alibaba_cost_monthly_by_account": [
         "billing_month",
+        "export_source",
         "BillingAccountId",
         "BillingAccountName",
         "SubAccountId",
@@ -118,7 +120,13 @@ def lake(tmp_path_factory):
         path = write_delivery(root / "oss", delivery)
         report = convert_object(path, delivery.key, root / "lake").reconciliation
         record_delivery(
-            root / "lake", delivery.billing_month, delivery.batch_ts, 1, report.rows_written, report.rows_quarantined
+            root / "lake",
+            DEFAULT_SOURCE,
+            delivery.billing_month,
+            delivery.batch_ts,
+            1,
+            report.rows_written,
+            report.rows_quarantined,
         )
     unpublished = deliveries[-1].__class__(
         deliveries[-1].key.replace("T080000", "T090000"), "202601", "20260105T090000", 4
@@ -387,3 +395,45 @@ def test_google_cloud_key_value_tags_and_an_aws_focus_1_2_export(lake, tmp_path)
         ("AWS", Decimal("2.25"), "nova", None, "Virtual Machines", "INV-1"),
         ("Google Cloud", Decimal("1.5"), "acme", "prod", None, None),
     ]
+
+
+def test_a_lake_from_before_export_sources_reads_as_the_default_source(tmp_path):
+    """Typed files without x_ExportSource and ledger files without `source` (written before export
+    sources existed) are the default source's: the views read them, and a newer delivery of the
+    same month written since replaces them (no double count across the upgrade)."""
+    deliveries = [d for d in sample_deliveries() if d.billing_month == "202601"]
+    older, newer = deliveries[-2], deliveries[-1]
+    lake = tmp_path / "lake"
+    for delivery in (older, newer):
+        path = write_delivery(tmp_path / "oss", delivery)
+        report = convert_object(path, delivery.key, lake).reconciliation
+        record_delivery(lake, DEFAULT_SOURCE, "202601", delivery.batch_ts, 1, report.rows_written, 0)
+    for file in [*lake.rglob(f"*{older.batch_ts}*.parquet"), *lake.glob(f"**/batch_ts={older.batch_ts}/*.parquet")]:
+        frame = pl.read_parquet(file)
+        frame.drop([c for c in ("source", "x_ExportSource") if c in frame.columns]).write_parquet(file)
+    assert all("x_ExportSource" not in pl.read_parquet_schema(f) for f in lake.glob("**/batch_ts=2026010[0-4]*/*"))
+
+    def billed(connection, sql: str) -> list[tuple]:
+        return connection.execute(sql).fetchall()
+
+    expected_new = sum(Decimal(r["BilledCost"]) for r in independent_rows(tmp_path / "oss" / newer.key))
+    expected_old = sum(Decimal(r["BilledCost"]) for r in independent_rows(tmp_path / "oss" / older.key))
+    with duckdb.connect(str(tmp_path / "both.duckdb")) as connection:
+        apply_to_duckdb(connection, lake)
+        assert billed(connection, "SELECT source, yearmonth, batch_ts FROM alibaba_current_deliveries") == [
+            ("default", "202601", newer.batch_ts)
+        ]
+        assert billed(connection, "SELECT sum(BilledCost) FROM alibaba_focus") == [(expected_new,)]
+        assert billed(
+            connection, "SELECT DISTINCT x_ExportSource FROM focus_unified WHERE x_SourceProvider = 'Alibaba Cloud'"
+        ) == [("default",)]
+    # Only the old delivery published: the views show it, as the default source's.
+    (lake / "alibaba_deliveries" / f"202601_{newer.batch_ts}.parquet").unlink()
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as connection:
+        apply_to_duckdb(connection, lake)
+        assert billed(connection, "SELECT sum(BilledCost), count(x_ExportSource) FROM alibaba_focus") == [
+            (expected_old, 0)
+        ]
+        assert billed(connection, "SELECT DISTINCT export_source FROM alibaba_cost_monthly_by_account") == [
+            ("default",)
+        ]

@@ -6,9 +6,11 @@ import warnings
 
 import dagster as dg
 
+from ..focus.export_sources import DEFAULT_SOURCE, SourceBuckets
 from ..focus.source import ExportFileError
 from ..resources.athena import AthenaQueryError, CatalogError
-from ..resources.stores import StorageError
+from ..resources.stores import ExportSources, ObjectStore, StorageError
+from .export_settings import ExportSettings
 from .partitions import delivery_days
 
 GROUP = "alibaba_focus"
@@ -57,3 +59,17 @@ def day_check(name: str, **kwargs) -> dg.AssetCheckSpec:
     check of a partitioned asset is recorded as planned for the day and then skipped, beside an
     unpartitioned result, so the UI showed every day's check as skipped.)"""
     return dg.AssetCheckSpec(name, partitions_def=delivery_days, **kwargs)
+
+
+def open_sources(
+    export_sources: ExportSources, raw_bucket: ObjectStore | None, export_settings: ExportSettings
+) -> list[SourceBuckets]:
+    """The deployment's export sources, opened: each one's export bucket, raw folder and layout."""
+    raw = raw_bucket.get_bucket() if raw_bucket is not None else None
+    return export_sources.open(raw, export_settings.layout)
+
+
+def named(source: str, items: list[str]) -> list[str]:
+    """Deliveries or objects of `source` as a person reads them: '<source>:' before each, except
+    for the default source (a single-source deployment shows what it always showed)."""
+    return list(items) if source == DEFAULT_SOURCE else [f"{source}:{item}" for item in items]

@@ -12,17 +12,25 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
-from ..focus.export_layout import delivery_ids, newest_deliveries, newest_of, objects_of_days, superseded
+from ..focus.export_layout import (
+    ExportObject,
+    delivery_ids,
+    newest_deliveries,
+    newest_of,
+    objects_of_days,
+    superseded,
+)
+from ..focus.export_sources import SourceBuckets
 from ..focus.publishing import candidate_deliveries, delivery_files, publish
 from ..focus.reconcile import decimal_text
 from ..focus.rules import header_report
 from ..focus.schema import output_columns, unified_columns
-from ..focus.transform import convert_objects
+from ..focus.transform import ObjectsReport, convert_objects
 from ..focus.writer import COMPRESSION, LEDGER_TABLE
-from ..resources.stores import ObjectStore
+from ..resources.stores import ExportSources, ObjectStore
 from ..resources.warehouse import Warehouse, objects_of
 from ..storage.replication import copy_if_changed, verify_copy
-from .asset_options import DAILY, OBJECTS_READ, fails_clearly
+from .asset_options import DAILY, OBJECTS_READ, fails_clearly, named, open_sources
 from .checks import (
     COLUMNS_ADDED,
     COLUMNS_MISSING,
@@ -47,36 +55,47 @@ def money_metadata(name: str, amounts: dict[str, str]) -> dict[str, float]:
 @dg.asset(
     **DAILY,
     kinds={"oss"},
-    description="The export objects Alibaba delivered that day: key, size, ETag, billing month and delivery stamp "
-    "(listed in the OSS bucket; in push mode, in the raw bucket the Function Compute copies into).",
+    description="The export objects Alibaba delivered that day, from every export source: key, size, ETag, "
+    "billing month and delivery stamp (listed in each source's OSS bucket; in push mode, in the raw "
+    "bucket the Function Compute copies into).",
 )
 @fails_clearly
 def raw_oss_export(
-    context: dg.AssetExecutionContext, export_bucket: ObjectStore, export_settings: ExportSettings
+    context: dg.AssetExecutionContext,
+    export_sources: ExportSources,
+    raw_bucket: ObjectStore,
+    export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    export = export_bucket.get_bucket()
-    objects, unplaced = objects_of_days(export, export_settings.layout(), context.partition_keys)
-    for note in unplaced:
+    listed, unplaced_notes, deliveries, buckets = [], [], [], []
+    for source in open_sources(export_sources, raw_bucket, export_settings):
+        objects, unplaced = objects_of_days(source.export, source.layout, context.partition_keys)
+        listed += [(source, o) for o in objects]
+        unplaced_notes += named(source.name, [str(note) for note in unplaced])
+        deliveries += named(source.name, delivery_ids(objects))
+        buckets.append(source.export.describe())
+    for note in unplaced_notes:
         context.log.warning(f"not placed in any delivery day: {note}")
     return dg.MaterializeResult(
         metadata={
-            "objects": len(objects),
-            "objects not placed (no delivery stamp, or key refused)": [str(note) for note in unplaced],
-            "bytes": sum(o.stored.size for o in objects),
-            "deliveries": delivery_ids(objects),
-            "bucket": export.describe(),
+            "objects": len(listed),
+            "objects not placed (no delivery stamp, or key refused)": unplaced_notes,
+            "bytes": sum(o.stored.size for _, o in listed),
+            "deliveries": deliveries,
+            "bucket": "; ".join(buckets),
             "ingestion": export_settings.ingestion_mode,
             # The sensor reads this list back: an object a backfill already read is not run again.
+            # Keys as in the raw bucket, which are unique across sources.
             OBJECTS_READ: dg.MetadataValue.json(
                 [
                     {
-                        "key": o.stored.key,
+                        "key": source.raw_key(o.stored.key),
+                        "source": source.name,
                         "bytes": o.stored.size,
                         "etag": o.stored.etag,
                         "billing month": o.delivery.yearmonth,
                         "batch_ts": o.delivery.batch_ts,
                     }
-                    for o in objects
+                    for source, o in listed
                 ]
             ),
         }
@@ -87,21 +106,22 @@ def raw_oss_export(
     **DAILY,
     kinds={"s3"},
     deps=[raw_oss_export],
-    description="The day's export objects copied byte for byte into the raw bucket under the same key; "
-    "objects already there with the same size and ETag are skipped. In push mode (Function "
-    "Compute copies them), the copies found are verified against the source's size and ETag.",
+    description="The day's export objects copied byte for byte into the raw bucket under the same key (a named "
+    "export source's under its own folder); objects already there with the same size and ETag are skipped. In "
+    "push mode (Function Compute copies them), the copies found are verified against the source's size and ETag.",
 )
 @fails_clearly
 def raw_s3_csv(
     context: dg.AssetExecutionContext,
-    export_bucket: ObjectStore,
+    export_sources: ExportSources,
     raw_bucket: ObjectStore,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    export, raw = export_bucket.get_bucket(), raw_bucket.get_bucket()
-    objects, _ = objects_of_days(export, export_settings.layout(), context.partition_keys)
+    sources = open_sources(export_sources, raw_bucket, export_settings)
+    day_objects = [(s, o) for s in sources for o in objects_of_days(s.export, s.layout, context.partition_keys)[0]]
+    raw = raw_bucket.get_bucket()
     if export_settings.ingestion_mode == "push":
-        problems = [p for item in objects if (p := verify_copy(raw, item.stored.key, item.stored))]
+        problems = [p for s, item in day_objects if (p := verify_copy(s.raw, item.stored.key, item.stored))]
         if problems:
             raise dg.Failure(
                 description=f"{len(problems)} copies in {raw.describe()} do not match their "
@@ -111,14 +131,14 @@ def raw_s3_csv(
         return dg.MaterializeResult(
             metadata={
                 "ingestion": "push (copied by Function Compute)",
-                "verified": len(objects),
-                "bytes": sum(o.stored.size for o in objects),
+                "verified": len(day_objects),
+                "bytes": sum(o.stored.size for _, o in day_objects),
                 "bucket": raw.describe(),
             }
         )
     copied = skipped = copied_bytes = 0
-    for item in objects:
-        if copy_if_changed(export, raw, item.stored.key, item.stored):
+    for source, item in day_objects:
+        if copy_if_changed(source.export, source.raw, item.stored.key, item.stored):
             copied += 1
             copied_bytes += item.stored.size
         else:
@@ -151,25 +171,21 @@ def _column_schema() -> dg.TableSchema:
 @fails_clearly
 def typed_focus_parquet(
     context: dg.AssetExecutionContext,
-    export_bucket: ObjectStore,
+    export_sources: ExportSources,
     raw_bucket: ObjectStore,
     lake: ObjectStore,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    layout = export_settings.layout()
-    export, raw, lake_bucket = export_bucket.get_bucket(), raw_bucket.get_bucket(), lake.get_bucket()
-    objects, _ = objects_of_days(raw, layout, context.partition_keys, etags=False)
-    if export_settings.catch_up:  # what the export bucket holds tells which deliveries are superseded
-        newest = newest_deliveries(export, layout, {o.delivery.yearmonth for o in objects if o.delivery.yearmonth})
-    elif len(context.partition_keys) > 1:  # a backfill in one run: each month's newest delivery in the range
-        newest = newest_of(objects)
-    else:
-        newest = {}
-    objects, skipped = superseded(objects, newest)
-    # Written to a staging folder, stored in the lake only when every object converted: a failing
-    # day leaves the lake (and what the views show) as it was.
+    lake_bucket = lake.get_bucket()
+    report, skipped = ObjectsReport(), []
+    # Written to a staging folder, stored in the lake only when every object of every source
+    # converted: a failing day leaves the lake (and what the views show) as it was.
     with lake_bucket.writable_root() as root:
-        report = convert_objects(raw, objects, root, export_settings.transform_settings())
+        for source in open_sources(export_sources, raw_bucket, export_settings):
+            objects, superseded_objects = _objects_to_type(source, context.partition_keys, export_settings.catch_up)
+            skipped += named(source.name, delivery_ids(superseded_objects))
+            settings = export_settings.transform_settings(source.name)
+            report.members += convert_objects(source.raw, objects, root, settings).members
         files = report.typed_files
         header = header_report(report.columns_missing, report.columns_added, previous_header(context))
         checks = [schema_stability_result(files, header), focus_rules_result(files)]
@@ -191,7 +207,7 @@ def typed_focus_parquet(
             "billing months": report.billing_months,
             "repairs (rows)": report.repairs,
             "services not in the service map (rows)": report.unmapped_services,
-            "superseded deliveries not typed (catch-up)": delivery_ids(skipped),
+            "superseded deliveries not typed (catch-up)": skipped,
             **header_metadata,
             "outputs": outputs,
             "dagster/column_schema": _column_schema(),
@@ -200,6 +216,22 @@ def typed_focus_parquet(
         },
         check_results=[reconciliation_result(report.reconciliation), *checks],
     )
+
+
+def _objects_to_type(
+    source: SourceBuckets, days: list[str], catch_up: bool
+) -> tuple[list[ExportObject], list[ExportObject]]:
+    """(the source's objects of these days to type, those of deliveries a newer one replaces)."""
+    objects, _ = objects_of_days(source.raw, source.layout, days, etags=False)
+    if catch_up:  # what the export bucket holds tells which deliveries are superseded
+        newest = newest_deliveries(
+            source.export, source.layout, {o.delivery.yearmonth for o in objects if o.delivery.yearmonth}
+        )
+    elif len(days) > 1:  # a backfill in one run: each month's newest delivery in the range
+        newest = newest_of(objects)
+    else:
+        newest = {}
+    return superseded(objects, newest)
 
 
 _PREVIEW_COLUMNS = [
@@ -235,29 +267,40 @@ def _preview(files: list) -> dg.MetadataValue:
 @fails_clearly
 def athena_table(
     context: dg.AssetExecutionContext,
+    export_sources: ExportSources,
     raw_bucket: ObjectStore,
     lake: ObjectStore,
     warehouse: Warehouse,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
     lake_bucket = lake.get_bucket()
-    objects, _ = objects_of_days(raw_bucket.get_bucket(), export_settings.layout(), context.partition_keys, etags=False)
-    candidates = candidate_deliveries(objects)
-    # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
-    # lake grows (a delivery superseded in a backfill has no files, and is left out).
-    deliveries = [
-        files for month, batch_ts in sorted(candidates) if (files := delivery_files(lake_bucket, month, batch_ts)).typed
-    ]
-    warehouse.register([(d.yearmonth, d.batch_ts) for d in deliveries])  # the table, and these partitions in it
-    report = publish(
-        lake_bucket,
-        deliveries,
-        candidates,
-        min_money_ratio=export_settings.snapshot_min_money_ratio,
-        promote_suspicious=export_settings.promote_suspicious_snapshots,
-        storage_options=lake.storage_options(),
-    )
-    published, withheld = report.published, report.withheld
+    to_publish = []
+    for source in open_sources(export_sources, raw_bucket, export_settings):
+        objects, _ = objects_of_days(source.raw, source.layout, context.partition_keys, etags=False)
+        candidates = candidate_deliveries(objects)
+        # Only the folders of the run's own deliveries are listed: the cost of a run stays flat as the
+        # lake grows (a delivery superseded in a backfill has no files, and is left out).
+        deliveries = [
+            files
+            for month, batch_ts in sorted(candidates)
+            if (files := delivery_files(lake_bucket, source.name, month, batch_ts)).typed
+        ]
+        to_publish.append((source.name, deliveries, candidates))
+    # The table, and these partitions in it (two sources' deliveries may share one).
+    warehouse.register(sorted({(d.yearmonth, d.batch_ts) for _, deliveries, _ in to_publish for d in deliveries}))
+    published, withheld = [], {}
+    for source_name, deliveries, candidates in to_publish:
+        report = publish(
+            lake_bucket,
+            source_name,
+            deliveries,
+            candidates,
+            min_money_ratio=export_settings.snapshot_min_money_ratio,
+            promote_suspicious=export_settings.promote_suspicious_snapshots,
+            storage_options=lake.storage_options(),
+        )
+        published += report.published
+        withheld.update(report.withheld)
     warehouse.create({LEDGER_TABLE})
     return dg.MaterializeResult(
         metadata={

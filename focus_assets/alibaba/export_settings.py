@@ -6,6 +6,7 @@ from typing import Literal
 import dagster as dg
 
 from ..focus.export_layout import ExportLayout
+from ..focus.export_sources import DEFAULT_SOURCE
 from ..focus.settings import Derivations, Repairs, TransformSettings
 
 
@@ -14,8 +15,6 @@ class ExportSettings(dg.ConfigurableResource):
 
     source_timezone: str = "Asia/Shanghai"
     key_pattern: str | None = None  # None: the FinOps Foundation paper's nested time folders
-    # The OSS directory of the Bill Subscription: billing-month folders (YYYYMM) sit under it.
-    export_prefix: str = "focus-export/"
     # A new snapshot whose EffectiveCost falls below this share of the one it replaces is withheld.
     snapshot_min_money_ratio: float = 0.5
     promote_suspicious_snapshots: bool = False
@@ -24,7 +23,7 @@ class ExportSettings(dg.ConfigurableResource):
     round_excess_decimals: bool = False
     # pull: Dagster copies the export from OSS into the raw bucket (raw_s3_csv). push: Alibaba's
     # Function Compute copies it on an OSS trigger (deploy/function_compute/); the deployment then
-    # gives the raw bucket as export_bucket, and raw_s3_csv verifies the copies it finds.
+    # reads each export source from its folder of the raw bucket, and raw_s3_csv verifies the copies.
     ingestion_mode: Literal["pull", "push"] = "pull"
     # Catch-up (a backfill of many daily snapshots): type only the newest delivery of each billing
     # month the export bucket holds; older ones are superseded (only the latest is current) and stay
@@ -41,13 +40,15 @@ class ExportSettings(dg.ConfigurableResource):
     derive_pricing_currency: bool = True
     derive_account_types: bool = True
 
-    def layout(self) -> ExportLayout:
-        """Where the deliveries are in the export bucket (and in the raw bucket, under the same keys)."""
-        return ExportLayout(self.export_prefix, self.transform_settings().key_pattern, self.source_timezone)
+    def layout(self, export_prefix: str) -> ExportLayout:
+        """Where a source's deliveries are in its export bucket (and in its raw folder, under the same
+        keys); `export_prefix`: its Bill Subscription's directory, where billing-month folders sit."""
+        return ExportLayout(export_prefix, self.transform_settings().key_pattern, self.source_timezone)
 
-    def transform_settings(self) -> TransformSettings:
-        """The transform's settings (focus/settings.py) these give."""
+    def transform_settings(self, export_source: str = DEFAULT_SOURCE) -> TransformSettings:
+        """The transform's settings (focus/settings.py) these give, for reading `export_source`."""
         settings = TransformSettings(
+            export_source=export_source,
             source_timezone=self.source_timezone,
             typing_threads=self.typing_threads,
             repairs=Repairs(round_excess_decimals=self.round_excess_decimals),

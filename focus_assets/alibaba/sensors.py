@@ -3,7 +3,8 @@
 The sensor is thin: `focus/delivery_watch.py` decides what to run, what waits and what is
 skipped, and keeps the cursor (plain JSON, so it survives a restart of the daemon). An object is
 recorded as seen only when its run is requested; whatever waits or is skipped is logged with its
-reason and looked at again on the next tick.
+reason and looked at again on the next tick. Each export source has its own cursor, inside the
+sensor's.
 """
 
 from collections.abc import Callable, Mapping
@@ -11,27 +12,28 @@ from datetime import datetime
 
 import dagster as dg
 
-from ..focus.delivery_watch import TickPlan, plan_tick, utc_now
-from ..resources.stores import ObjectStore
-from .asset_options import OBJECTS_READ
+from ..focus.delivery_watch import TickPlan, plan_sources_tick, utc_now
+from ..resources.stores import ExportSources, ObjectStore
+from .asset_options import OBJECTS_READ, open_sources
 from .assets import raw_oss_export
 from .export_settings import ExportSettings
 from .partitions import SCHEDULE, delivery_days
 
 
 def plan_runs(
-    export_bucket: ObjectStore,
+    export_sources: ExportSources,
     export_settings: ExportSettings,
     cursor: str | None,
     now: datetime | None = None,
     first_day: str | None = None,
     day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {},
+    raw_bucket: ObjectStore | None = None,
 ) -> TickPlan:
     """The tick's plan for the delivery-day partitions that exist at `now` (default: the clock),
-    from `first_day` (default: the partitions' first day)."""
-    return plan_tick(
-        export_bucket.get_bucket(),
-        export_settings.layout(),
+    from `first_day` (default: the partitions' first day), over every export source. `raw_bucket`:
+    where push-mode sources are read."""
+    return plan_sources_tick(
+        open_sources(export_sources, raw_bucket, export_settings),
         cursor,
         now=now or utc_now(),
         first_day=first_day or delivery_days.start.strftime("%Y-%m-%d"),
@@ -65,13 +67,17 @@ def alibaba_sensor(job) -> dg.SensorDefinition:
         "delivery has been unchanged for the settle time.",
     )
     def new_alibaba_deliveries(
-        context: dg.SensorEvaluationContext, export_bucket: ObjectStore, export_settings: ExportSettings
+        context: dg.SensorEvaluationContext,
+        export_sources: ExportSources,
+        raw_bucket: ObjectStore,
+        export_settings: ExportSettings,
     ):
         plan = plan_runs(
-            export_bucket,
+            export_sources,
             export_settings,
             context.cursor,
             day_objects_read=objects_read_by_latest_run(context.instance),
+            raw_bucket=raw_bucket,
         )
         for note in plan.waiting:
             context.log.info(f"waiting: {note}")

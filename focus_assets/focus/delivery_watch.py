@@ -15,10 +15,13 @@ wait or are skipped (and why), and the cursor it keeps.
   without another run.
 - A month leaves the listing (becomes final) once it is past the two latest and every object in
   it has had its run (or was delivered before the first partition day).
+- With several export sources (Alibaba accounts), each is planned as above with its own cursor,
+  kept inside the sensor's (`plan_sources_tick`); a day that several deliver is one run.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -29,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from ..storage.base import Bucket
 from .export_layout import ExportLayout, ExportObject, Unplaced, list_month, month_folders
+from .export_sources import DEFAULT_SOURCE, SourceBuckets, raw_prefix
 
 WATCHED_MONTHS = 2  # the month being delivered and the previous one (its final file comes late)
 
@@ -71,8 +75,7 @@ def today(now: datetime, source_timezone: str) -> str:
 def run_key(day: str, objects: list[ExportObject]) -> str:
     """The day and a digest of the objects requested: the same objects never ask twice; an object
     delivered again (another ETag or time) asks again."""
-    items = sorted((o.stored.key, o.stored.etag, o.stored.last_modified.isoformat()) for o in objects)
-    return f"{day}:{hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]}"
+    return _digest(day, sorted([o.stored.key, o.stored.etag, o.stored.last_modified.isoformat()] for o in objects))
 
 
 @dataclass
@@ -183,3 +186,69 @@ def plan_tick(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def source_cursors(cursor: str | None) -> dict[str, str]:
+    """Each export source's cursor inside the sensor's. A cursor of one source is that source's
+    own, as it was before sources existed (so a single-source deployment keeps its cursor)."""
+    state = json.loads(cursor) if cursor else {}
+    if "sources" not in state:
+        return {DEFAULT_SOURCE: cursor} if cursor else {}
+    return {name: json.dumps(own) for name, own in state["sources"].items()}
+
+
+def plan_sources_tick(
+    sources: list[SourceBuckets],
+    cursor: str | None,
+    *,
+    now: datetime,
+    first_day: str,
+    settle_seconds: float,
+    day_objects_read: Callable[[str], Mapping[str, str]] = lambda day: {},
+) -> TickPlan:
+    """`plan_tick` for each export source, with its own cursor, as one plan: a day delivered by
+    several sources is one run. `day_objects_read(day)`: key (as in the raw bucket) -> ETag."""
+    cursors = source_cursors(cursor)
+    objects_read = functools.cache(day_objects_read)  # asked once a day per tick, for every source
+    plan, following, runs = TickPlan(runs=[], cursor=""), {}, defaultdict(list)
+    for source in sources:
+        prefix = raw_prefix(source.name)
+
+        def read_by_source(day: str, prefix: str = prefix) -> dict[str, str]:
+            return {key[len(prefix) :]: etag for key, etag in objects_read(day).items() if key.startswith(prefix)}
+
+        own = plan_tick(
+            source.export,
+            source.layout,
+            cursors.get(source.name),
+            now=now,
+            first_day=first_day,
+            settle_seconds=settle_seconds,
+            day_objects_read=read_by_source,
+        )
+        following[source.name] = json.loads(own.cursor)
+        for notes, into in ((own.waiting, plan.waiting), (own.skipped, plan.skipped), (own.covered, plan.covered)):
+            into += [Unplaced(_named(source.name, note.key), note.reason) for note in notes]
+        for run in own.runs:
+            # A named source's key names it: the same file landing in two accounts asks twice.
+            key = run.run_key if source.name == DEFAULT_SOURCE else _digest(run.day, [source.name, run.run_key])
+            runs[run.day].append(RunPlan(run.day, key, tuple(_named(source.name, k) for k in run.keys)))
+    for day, parts in sorted(runs.items()):
+        if len(parts) == 1:  # one source's run keeps its own key
+            plan.runs.append(parts[0])
+        else:
+            key = _digest(day, sorted(p.run_key for p in parts))
+            plan.runs.append(RunPlan(day, key, tuple(sorted(k for p in parts for k in p.keys))))
+    if list(following) == [DEFAULT_SOURCE]:
+        plan.cursor = json.dumps(following[DEFAULT_SOURCE], sort_keys=True)
+    else:
+        plan.cursor = json.dumps({"sources": following}, sort_keys=True)
+    return plan
+
+
+def _digest(day: str, items: list) -> str:
+    return f"{day}:{hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]}"
+
+
+def _named(source: str, key: str) -> str:
+    return key if source == DEFAULT_SOURCE else f"{source}:{key}"

@@ -50,6 +50,11 @@ RULES: dict[str, tuple[str, str]] = {
         r"[A-Za-z][A-Za-z0-9_]{0,62}",
         "a letter, then up to 62 letters, digits or '_' (the tag becomes the column x_Tag<Key>)",
     ),
+    "export_source": (
+        r"[a-z][a-z0-9_]{0,39}",
+        "a lowercase letter, then up to 39 lowercase letters, digits or '_' (it names files and raw folders)",
+    ),
+    "env_var": (r"[A-Za-z_][A-Za-z0-9_]{0,127}", "an environment variable name [A-Za-z_][A-Za-z0-9_]*"),
     "aws_region": (r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", "an AWS region such as us-east-1"),
     "aws_account_id": (r"[0-9]{12}", "12 digits"),
 }
@@ -88,6 +93,14 @@ def bucket(value: object, setting: str = "bucket") -> str:
 
 def tag_key(value: object, setting: str = "promoted tag") -> str:
     return check("tag_key", value, setting)
+
+
+def export_source(value: object, setting: str = "FOCUS_EXPORT_SOURCES") -> str:
+    return check("export_source", value, setting)
+
+
+def env_var(value: object, setting: str = "FOCUS_EXPORT_SOURCES") -> str:
+    return check("env_var", value, setting)
 
 
 def aws_region(value: object, setting: str = "FOCUS_AWS_REGION") -> str:

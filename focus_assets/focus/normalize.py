@@ -447,6 +447,7 @@ def categorical_columns(promoted_tags: tuple[str, ...]) -> tuple[str, ...]:
         "x_SourceObject",
         "x_SourceMember",
         "x_BatchTs",
+        "x_ExportSource",
     ]
     return (*names, *(promoted_tag_column(tag).name for tag in promoted_tags))
 
@@ -651,6 +652,7 @@ def _plan_columns(items: _LineItems, facts: _Facts, source: BatchSource, setting
             "x_SourceMember": pl.lit(source.member, _TEXT),
             "x_SourceLine": pl.col("line:"),
             "x_BatchTs": pl.lit(source.batch_ts, _TEXT),
+            "x_ExportSource": pl.lit(settings.export_source, _TEXT),
         }
     )
     # FOCUS 1.3: the provider, as mapped.
@@ -803,6 +805,7 @@ def _quarantine_rows(raw: pl.DataFrame, typed: pl.DataFrame, bad: pl.Series) -> 
             "x_SourceMember": typed["x_SourceMember"].filter(bad).cast(pl.String),
             "x_SourceLine": typed["x_SourceLine"].filter(bad),
             "x_BatchTs": typed["x_BatchTs"].filter(bad).cast(pl.String),
+            "x_ExportSource": typed["x_ExportSource"].filter(bad).cast(pl.String),
             "column": reasons.str.split(":").list.first(),
             "reason": reasons.str.replace_all(_SEPARATOR, "; ", literal=True),
             "raw_values": raw.filter(bad)

@@ -1,5 +1,8 @@
 """Publishing deliveries: a delivery's typed files become visible to the views when its ledger row
-(`alibaba_deliveries/<yearmonth>_<batch_ts>.parquet`) is written, after its files and partitions.
+(`alibaba_deliveries/<yearmonth>_<batch_ts>.parquet`, `...@<source>.parquet` for a named export
+source) is written, after its files and partitions. Everything here is per export source: two
+accounts may deliver the same billing month with the same stamp, into the same partition folder,
+and their files are told apart by name (focus/export_sources.py).
 
 A run reads only what it touches: the folders of its own deliveries, the folder of the snapshot
 each one would replace, and the ledger rows of their billing months. So a run on day 1,000 of a
@@ -15,14 +18,16 @@ import polars as pl
 
 from ..storage.base import Bucket
 from .export_layout import ExportObject, months_read_by_day
+from .export_sources import DEFAULT_SOURCE, source_of_file
 from .rules import snapshot_problems, snapshot_stats
 from .writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 
 
 @dataclass(frozen=True)
 class DeliveryFiles:
-    """The lake's files of one delivery (one table partition)."""
+    """The lake's files of one source's delivery (in one table partition)."""
 
+    source: str
     yearmonth: str
     batch_ts: str
     typed: list[str]  # locations of its focus_alibaba_normalized files
@@ -30,7 +35,9 @@ class DeliveryFiles:
 
     @property
     def name(self) -> str:
-        return f"{self.yearmonth}/{self.batch_ts}"
+        """'yearmonth/batch_ts', after '<source>:' for a named source."""
+        name = f"{self.yearmonth}/{self.batch_ts}"
+        return name if self.source == DEFAULT_SOURCE else f"{self.source}:{name}"
 
 
 @dataclass
@@ -43,17 +50,23 @@ def partition_prefix(table: str, yearmonth: str, batch_ts: str) -> str:
     return f"{table}/yearmonth={yearmonth}/batch_ts={batch_ts}/"
 
 
-def _parquet_files(lake: Bucket, prefix: str) -> list[str]:
-    return [lake.location(o.key) for o in lake.list_objects(prefix, etags=False) if o.key.endswith(".parquet")]
+def _parquet_files(lake: Bucket, prefix: str, source: str) -> list[str]:
+    """The Parquet files of `source` under `prefix`."""
+    return [
+        lake.location(o.key)
+        for o in lake.list_objects(prefix, etags=False)
+        if o.key.endswith(".parquet") and source_of_file(o.key) == source
+    ]
 
 
-def delivery_files(lake: Bucket, yearmonth: str, batch_ts: str) -> DeliveryFiles:
+def delivery_files(lake: Bucket, source: str, yearmonth: str, batch_ts: str) -> DeliveryFiles:
     """Two listings: the delivery's folder in the typed table and in the quarantine."""
     return DeliveryFiles(
+        source,
         yearmonth,
         batch_ts,
-        _parquet_files(lake, partition_prefix(OUTPUT_TABLE, yearmonth, batch_ts)),
-        _parquet_files(lake, partition_prefix(QUARANTINE_TABLE, yearmonth, batch_ts)),
+        _parquet_files(lake, partition_prefix(OUTPUT_TABLE, yearmonth, batch_ts), source),
+        _parquet_files(lake, partition_prefix(QUARANTINE_TABLE, yearmonth, batch_ts), source),
     )
 
 
@@ -69,11 +82,14 @@ def candidate_deliveries(objects: Iterable[ExportObject]) -> dict[tuple[str, str
     return counts
 
 
-def published_batches(lake: Bucket, months: Iterable[str], storage_options: dict | None = None) -> dict[str, list[str]]:
-    """Per billing month, the delivery stamps already published: the ledger rows of these months
-    only (a listing of `alibaba_deliveries/<yearmonth>_` each). `storage_options`: polars's, for the lake."""
+def published_batches(
+    lake: Bucket, source: str, months: Iterable[str], storage_options: dict | None = None
+) -> dict[str, list[str]]:
+    """Per billing month, the delivery stamps of `source` already published: the ledger rows of
+    these months only (a listing of `alibaba_deliveries/<yearmonth>_` each). `storage_options`:
+    polars's, for the lake."""
     published: dict[str, list[str]] = {month: [] for month in months}
-    files = [file for month in published for file in _parquet_files(lake, f"{LEDGER_TABLE}/{month}_")]
+    files = [file for month in published for file in _parquet_files(lake, f"{LEDGER_TABLE}/{month}_", source)]
     if files:
         ledger = pl.scan_parquet(files, storage_options=storage_options).select("yearmonth", "batch_ts").collect()
         for yearmonth, batch_ts in ledger.iter_rows():
@@ -104,6 +120,7 @@ def lake_partitions(lake: Bucket, table: str = OUTPUT_TABLE) -> dict[tuple[str, 
 
 def publish(
     lake: Bucket,
+    source: str,
     deliveries: list[DeliveryFiles],
     objects: dict[tuple[str, str], int],
     *,
@@ -115,10 +132,10 @@ def publish(
     snapshot it would replace (less time or much less money: `rules.snapshot_problems`), in which
     case it is withheld unless `promote_suspicious`. `storage_options`: what polars needs to read the lake."""
     report = PublishReport()
-    already = published_batches(lake, {d.yearmonth for d in deliveries}, storage_options)
+    already = published_batches(lake, source, {d.yearmonth for d in deliveries}, storage_options)
     for delivery in sorted(deliveries, key=lambda d: (d.yearmonth, d.batch_ts)):
         earlier = [b for b in already[delivery.yearmonth] if b < delivery.batch_ts]
-        replaced = delivery_files(lake, delivery.yearmonth, max(earlier)) if earlier else None
+        replaced = delivery_files(lake, source, delivery.yearmonth, max(earlier)) if earlier else None
         current = _stats(replaced, storage_options) if replaced and replaced.typed else None
         problems = snapshot_problems(_stats(delivery, storage_options), current, min_money_ratio)
         if problems and not promote_suspicious:
@@ -129,6 +146,7 @@ def publish(
         with lake.writable_root() as root:
             record_delivery(
                 root,
+                source,
                 delivery.yearmonth,
                 delivery.batch_ts,
                 objects.get((delivery.yearmonth, delivery.batch_ts), 0),

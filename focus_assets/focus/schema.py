@@ -468,8 +468,10 @@ PIPELINE_COLUMNS: tuple[Column, ...] = _added(
     ("x_SourceMember", Kind.STRING, "CSV file inside a .zip object (null for .csv and .csv.gz)"),
     ("x_SourceLine", Kind.INT64, "line of the row's CSV record (the header is line 1)"),
     ("x_BatchTs", Kind.STRING, "delivery stamp of the snapshot (the batch_ts partition value)"),
+    ("x_ExportSource", Kind.STRING, "the export source (Alibaba account's Bill Subscription) the row came from"),
     ("x_SourceChanges", Kind.STRING_LIST, "repairs applied to the row, as Column:repair"),
 )
+_PIPELINE_BY_NAME = {c.name: c for c in PIPELINE_COLUMNS}
 
 DEFAULT_PROMOTED_TAGS: tuple[str, ...] = ("Brand", "Project", "Owner", "CostCenter", "Environment", "Application")
 
@@ -518,6 +520,7 @@ def unified_columns(promoted_tags: tuple[str, ...] = DEFAULT_PROMOTED_TAGS) -> t
         FOCUS_1_2_COLUMNS
         + FOCUS_1_3_COLUMNS
         + (Column("x_SourceProvider", Kind.STRING, Origin.PIPELINE, description="the adapter a row came through"),)
+        + (_PIPELINE_BY_NAME["x_ExportSource"],)
         + tuple(promoted_tag_column(t) for t in promoted_tags)
     )
 
@@ -570,7 +573,7 @@ MAPPED_NAME_COLUMNS: tuple[str, ...] = ("ProviderName", "PublisherName", "Invoic
 
 
 # Rows that could not be typed: one quarantine row per input row, beside the output.
-_LINEAGE = ("x_SourceObject", "x_SourceMember", "x_SourceLine", "x_BatchTs")
+_LINEAGE = ("x_SourceObject", "x_SourceMember", "x_SourceLine", "x_BatchTs", "x_ExportSource")
 QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(c for c in PIPELINE_COLUMNS if c.name in _LINEAGE) + _added(
     ("column", Kind.STRING, "the first column that could not be typed"),
     ("reason", Kind.STRING, "every problem of the row, as 'Column: problem'"),
@@ -581,6 +584,7 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = tuple(c for c in PIPELINE_COLUMNS if c.
 # The delivery ledger: one row per published delivery, written after all its files. A delivery
 # becomes visible to the views only through its ledger row, so a half-written one never is.
 LEDGER_COLUMNS: tuple[Column, ...] = _added(
+    ("source", Kind.STRING, "the export source (focus/export_sources.py)"),
     ("yearmonth", Kind.STRING, "billing month (YYYYMM, source timezone)"),
     ("batch_ts", Kind.STRING, "delivery stamp (YYYYMMDDTHHMMSS)"),
     ("objects", Kind.INT64, "export objects (CSV members) in the delivery"),

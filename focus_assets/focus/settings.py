@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .names import UnsafeNameError, tag_key
+from .export_sources import DEFAULT_SOURCE
+from .names import UnsafeNameError, export_source, tag_key
 from .schema import DEFAULT_PROMOTED_TAGS
 
 # The FinOps Foundation paper's layout: a billing-month folder, then a delivery (batch) folder,
@@ -81,6 +82,9 @@ class TransformSettings:
     # Pieces parsed and typed at once, in threads: the pace-setting stage, so one per core. Each
     # one more holds one more piece in memory (docs/scaling.md).
     typing_threads: int = 2
+    # The export source (Alibaba account) being read: x_ExportSource, and its files' names
+    # (focus/export_sources.py).
+    export_source: str = DEFAULT_SOURCE
     # A compressed object that expands past this is refused (zip bombs).
     max_uncompressed_bytes: int = 64 * 1024**3
 
@@ -88,6 +92,7 @@ class TransformSettings:
         # Promoted tags become columns (x_Tag<Key>) in the Parquet, the Glue table and the views'
         # SQL: each must be a plain identifier, and two may not differ only in case (Athena's
         # column names are case-insensitive).
+        export_source(self.export_source, "export_source")
         seen: dict[str, str] = {}
         for tag in self.promoted_tags:
             tag_key(tag, "promoted_tags")

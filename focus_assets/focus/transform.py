@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from ..storage.base import Bucket
 from .delivery import Delivery, resolve_delivery
 from .export_layout import ExportObject
+from .export_sources import source_file_name
 from .normalize import BatchSource, TypedBatch, normalize_batch, typed_schema
 from .reconcile import Reconciliation
 from .schema import INPUT_COLUMNS, Kind, quarantine_arrow_schema
@@ -223,11 +224,11 @@ def convert_object(
     return ObjectReport(object_key, reports)
 
 
-def _output_name(member: CsvMember) -> str:
+def _output_name(member: CsvMember, export_source: str) -> str:
     name = member.object_key.rsplit("/", 1)[-1]
     if member.member:
         name += "--" + member.member.rsplit("/", 1)[-1]
-    return safe_file_stem(name) + ".parquet"
+    return source_file_name(export_source, safe_file_stem(name) + ".parquet")
 
 
 def _typed_batches(member: CsvMember, source: BatchSource, settings: TransformSettings) -> Iterator[TypedBatch]:
@@ -266,7 +267,7 @@ def _convert_member(member: CsvMember, delivery: Delivery, out_root: Path, setti
         delivery,
         member.header,
         yearmonth=delivery.yearmonth,
-        file_name=_output_name(member),
+        file_name=_output_name(member, settings.export_source),
     )
     batches = _typed_batches(
         member, BatchSource(member.object_key, member.member, delivery.batch_ts, member.header), settings

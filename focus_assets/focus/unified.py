@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+from .export_sources import DEFAULT_SOURCE
 from .schema import (
     DEFAULT_PROMOTED_TAGS,
     FOCUS_1_2_COLUMNS,
@@ -104,6 +105,8 @@ ADAPTERS: tuple[Adapter, ...] = (
         table="alibaba_focus",
         expressions={
             **{promoted_tag_column(t).name: promoted_tag_column(t).name for t in DEFAULT_PROMOTED_TAGS},
+            # The Alibaba account (export source); rows typed before sources existed are the default one's.
+            "x_ExportSource": f"coalesce(x_ExportSource, '{DEFAULT_SOURCE}')",
             # Alibaba prices in its billing currency: where the transform derived PricingCurrency (a
             # switch), the pricing-currency amounts are the billing-currency ones.
             **{

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
 from ..storage.staging import staging_path
+from .export_sources import ledger_file_name
 from .schema import LEDGER_COLUMNS, PARTITION_COLUMNS, arrow_schema
 
 OUTPUT_TABLE = "focus_alibaba_normalized"
@@ -106,13 +107,14 @@ def _arrow_schema_as_text(schema: pl.Schema) -> dict[str, str] | None:
 
 
 def record_delivery(
-    root: Path, yearmonth: str, batch_ts: str, objects: int, rows_written: int, rows_quarantined: int
+    root: Path, source: str, yearmonth: str, batch_ts: str, objects: int, rows_written: int, rows_quarantined: int
 ) -> Path:
-    """Publish a delivery: its ledger row, written (atomically) after all its files."""
-    path = Path(root) / LEDGER_TABLE / f"{yearmonth}_{batch_ts}.parquet"
+    """Publish a delivery of an export source: its ledger row, written (atomically) after all its files."""
+    path = Path(root) / LEDGER_TABLE / ledger_file_name(source, yearmonth, batch_ts)
     staging = staging_path(path)
     staging.parent.mkdir(parents=True, exist_ok=True)
     row = {
+        "source": source,
         "yearmonth": yearmonth,
         "batch_ts": batch_ts,
         "objects": objects,

@@ -11,17 +11,30 @@ uses S3 through dagster-aws. Copies go through a local temporary file, streamed.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from ..focus.export_layout import ExportLayout
+from ..focus.export_sources import DEFAULT_SOURCE, SourceBuckets, raw_prefix
 from ..storage.base import Bucket, StorageError, StoredObject
 from ..storage.local import LocalFolder
 from ..storage.oss import OssBucket
 from ..storage.s3 import S3Bucket, aws_errors
 
-__all__ = ["ObjectStore", "LocalFolderStore", "OssStore", "S3Store", "StorageError", "StoredObject", "aws_errors"]
+__all__ = [
+    "ObjectStore",
+    "LocalFolderStore",
+    "OssStore",
+    "S3Store",
+    "ExportSourceStore",
+    "ExportSources",
+    "StorageError",
+    "StoredObject",
+    "aws_errors",
+]
 
 
 class ObjectStore(dg.ConfigurableResource):
@@ -93,3 +106,55 @@ class S3Store(ObjectStore):
             if self.s3.aws_session_token:
                 options.update(aws_session_token=self.s3.aws_session_token)
         return options
+
+
+class ExportSourceStore(dg.Config):
+    """One export source as a run reads it (focus/export_sources.py): its name, its Bill
+    Subscription's directory and where its bucket is. With neither a folder nor an OSS bucket, it
+    is read from its copies in the raw bucket (push mode: Function Compute copied them there)."""
+
+    name: str = DEFAULT_SOURCE
+    export_prefix: str = "focus-export/"
+    folder: str | None = None  # a local folder playing its export bucket
+    oss_endpoint: str | None = None
+    oss_bucket: str | None = None
+    oss_prefix: str = ""
+    access_key_id: str | None = None  # EnvVar: never in logs or metadata
+    access_key_secret: str | None = None
+    security_token: str | None = None
+
+    def get_bucket(self, raw: Bucket | None) -> Bucket:
+        """Its export bucket; `raw` is the raw bucket, which a push-mode source is read from."""
+        if self.folder is not None:
+            return LocalFolder(self.folder)
+        if self.oss_bucket is not None and self.oss_endpoint is not None:
+            return OssBucket(
+                self.oss_endpoint,
+                self.oss_bucket,
+                self.access_key_id or "",
+                self.access_key_secret or "",
+                self.oss_prefix,
+                self.security_token,
+            )
+        if raw is None:
+            raise ValueError(f"export source {self.name!r} is read from the raw bucket, and none was given")
+        return raw.under(raw_prefix(self.name))
+
+
+class ExportSources(dg.ConfigurableResource):
+    """The export sources a deployment reads: one per Alibaba account's Bill Subscription."""
+
+    sources: list[ExportSourceStore]
+
+    def open(self, raw: Bucket | None, layout_of: Callable[[str], ExportLayout]) -> list[SourceBuckets]:
+        """Each source's export bucket, its folder of the raw bucket (None without `raw`: the
+        sensor reads only the export) and its layout (from its export prefix)."""
+        return [
+            SourceBuckets(
+                s.name,
+                s.get_bucket(raw),
+                raw.under(raw_prefix(s.name)) if raw is not None else None,
+                layout_of(s.export_prefix),
+            )
+            for s in self.sources
+        ]

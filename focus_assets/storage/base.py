@@ -69,6 +69,10 @@ class Bucket(ABC):
     def location(self, key: str = "") -> str:
         """A URI of `key` that polars and the query engines read (a path, or s3://...)."""
 
+    def under(self, prefix: str) -> Bucket:
+        """The same bucket seen from `prefix` ('' or 'a/b/'): keys are relative to it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be narrowed to a prefix")
+
     @contextmanager
     def writable_root(self) -> Iterator[Path]:
         """A local folder to write files into; when the block ends without error, every file in it

@@ -31,6 +31,9 @@ class LocalFolder(Bucket):
     def __init__(self, root: str | Path, prefix: str = ""):
         self.base = Path(root) / prefix
 
+    def under(self, prefix: str) -> LocalFolder:
+        return LocalFolder(self.base, prefix)
+
     def describe(self) -> str:
         return f"folder {self.base}"
 

@@ -46,6 +46,9 @@ class S3Bucket(Bucket):
     def __init__(self, client: Callable[[], object], bucket: str, prefix: str = ""):
         self._client, self.bucket, self.prefix = client, bucket, prefix
 
+    def under(self, prefix: str) -> S3Bucket:
+        return S3Bucket(self._client, self.bucket, self.prefix + prefix)
+
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 

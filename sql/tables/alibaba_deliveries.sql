@@ -2,6 +2,7 @@
 -- a delivery is visible to the views only once it is complete.
 -- Generated from focus_assets/focus/schema.py by `python -m focus_assets.focus.ddl`: do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS alibaba_deliveries (
+  source            string,
   yearmonth         string,
   batch_ts          string,
   objects           bigint,

@@ -71,6 +71,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS focus_alibaba_normalized (
   x_SourceMember              string,
   x_SourceLine                bigint,
   x_BatchTs                   string,
+  x_ExportSource              string,
   x_SourceChanges             array<string>
 )
 PARTITIONED BY (yearmonth string, batch_ts string)

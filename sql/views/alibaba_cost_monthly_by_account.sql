@@ -1,7 +1,9 @@
--- Cost per billing month, billing account, sub-account and currency.
+-- Cost per billing month, export source, billing account, sub-account and currency. Rows typed
+-- before export sources existed are the default source's.
 CREATE OR REPLACE VIEW alibaba_cost_monthly_by_account AS
 SELECT
   yearmonth AS billing_month,
+  coalesce(x_ExportSource, 'default') AS export_source,
   BillingAccountId,
   BillingAccountName,
   SubAccountId,
@@ -12,4 +14,4 @@ SELECT
   sum(ListCost) AS list_cost,
   count(*) AS line_items
 FROM alibaba_focus
-GROUP BY yearmonth, BillingAccountId, BillingAccountName, SubAccountId, SubAccountName, BillingCurrency
+GROUP BY yearmonth, coalesce(x_ExportSource, 'default'), BillingAccountId, BillingAccountName, SubAccountId, SubAccountName, BillingCurrency

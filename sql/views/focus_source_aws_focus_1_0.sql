@@ -62,6 +62,7 @@ SELECT
   ProviderName AS ServiceProviderName,
   CAST(NULL AS varchar) AS HostProviderName,
   'AWS' AS x_SourceProvider,
+  CAST(NULL AS varchar) AS x_ExportSource,
   element_at(Tags, 'Brand') AS x_TagBrand,
   element_at(Tags, 'Project') AS x_TagProject,
   element_at(Tags, 'Owner') AS x_TagOwner,

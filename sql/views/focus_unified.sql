@@ -1,5 +1,6 @@
 -- Every provider's FOCUS data in one shape: the FOCUS 1.2 columns, ServiceProviderName and
--- HostProviderName (FOCUS 1.3), x_SourceProvider and the promoted tags. One branch per adapter
+-- HostProviderName (FOCUS 1.3), x_SourceProvider, x_ExportSource (the Alibaba account; NULL for
+-- other providers) and the promoted tags. One branch per adapter
 -- view; a source that is not configured is left out of the union when the SQL is applied.
 -- Sum money per BillingCurrency: never across currencies.
 CREATE OR REPLACE VIEW focus_unified AS
