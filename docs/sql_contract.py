@@ -25,12 +25,12 @@ SQL = ROOT / "sql"
 # What one row of each object is (its grain); the rest of its description is its file's comment.
 GRAIN = {
     "focus_alibaba_normalized": "one line item of one delivery (every delivery: history)",
-    "alibaba_deliveries": "one published delivery (billing month, delivery stamp)",
-    "alibaba_current_deliveries": "one billing month: its latest published delivery",
-    "alibaba_focus": "one line item of a billing month's current delivery",
+    "alibaba_deliveries": "one published delivery (export source, billing month, delivery stamp)",
+    "alibaba_current_deliveries": "one export source's billing month: its latest published delivery",
+    "alibaba_focus": "one line item of the current delivery of an export source's billing month",
     "alibaba_focus_history": "one line item of one published delivery",
     "alibaba_cost_daily": "charge day (UTC) x currency",
-    "alibaba_cost_monthly_by_account": "billing month x billing account x sub-account x currency",
+    "alibaba_cost_monthly_by_account": "billing month x export source x billing account x sub-account x currency",
     "alibaba_cost_monthly_by_region": "billing month x region x currency",
     "alibaba_cost_monthly_by_service": "billing month x service x currency",
     "alibaba_cost_monthly_by_tag": "billing month x promoted tag key x tag value (NULL: untagged) x currency",
