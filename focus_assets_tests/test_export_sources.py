@@ -841,3 +841,31 @@ def test_the_same_file_in_two_sources_asks_for_two_runs(tmp_path):
     [second] = plan_runs(sources, SETTLED, tick.cursor, now=now).runs
     assert first.day == second.day and second.keys == (f"intl:{delivery.key}",)
     assert second.run_key != first.run_key
+
+
+def test_a_day_one_account_did_not_deliver_warns_naming_it(tmp_path):
+    """every_source_delivered: a run started by one account's delivery warns for the other's
+    missing one (a subscription that stopped would otherwise go unseen while the other delivers),
+    and passes once both delivered."""
+    stores = {name: LocalFolderStore(root=str(tmp_path / name)) for name in ("default", "intl")}
+    resources = {
+        "export_sources": export_sources_of(stores["default"], stores["intl"], names=("default", "intl")),
+        "raw_bucket": LocalFolderStore(root=str(tmp_path / "raw")),
+        "export_settings": SETTLED,
+    }
+    Delivery("default", "202601", "20260104T080000", 3).write(tmp_path / "default")
+
+    def check(day: str) -> dg.AssetCheckEvaluation:
+        from focus_assets.alibaba.assets import raw_oss_export
+
+        result = dg.materialize([raw_oss_export], partition_key=day, resources=resources)
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    alone = check("2026-01-04")
+    assert alone.check_name == "every_source_delivered" and not alone.passed
+    assert alone.severity == dg.AssetCheckSeverity.WARN
+    assert alone.metadata["no delivery (day: sources)"].value == {"2026-01-04": ["intl"]}
+    Delivery("intl", "202601", "20260104T090000", 3).write(tmp_path / "intl")
+    both = check("2026-01-04")
+    assert both.passed and both.metadata["sources"].value == ["default", "intl"]

@@ -34,8 +34,10 @@ from .asset_options import DAILY, OBJECTS_READ, fails_clearly, named, open_sourc
 from .checks import (
     COLUMNS_ADDED,
     COLUMNS_MISSING,
+    EXPORT_CHECKS,
     TABLE_CHECKS,
     TYPED_CHECKS,
+    every_source_delivered_result,
     focus_rules_result,
     previous_header,
     reconciliation_result,
@@ -55,6 +57,7 @@ def money_metadata(name: str, amounts: dict[str, str]) -> dict[str, float]:
 @dg.asset(
     **DAILY,
     kinds={"oss"},
+    check_specs=EXPORT_CHECKS,
     description="The export objects Alibaba delivered that day, from every export source: key, size, ETag, "
     "billing month and delivery stamp (listed in each source's OSS bucket; in push mode, in the raw "
     "bucket the Function Compute copies into).",
@@ -66,9 +69,10 @@ def raw_oss_export(
     raw_bucket: ObjectStore,
     export_settings: ExportSettings,
 ) -> dg.MaterializeResult:
-    listed, unplaced_notes, deliveries, buckets = [], [], [], []
+    listed, unplaced_notes, deliveries, buckets, delivered = [], [], [], [], {}
     for source in open_sources(export_sources, raw_bucket, export_settings):
         objects, unplaced = objects_of_days(source.export, source.layout, context.partition_keys)
+        delivered[source.name] = {o.day for o in objects}
         listed += [(source, o) for o in objects]
         unplaced_notes += named(source.name, [str(note) for note in unplaced])
         deliveries += named(source.name, delivery_ids(objects))
@@ -98,7 +102,8 @@ def raw_oss_export(
                     for source, o in listed
                 ]
             ),
-        }
+        },
+        check_results=[every_source_delivered_result(context.partition_keys, delivered)],
     )
 
 

@@ -1,4 +1,4 @@
-"""The asset checks of typed_focus_parquet and athena_table: their specs, and their results built from
+"""The asset checks of raw_oss_export, typed_focus_parquet and athena_table: their specs, and their results built from
 what the plain modules report. On healthy input in steady state every check passes; documented
 gaps are metadata, and a check warns when something changed or is wrong."""
 
@@ -11,6 +11,15 @@ from ..focus.schema import PARTITION_COLUMNS, output_columns
 from ..focus.writer import OUTPUT_TABLE, files_not_matching_schema
 from ..resources.warehouse import Warehouse
 from .asset_options import day_check
+
+EXPORT_CHECKS = [
+    day_check(
+        "every_source_delivered",
+        asset="raw_oss_export",
+        description="Each export source (Alibaba account) delivered on the day. WARN naming the days and "
+        "sources that did not: a subscription that stopped, or a file still to come (its run passes the check).",
+    ),
+]
 
 TYPED_CHECKS = [
     day_check(
@@ -62,6 +71,18 @@ def previous_header(context: dg.AssetExecutionContext) -> tuple[list[str], list[
         if COLUMNS_MISSING in metadata and COLUMNS_ADDED in metadata:
             return list(metadata[COLUMNS_MISSING].value), list(metadata[COLUMNS_ADDED].value)
     return None
+
+
+def every_source_delivered_result(days: list[str], delivered: dict[str, set[str]]) -> dg.AssetCheckResult:
+    """`delivered`: per source, the days (of `days`) it delivered objects on."""
+    missing = {day: [name for name, on in delivered.items() if day not in on] for day in days}
+    missing = {day: names for day, names in missing.items() if names}
+    return dg.AssetCheckResult(
+        check_name="every_source_delivered",
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"sources": sorted(delivered), "no delivery (day: sources)": missing},
+    )
 
 
 def reconciliation_result(total: Reconciliation) -> dg.AssetCheckResult:
