@@ -13,7 +13,7 @@ from focus_assets.focus.export_layout import (
     ExportLayout,
     month_folders,
     newest_deliveries,
-    objects_of_day,
+    objects_of_days,
     superseded,
 )
 from focus_assets.storage.local import LocalFolder
@@ -64,7 +64,7 @@ def test_every_key_layout_of_the_default_pattern(tmp_path, month_form, batch_for
     store, layout = LocalFolder(tmp_path), ExportLayout()
     assert list(month_folders(store, layout)) == ["202512", "202601"]
     for day in sorted(set(days.values())):
-        found, unplaced = objects_of_day(store, layout, day)
+        found, unplaced = objects_of_days(store, layout, [day])
         assert sorted(o.stored.key for o in found) == sorted(k for k, d in days.items() if d == day)
         assert unplaced == []
     newest = newest_deliveries(store, layout, {"202512", "202601"})
@@ -86,7 +86,7 @@ def test_a_run_reads_the_folders_of_its_month_and_the_month_before_only(tmp_path
 
     for month in ("202401", "202402", "202511"):  # older months the run must not list
         (tmp_path / f"focus-export/yearmonth={month}").mkdir(parents=True)
-    found, _ = objects_of_day(CountingFolder(tmp_path), ExportLayout(), "2026-01-03")
+    found, _ = objects_of_days(CountingFolder(tmp_path), ExportLayout(), ["2026-01-03"])
     assert len(found) == 2 and listed == ["focus-export/yearmonth=202512/", "focus-export/yearmonth=202601/"]
 
 
@@ -104,8 +104,8 @@ def test_without_month_folders_the_prefix_is_read_whole(tmp_path):
         os.utime(path, (moment.timestamp(), moment.timestamp()))
     store, layout = LocalFolder(tmp_path), ExportLayout()
     assert month_folders(store, layout) == {FLAT: "focus-export/"}
-    [on_5th], _ = objects_of_day(store, layout, "2026-01-05")
-    [on_4th], _ = objects_of_day(store, layout, "2026-01-04")
+    [on_5th], _ = objects_of_days(store, layout, ["2026-01-05"])
+    [on_4th], _ = objects_of_days(store, layout, ["2026-01-04"])
     assert on_5th.stored.key.endswith("a_BillingItemDetail_202601.csv") and on_5th.delivery.yearmonth == "202601"
     assert on_4th.stored.key.endswith("b_BillingItemDetail_202601.csv")
     assert newest_deliveries(store, layout, {"202601"}) == {"202601": "20260104T233000"}
@@ -119,7 +119,7 @@ def test_month_folders_below_another_folder_are_read_through_the_prefix(tmp_path
     path.write_bytes(b"")
     store, layout = LocalFolder(tmp_path), ExportLayout()
     assert month_folders(store, layout) == {FLAT: "focus-export/"}
-    [found], _ = objects_of_day(store, layout, "2026-01-05")
+    [found], _ = objects_of_days(store, layout, ["2026-01-05"])
     assert (found.delivery.yearmonth, found.delivery.batch_ts) == ("202601", "20260105T080000")
 
 
@@ -129,7 +129,7 @@ def test_refused_and_misfiled_objects_are_reported_not_dropped(tmp_path):
     misfiled.parent.mkdir(parents=True)
     misfiled.write_bytes(b"")
     (tmp_path / "focus-export/202601/20260105T080000/notes.txt").write_text("not an export")  # ignored: not an export
-    found, unplaced = objects_of_day(LocalFolder(tmp_path), ExportLayout(), "2026-01-05")
+    found, unplaced = objects_of_days(LocalFolder(tmp_path), ExportLayout(), ["2026-01-05"])
     assert len(found) == 1
     assert [str(u) for u in unplaced] == [
         "focus-export/202601/20260301T080000/x_BillingItemDetail_202601.csv: delivered on 2026-03-01 into the folder "
@@ -140,7 +140,7 @@ def test_refused_and_misfiled_objects_are_reported_not_dropped(tmp_path):
 def test_superseded_keeps_the_newest_delivery_of_each_month(tmp_path):
     write_layout(tmp_path, "hive YYYY-MM", "hive")
     store, layout = LocalFolder(tmp_path), ExportLayout()
-    found, _ = objects_of_day(store, layout, "2026-01-03")
+    found, _ = objects_of_days(store, layout, ["2026-01-03"])
     keep, older = superseded(found, newest_deliveries(store, layout, {"202512", "202601"}))
     assert [o.delivery_id for o in keep] == ["202512/20260103T100000"]  # December's final file
     assert [o.delivery_id for o in older] == ["202601/20260103T060000"]  # January's snapshot of the 5th is newer
@@ -155,5 +155,5 @@ def test_a_custom_prefix_and_timezone(tmp_path):
     moment = datetime(2026, 1, 4, 23, 30, tzinfo=UTC)
     os.utime(path, (moment.timestamp(), moment.timestamp()))
     store = LocalFolder(tmp_path)
-    assert len(objects_of_day(store, ExportLayout(prefix="bills/"), "2026-01-05")[0]) == 1
-    assert len(objects_of_day(store, ExportLayout(prefix="bills/", source_timezone="UTC"), "2026-01-04")[0]) == 1
+    assert len(objects_of_days(store, ExportLayout(prefix="bills/"), ["2026-01-05"])[0]) == 1
+    assert len(objects_of_days(store, ExportLayout(prefix="bills/", source_timezone="UTC"), ["2026-01-04"])[0]) == 1

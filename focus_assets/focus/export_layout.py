@@ -145,11 +145,6 @@ def objects_of_days(
     return found, unplaced
 
 
-def objects_of_day(store: Bucket, layout: ExportLayout, day: str) -> tuple[list[ExportObject], list[Unplaced]]:
-    """The export objects delivered on `day` (see objects_of_days)."""
-    return objects_of_days(store, layout, [day])
-
-
 def newest_of(objects: Iterable[ExportObject]) -> dict[str, str]:
     """The newest delivery stamp of each billing month among these objects."""
     newest: dict[str, str] = {}
