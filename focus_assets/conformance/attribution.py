@@ -27,6 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..focus.schema import (
+    ALIBABA_MAY_BE_NULL,
+    ALIBABA_MISSING_FROM_ONE_EXPORT,
+    ALIBABA_NULL_IN_ONE_EXPORT,
+    ALIBABA_NULL_ON_EVERY_ROW,
+)
 from .validator import Rule
 
 PIPELINE = "pipeline"
@@ -51,32 +57,22 @@ class Gap:
 
 ALIBABA_GAPS: tuple[Gap, ...] = (
     Gap(
-        frozenset({"ChargeDescription", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice"}),
+        ALIBABA_NULL_ON_EVERY_ROW,
         "null",
         "Null on every row: ChargeDescription, ConsumedQuantity, ConsumedUnit, ContractedCost, ContractedUnitPrice.",
     ),
     Gap(
-        frozenset({"ListUnitPrice", "PricingUnit", "ResourceId", "ResourceType"}),
+        ALIBABA_MAY_BE_NULL,
         "null",
         "May be null where FOCUS expects a value: ListUnitPrice, PricingUnit, ResourceId, ResourceType",
     ),
     Gap(
-        frozenset({"PricingQuantity", "SkuId", "SkuPriceId", "ServiceCategory", "ChargeClass"}),
+        ALIBABA_NULL_IN_ONE_EXPORT,
         "null",
         "reported null in one export: PricingQuantity, SkuId, SkuPriceId, ServiceCategory, ChargeClass.",
     ),
     Gap(
-        frozenset(
-            {
-                "PricingQuantity",
-                "ConsumedQuantity",
-                "ConsumedUnit",
-                "ContractedCost",
-                "ServiceCategory",
-                "ChargeClass",
-                "ChargeDescription",
-            }
-        ),
+        ALIBABA_MISSING_FROM_ONE_EXPORT,
         "null",
         "Reported missing from one export altogether: PricingQuantity, ConsumedQuantity, ConsumedUnit, "
         "ContractedCost, ServiceCategory, ChargeClass, ChargeDescription. The reader must accept a header "
