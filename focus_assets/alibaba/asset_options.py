@@ -6,7 +6,7 @@ import warnings
 
 import dagster as dg
 
-from ..focus.export_sources import DEFAULT_SOURCE, SourceBuckets
+from ..focus.export_sources import SourceBuckets
 from ..focus.source import ExportFileError
 from ..resources.athena import AthenaQueryError, CatalogError
 from ..resources.stores import ExportSources, ObjectStore, StorageError
@@ -67,9 +67,3 @@ def open_sources(
     """The deployment's export sources, opened: each one's export bucket, raw folder and layout."""
     raw = raw_bucket.get_bucket() if raw_bucket is not None else None
     return export_sources.open(raw, export_settings.layout)
-
-
-def named(source: str, items: list[str]) -> list[str]:
-    """Deliveries or objects of `source` as a person reads them: '<source>:' before each, except
-    for the default source (a single-source deployment shows what it always showed)."""
-    return list(items) if source == DEFAULT_SOURCE else [f"{source}:{item}" for item in items]

@@ -20,7 +20,7 @@ from ..focus.export_layout import (
     objects_of_days,
     superseded,
 )
-from ..focus.export_sources import SourceBuckets
+from ..focus.export_sources import SourceBuckets, shown
 from ..focus.publishing import candidate_deliveries, delivery_files, publish
 from ..focus.reconcile import decimal_text
 from ..focus.rules import header_report
@@ -30,7 +30,7 @@ from ..focus.writer import COMPRESSION, LEDGER_TABLE
 from ..resources.stores import ExportSources, ObjectStore
 from ..resources.warehouse import Warehouse, objects_of
 from ..storage.replication import copy_if_changed, verify_copy
-from .asset_options import DAILY, OBJECTS_READ, fails_clearly, named, open_sources
+from .asset_options import DAILY, OBJECTS_READ, fails_clearly, open_sources
 from .checks import (
     COLUMNS_ADDED,
     COLUMNS_MISSING,
@@ -74,8 +74,8 @@ def raw_oss_export(
         objects, unplaced = objects_of_days(source.export, source.layout, context.partition_keys)
         delivered[source.name] = {o.day for o in objects}
         listed += [(source, o) for o in objects]
-        unplaced_notes += named(source.name, [str(note) for note in unplaced])
-        deliveries += named(source.name, delivery_ids(objects))
+        unplaced_notes += [shown(source.name, str(note)) for note in unplaced]
+        deliveries += [shown(source.name, d) for d in delivery_ids(objects)]
         buckets.append(source.export.describe())
     for note in unplaced_notes:
         context.log.warning(f"not placed in any delivery day: {note}")
@@ -188,7 +188,7 @@ def typed_focus_parquet(
     with lake_bucket.writable_root() as root:
         for source in open_sources(export_sources, raw_bucket, export_settings):
             objects, superseded_objects = _objects_to_type(source, context.partition_keys, export_settings.catch_up)
-            skipped += named(source.name, delivery_ids(superseded_objects))
+            skipped += [shown(source.name, d) for d in delivery_ids(superseded_objects)]
             settings = export_settings.transform_settings(source.name)
             report.members += convert_objects(source.raw, objects, root, settings).members
         files = report.typed_files

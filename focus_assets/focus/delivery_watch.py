@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from ..storage.base import Bucket
 from .export_layout import ExportLayout, ExportObject, Unplaced, list_month, month_folders
-from .export_sources import DEFAULT_SOURCE, SourceBuckets, raw_prefix
+from .export_sources import DEFAULT_SOURCE, SourceBuckets, raw_prefix, shown
 
 WATCHED_MONTHS = 2  # the month being delivered and the previous one (its final file comes late)
 
@@ -228,11 +228,11 @@ def plan_sources_tick(
         )
         following[source.name] = json.loads(own.cursor)
         for notes, into in ((own.waiting, plan.waiting), (own.skipped, plan.skipped), (own.covered, plan.covered)):
-            into += [Unplaced(_named(source.name, note.key), note.reason) for note in notes]
+            into += [Unplaced(shown(source.name, note.key), note.reason) for note in notes]
         for run in own.runs:
             # A named source's key names it: the same file landing in two accounts asks twice.
             key = run.run_key if source.name == DEFAULT_SOURCE else _digest(run.day, [source.name, run.run_key])
-            runs[run.day].append(RunPlan(run.day, key, tuple(_named(source.name, k) for k in run.keys)))
+            runs[run.day].append(RunPlan(run.day, key, tuple(shown(source.name, k) for k in run.keys)))
     for day, parts in sorted(runs.items()):
         if len(parts) == 1:  # one source's run keeps its own key
             plan.runs.append(parts[0])
@@ -248,7 +248,3 @@ def plan_sources_tick(
 
 def _digest(day: str, items: list) -> str:
     return f"{day}:{hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]}"
-
-
-def _named(source: str, key: str) -> str:
-    return key if source == DEFAULT_SOURCE else f"{source}:{key}"

@@ -81,6 +81,12 @@ def raw_prefix(source: str) -> str:
     return "" if source == DEFAULT_SOURCE else f"{source}/"
 
 
+def shown(source: str, text: str) -> str:
+    """A delivery, key or note of `source` as a person reads it: '<source>:' before it, except for
+    the default source (a single-source deployment shows what it always showed)."""
+    return text if source == DEFAULT_SOURCE else f"{source}:{text}"
+
+
 def source_file_name(source: str, name: str) -> str:
     """A typed or quarantine file's name for `source` (the default source's names are unchanged)."""
     return name if source == DEFAULT_SOURCE else f"{source}{_MARK}{name}"

@@ -18,7 +18,7 @@ import polars as pl
 
 from ..storage.base import Bucket
 from .export_layout import ExportObject, months_read_by_day
-from .export_sources import DEFAULT_SOURCE, source_of_file
+from .export_sources import shown, source_of_file
 from .rules import snapshot_problems, snapshot_stats
 from .writer import LEDGER_TABLE, OUTPUT_TABLE, QUARANTINE_TABLE, record_delivery
 
@@ -36,8 +36,7 @@ class DeliveryFiles:
     @property
     def name(self) -> str:
         """'yearmonth/batch_ts', after '<source>:' for a named source."""
-        name = f"{self.yearmonth}/{self.batch_ts}"
-        return name if self.source == DEFAULT_SOURCE else f"{self.source}:{name}"
+        return shown(self.source, f"{self.yearmonth}/{self.batch_ts}")
 
 
 @dataclass
