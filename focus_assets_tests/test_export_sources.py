@@ -869,3 +869,25 @@ def test_a_day_one_account_did_not_deliver_warns_naming_it(tmp_path):
     Delivery("intl", "202601", "20260104T090000", 3).write(tmp_path / "intl")
     both = check("2026-01-04")
     assert both.passed and both.metadata["sources"].value == ["default", "intl"]
+
+
+def test_the_sensor_definition_ticks_over_both_sources(tmp_path):
+    """The sensor as the daemon evaluates it (the definitions' new_alibaba_deliveries, its resources
+    bound): one run request per day, the cursor per source."""
+    from focus_assets.definitions import defs
+
+    stores = {name: LocalFolderStore(root=str(tmp_path / name)) for name in ("default", "intl")}
+    for delivery in DELIVERIES:
+        delivery.write(tmp_path / delivery.source)
+    context = dg.build_sensor_context(
+        definitions=defs,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "export_sources": export_sources_of(stores["default"], stores["intl"], names=("default", "intl")),
+            "raw_bucket": LocalFolderStore(root=str(tmp_path / "raw")),
+            "export_settings": SETTLED,
+        },
+    )
+    result = defs.resolve_sensor_def("new_alibaba_deliveries").evaluate_tick(context)
+    assert sorted(r.partition_key for r in result.run_requests) == DAYS
+    assert json.loads(result.cursor)["sources"].keys() == {"default", "intl"}
